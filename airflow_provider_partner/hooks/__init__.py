@@ -1,0 +1,1 @@
+"""Hooks of the Microsoft Partner Center provider."""

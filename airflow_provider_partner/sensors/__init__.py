@@ -1,0 +1,1 @@
+"""Sensors of the Microsoft Partner Center provider."""

@@ -1,0 +1,57 @@
+"""Test-suite wiring: a throwaway AIRFLOW_HOME, a migrated SQLite DB and the DAGs folder.
+
+Airflow reads its configuration when ``airflow`` is first imported, so the environment is
+set here at conftest import time, before any test module (or provider module) imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="partner-airflow-home-"))
+_DAGS_FOLDER = _AIRFLOW_HOME / "dags"
+_DAGS_FOLDER.mkdir()
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(_AIRFLOW_HOME / "logs")
+# Example DAGs read this to find the warehouse and output locations; tests point it at tmp dirs.
+os.environ.setdefault("PARTNER_CENTER_DATA_DIR", str(_AIRFLOW_HOME / "data"))
+
+# One DAGs folder for dag.test(): the example DAGs and the test DAGs, linked side by side.
+for _folder in (EXAMPLE_DAGS, TEST_DAGS):
+    for _dag_file in _folder.glob("*.py"):
+        if _dag_file.name not in {"__init__.py", "run_demo.py"}:
+            (_DAGS_FOLDER / _dag_file.name).symlink_to(_dag_file)
+
+pytest_plugins = ["airflow_provider_partner.emulator.pytest_plugin"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The throwaway AIRFLOW_HOME of this test session."""
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A migrated SQLite metadata DB, created once per session (needed by ``dag.test()``)."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return airflow_home / "airflow.db"
