@@ -1,24 +1,343 @@
-"""Hook for the Microsoft Partner Center Referrals API (placeholder until the hook lands)."""
+"""
+Hook for the Microsoft Partner Center Referrals API (leads and co-sell opportunities).
+
+DAG files import this module at parse time, so it imports nothing heavy: ``requests``,
+``tenacity`` and ``msal`` are loaded on first use.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_partner import odata
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterConfigError,
+    PartnerCenterError,
+    PartnerCenterResponseError,
+)
+from airflow_provider_partner.hooks.paging import ReferralPage, iterate_pages
+
+if TYPE_CHECKING:
+    import requests
+
+    from airflow_provider_partner.hooks.http import PartnerCenterHttp
+    from airflow_provider_partner.hooks.tokens import TokenProvider
+
+__all__ = ["MAX_PAGE_SIZE", "PartnerCenterHook", "ReferralPage"]
+
+#: Largest ``$top`` the API documents for one page; larger caps are applied client-side only.
+MAX_PAGE_SIZE = 100
+_PATCH_OPS = frozenset({"replace", "add"})
+_QUERY_SAFE = "$'(),/:@"
+
+
+def _query_string(params: Mapping[str, str]) -> str:
+    # Spaces as %20 (not "+"), quotes and parentheses kept literal, the way the docs write filters.
+    return "&".join(f"{quote(k, safe='$')}={quote(v, safe=_QUERY_SAFE)}" for k, v in params.items())
+
 
 class PartnerCenterHook(BaseHook):
-    """Interact with the Microsoft Partner Center Referrals API."""
+    """
+    Read and update Partner Center referrals with delegated (App+User) credentials.
+
+    The connection holds the application id (login), an optional client secret (password) and,
+    in its extras, the tenant, the token cache location and the bootstrap refresh token; see
+    ``docs/connection.md``. Access tokens are acquired with MSAL and the rotating token cache is
+    persisted after every refresh.
+
+    :param partner_center_conn_id: the Airflow connection id.
+    :param log_every_pages: log paging progress at INFO every this many pages.
+    """
 
     conn_name_attr = "partner_center_conn_id"
     default_conn_name = "partner_center_default"
     conn_type = "partner_center"
     hook_name = "Microsoft Partner Center"
 
-    def __init__(self, partner_center_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        partner_center_conn_id: str = default_conn_name,
+        *,
+        log_every_pages: int = 10,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.partner_center_conn_id = partner_center_conn_id
+        self.log_every_pages = log_every_pages
 
-    def get_conn(self) -> Any:
-        """Return an authenticated session (not implemented yet)."""
-        raise NotImplementedError
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(partner_center_conn_id={self.partner_center_conn_id!r})"
+
+    # -- wiring ------------------------------------------------------------------------------------
+    @cached_property
+    def settings(self) -> PartnerCenterSettings:
+        """The validated connection settings (secrets masked as soon as they are read)."""
+        conn = self.get_connection(self.partner_center_conn_id)
+        return settings_from_connection(
+            self.partner_center_conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            schema=conn.schema,
+            port=conn.port,
+            extras=conn.extra_dejson,
+        )
+
+    @cached_property
+    def tokens(self) -> TokenProvider:
+        """The token provider of this hook (one token request per run while the token is valid)."""
+        from airflow_provider_partner.hooks.token_cache import open_store
+        from airflow_provider_partner.hooks.tokens import TokenProvider
+
+        settings = self.settings
+        store = open_store(settings.token_cache) if settings.token_cache else None
+        return TokenProvider(settings, store)
+
+    @cached_property
+    def http(self) -> PartnerCenterHttp:
+        """The retrying HTTP client of this hook."""
+        from airflow_provider_partner.hooks.http import PartnerCenterHttp
+
+        return PartnerCenterHttp(self.settings, lambda force: self.tokens.get_token(force_refresh=force))
+
+    def get_conn(self) -> requests.Session:
+        """
+        Return a ``requests.Session`` that authenticates requests to the API host.
+
+        The bearer token is added only to https requests for the configured API origin (never
+        to other hosts, even if a caller sends the session there). Pass ``verify=`` per request
+        if ``REQUESTS_CA_BUNDLE`` is set in the environment: requests lets it override
+        ``session.verify``.
+        """
+        import requests
+
+        from airflow_provider_partner.hooks.http import USER_AGENT, BearerAuth
+
+        session = requests.Session()
+        session.auth = BearerAuth(self.settings, self.tokens.get_token)
+        session.verify = self.settings.verify
+        session.proxies.update(self.settings.proxies)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        return session
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _list_params(
+        self,
+        filter: str | None,
+        orderby: str | None,
+        select: str | Iterable[str] | None,
+        top: int | None,
+    ) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if filter is not None:
+            if not isinstance(filter, str) or not filter.strip():
+                raise PartnerCenterConfigError(
+                    f"filter must be a non-empty OData expression, got {filter!r}."
+                )
+            params["$filter"] = filter.strip()
+        if orderby is not None:
+            params["$orderby"] = odata.validate_orderby(orderby)
+        if select is not None:
+            params["$select"] = odata.select(select)
+        if top is not None:
+            if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+                raise PartnerCenterConfigError(f"top must be a non-negative integer or None, got {top!r}.")
+            if top <= MAX_PAGE_SIZE:
+                params["$top"] = str(top)
+        return params
+
+    def iter_pages(
+        self,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        select: str | Iterable[str] | None = None,
+        top: int | None = None,
+    ) -> Iterator[ReferralPage]:
+        """
+        Yield the pages of a referrals query, one at a time.
+
+        Arguments are validated at once; requests start when the iterator is first advanced.
+
+        :param filter: OData ``$filter`` (see :mod:`airflow_provider_partner.odata`).
+        :param orderby: ``$orderby``: ``createdDateTime`` or ``updatedDateTime``, ``asc``/``desc``.
+        :param select: ``$select``: field names (string or iterable).
+        :param top: cap on the total number of referrals (applied client-side too).
+        """
+        params = self._list_params(filter, orderby, select, top)
+        return self._pages(params, top)
+
+    def _pages(self, params: dict[str, str], top: int | None) -> Iterator[ReferralPage]:
+        http = self.http
+
+        def fetch(url: str, query: Mapping[str, str] | None) -> tuple[bytes, str | None, str | None]:
+            full = f"{url}?{_query_string(query)}" if query else url
+            response = http.request("GET", full)
+            return response.content, response.headers.get("Content-Type"), _request_id(response)
+
+        yield from iterate_pages(
+            fetch,
+            endpoint=self.settings.referrals_url,
+            params=params,
+            top=top,
+            log_every=self.log_every_pages,
+        )
+
+    def iter_referrals(
+        self,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        select: str | Iterable[str] | None = None,
+        top: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield referrals across pages (same arguments as :meth:`iter_pages`).
+
+        :param filter: OData ``$filter``.
+        :param orderby: ``$orderby``.
+        :param select: ``$select``.
+        :param top: cap on the total number of referrals.
+        """
+        pages = self.iter_pages(filter=filter, orderby=orderby, select=select, top=top)
+        return (record for page in pages for record in page.records)
+
+    def _referral_url(self, referral_id: str) -> str:
+        if not isinstance(referral_id, str) or not referral_id.strip():
+            raise PartnerCenterConfigError(f"referral_id must be a non-empty string, got {referral_id!r}.")
+        return f"{self.settings.referrals_url}/{quote(referral_id.strip(), safe='')}"
+
+    def get_referral(self, referral_id: str) -> dict[str, Any]:
+        """
+        Return one referral.
+
+        :param referral_id: the referral ``id``.
+        """
+        response = self.http.request("GET", self._referral_url(referral_id))
+        return _json_object(response, f"referral {referral_id}")
+
+    # -- writing ---------------------------------------------------------------------------------
+    def update_referral(
+        self,
+        referral_id: str,
+        operations: Sequence[Mapping[str, Any]],
+        *,
+        etag: str | None = None,
+        return_representation: bool = False,
+    ) -> dict[str, Any] | None:
+        """
+        Apply a JSON Patch to a referral.
+
+        :param referral_id: the referral ``id``.
+        :param operations: JSON Patch operations; the API supports ``replace`` and ``add``.
+        :param etag: the referral's ``eTag``; sent as ``If-Match`` (412 if it changed since).
+        :param return_representation: ask for the updated referral (``Prefer: return=representation``).
+        :return: the updated referral when asked for (and sent), else ``None``.
+        """
+        url = self._referral_url(referral_id)
+        ops = _validate_patch(operations)
+        headers = {"Content-Type": "application/json"}
+        if etag:
+            headers["If-Match"] = etag
+        if return_representation:
+            headers["Prefer"] = "return=representation"
+        response = self.http.request("PATCH", url, json=ops, headers=headers, ok=(200, 204))
+        if response.status_code == 204 or not response.content:
+            return None
+        return _json_object(response, f"updated referral {referral_id}")
+
+    def create_referral(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """
+        Create a referral (the API requires ``type``, ``customerProfile``, ``consent``, ``details``).
+
+        :param body: the new referral.
+        :return: the created referral as returned by the API.
+        """
+        if not isinstance(body, Mapping):
+            raise PartnerCenterConfigError(f"create_referral needs a dict body, got {type(body).__name__}.")
+        missing = [key for key in ("type", "customerProfile", "consent", "details") if key not in body]
+        if missing:
+            raise PartnerCenterConfigError(
+                f"create_referral body lacks required field(s) {missing} (the API refuses it without them)."
+            )
+        response = self.http.request("POST", self.settings.referrals_url, json=dict(body), ok=(200, 201))
+        return _json_object(response, "created referral")
+
+    # -- UI --------------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Acquire a token and read one referral id; return ``(ok, message)`` for the UI."""
+        try:
+            settings = self.settings
+            self.tokens.get_token()
+            user = self.tokens.username or "the signed-in user"
+            page = next(iter(self.iter_pages(select=["id"], top=1)), None)
+        except PartnerCenterError as err:
+            return False, str(err)
+        except Exception as err:  # noqa: BLE001 - the UI shows any failure as a message
+            return False, f"{type(err).__name__}: {err}"
+        if page is None or not page.records:
+            return (
+                True,
+                f"Connected to {settings.api_url} as {user}; no referrals are visible to this user yet.",
+            )
+        return True, f"Connected to {settings.api_url} as {user}; read referral {page.records[0].get('id')}."
+
+
+def _request_id(response: requests.Response) -> str | None:
+    sent = response.request.headers.get("MS-RequestId") if response.request is not None else None
+    return sent or response.headers.get("Request-ID")
+
+
+def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    method = response.request.method if response.request else ""
+    where = f"{what} ({method} {response.url}, MS-RequestId={_request_id(response)})"
+    media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        raise PartnerCenterResponseError(
+            f"Expected JSON for {where} but got Content-Type {media or 'none'!r}; body starts: "
+            f"{response.content[:200]!r}"
+        )
+    try:
+        data = json.loads(response.content)
+    except ValueError as err:
+        raise PartnerCenterResponseError(f"Invalid JSON for {where}: {err}.") from None
+    if not isinstance(data, dict):
+        raise PartnerCenterResponseError(f"Expected a JSON object for {where}, got {type(data).__name__}.")
+    return data
+
+
+def _validate_patch(operations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if (
+        isinstance(operations, (str, bytes, Mapping))
+        or not isinstance(operations, Sequence)
+        or not operations
+    ):
+        raise PartnerCenterConfigError(
+            "operations must be a non-empty list of JSON Patch operations, e.g. "
+            '[{"op": "replace", "path": "/status", "value": "Active"}].'
+        )
+    ops: list[dict[str, Any]] = []
+    for index, op in enumerate(operations):
+        if not isinstance(op, Mapping):
+            raise PartnerCenterConfigError(f"JSON Patch operation {index} must be a dict, got {op!r}.")
+        if op.get("op") not in _PATCH_OPS:
+            raise PartnerCenterConfigError(
+                f"JSON Patch operation {index} has op {op.get('op')!r}; the Referrals API supports only "
+                f"{sorted(_PATCH_OPS)}."
+            )
+        path = op.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise PartnerCenterConfigError(
+                f"JSON Patch operation {index} needs a path starting with '/', got {path!r}."
+            )
+        if "value" not in op:
+            raise PartnerCenterConfigError(f"JSON Patch operation {index} ({op['op']} {path}) has no value.")
+        ops.append(dict(op))
+    return ops

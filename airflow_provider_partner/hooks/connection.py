@@ -1,0 +1,369 @@
+"""
+Turn an Airflow Connection of type ``partner_center`` into validated, frozen settings.
+
+All parsing and validation happens here, once, so the rest of the hook works with typed values
+and every mistake in a connection is reported with the field name and the fix. Secrets are
+registered with Airflow's secrets masker as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_AUTHORITY_HOST",
+    "DEFAULT_SCOPE",
+    "REFERRALS_PATH",
+    "PartnerCenterSettings",
+    "mask_secrets",
+    "settings_from_connection",
+]
+
+DEFAULT_API_URL = "https://api.partner.microsoft.com"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_SCOPE = "https://api.partner.microsoft.com/user_impersonation"
+DEFAULT_TENANT = "organizations"
+REFERRALS_PATH = "/v1.0/engagements/referrals"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_PROXY_KEYS = {"http", "https", "all", "no_proxy"}
+_KNOWN_EXTRAS = {
+    "tenant_id",
+    "authority_host",
+    "scope",
+    "refresh_token",
+    "token_cache",
+    "username",
+    "user_password",
+    "ca_bundle",
+    "verify",
+    "timeout",
+    "max_retries",
+    "backoff_factor",
+    "max_retry_wait",
+    "max_retry_time",
+    "proxies",
+}
+
+
+def mask_secrets(*values: str | None) -> None:
+    """
+    Register values with Airflow's secrets masker (task logs and the supervisor's).
+
+    :param values: secrets; empty values are skipped.
+    """
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        if value:
+            mask_secret(value)
+
+
+@dataclass(frozen=True, repr=False)
+class PartnerCenterSettings:
+    """
+    Everything the hook reads from its connection, validated.
+
+    :param conn_id: the Airflow connection id (for messages).
+    :param api_url: API origin (plus optional path prefix), https, no trailing slash.
+    :param client_id: application (client) id.
+    :param client_secret: client secret; ``None`` means a public client.
+    :param tenant_id: Entra ID tenant id or domain.
+    :param authority_host: Entra ID authority host URL, https.
+    :param scopes: delegated scopes requested.
+    :param refresh_token: bootstrap refresh token from the connection, if any.
+    :param token_cache: where the MSAL token cache is persisted (``variable://key`` or a URL).
+    :param username: user for the legacy password grant.
+    :param user_password: password for the legacy password grant.
+    :param verify: ``requests`` verify value: a CA bundle path, or a bool.
+    :param timeout: connect/read timeout per request, seconds.
+    :param max_retries: retries of one request after the first attempt.
+    :param backoff_factor: base of the exponential backoff, seconds.
+    :param max_retry_wait: cap of one wait (backoff or ``Retry-After``), seconds.
+    :param max_retry_time: cap of the total time spent on one request including retries, seconds.
+    :param proxies: requests-style proxies mapping.
+    """
+
+    conn_id: str
+    api_url: str = DEFAULT_API_URL
+    client_id: str = ""
+    client_secret: str | None = None
+    tenant_id: str = DEFAULT_TENANT
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    scopes: tuple[str, ...] = (DEFAULT_SCOPE,)
+    refresh_token: str | None = None
+    token_cache: str | None = None
+    username: str | None = None
+    user_password: str | None = None
+    verify: bool | str = True
+    timeout: float = 60.0
+    max_retries: int = 8
+    backoff_factor: float = 1.0
+    max_retry_wait: float = 120.0
+    max_retry_time: float = 900.0
+    proxies: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def authority(self) -> str:
+        """The MSAL authority URL (``<authority_host>/<tenant_id>``)."""
+        return f"{self.authority_host}/{self.tenant_id}"
+
+    @property
+    def referrals_url(self) -> str:
+        """URL of the referrals collection."""
+        return f"{self.api_url}{REFERRALS_PATH}"
+
+    @property
+    def api_origin(self) -> tuple[str, str, int]:
+        """``(scheme, hostname, port)`` of the API: the only place the bearer token may go."""
+        return origin_of(self.api_url)
+
+    def __repr__(self) -> str:
+        return (
+            f"PartnerCenterSettings(conn_id={self.conn_id!r}, api_url={self.api_url!r}, "
+            f"client_id={self.client_id!r}, client_secret={'***' if self.client_secret else None}, "
+            f"tenant_id={self.tenant_id!r}, authority_host={self.authority_host!r}, "
+            f"refresh_token={'***' if self.refresh_token else None}, token_cache={self.token_cache!r}, "
+            f"username={self.username!r}, user_password={'***' if self.user_password else None}, "
+            f"verify={self.verify!r})"
+        )
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """
+    Return ``(scheme, hostname, port)`` of a URL with the default port filled in.
+
+    :param url: an absolute URL.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _https_url(name: str, value: str, *, allow_path: bool) -> str:
+    text = value.strip().rstrip("/")
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "https":
+        raise PartnerCenterConfigError(
+            f"Connection field {name} must be an https URL, got scheme {parts.scheme!r} ({text}): "
+            "the bearer token and credentials are never sent over plain http. Use https://..."
+        )
+    if not parts.hostname:
+        raise PartnerCenterConfigError(f"Connection field {name} has no host name: {value!r}.")
+    if parts.username or parts.password:
+        raise PartnerCenterConfigError(
+            f"Connection field {name} must not embed credentials in the URL; use the login/password fields."
+        )
+    if parts.query or parts.fragment:
+        raise PartnerCenterConfigError(f"Connection field {name} must not carry a query or fragment: {text}")
+    path = parts.path.rstrip("/")
+    if path and not allow_path:
+        raise PartnerCenterConfigError(
+            f"Connection field {name} must be a bare host URL such as https://login.microsoftonline.com "
+            f"(no path), got {text}."
+        )
+    if path.endswith(REFERRALS_PATH):
+        # Users often paste the full collection URL; the hook appends it itself.
+        path = path[: -len(REFERRALS_PATH)]
+    return f"https://{parts.netloc}{path}"
+
+
+def _api_url(host: str | None, port: int | None, schema: str | None) -> str:
+    if not host:
+        return DEFAULT_API_URL
+    text = host.strip()
+    if "://" not in text and schema and schema.strip().lower() in {"http", "https"}:
+        text = f"{schema.strip().lower()}://{text}"
+    if port and "://" not in text:
+        text = f"{text}:{port}"
+    return _https_url("host", text, allow_path=True)
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise PartnerCenterConfigError(f"Connection extra {name} must be true or false, got {value!r}.")
+
+
+def _number(name: str, value: Any, default: float, *, minimum: float, integer: bool = False) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if math.isnan(number) or number < minimum or (integer and number != int(number)):
+        kind = "an integer" if integer else "a number"
+        raise PartnerCenterConfigError(
+            f"Connection extra {name} must be {kind} >= {minimum:g}, got {value!r}."
+        )
+    return number
+
+
+def _proxies(value: Any) -> dict[str, str]:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise PartnerCenterConfigError(
+                f'Connection extra proxies must be a JSON object such as {{"https": "http://proxy:3128"}}; '
+                f"it is not valid JSON ({err.msg} at char {err.pos})."
+            ) from None
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise PartnerCenterConfigError(
+            'Connection extra proxies must map "http"/"https" to proxy URLs, e.g. {"https": "http://proxy:3128"}.'
+        )
+    unknown = sorted(set(value) - _PROXY_KEYS)
+    if unknown:
+        raise PartnerCenterConfigError(
+            f"Connection extra proxies has unknown keys {unknown}; use {sorted(_PROXY_KEYS)}."
+        )
+    return dict(value)
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return (DEFAULT_SCOPE,)
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    scopes = tuple(str(item).strip() for item in items if str(item).strip())
+    reserved = sorted({"openid", "profile", "offline_access"} & set(scopes))
+    if not scopes or reserved:
+        raise PartnerCenterConfigError(
+            f"Connection extra scope must list the API scope(s) only (got {value!r}); MSAL adds "
+            f"openid/profile/offline_access itself and refuses them ({reserved}). Default: {DEFAULT_SCOPE}"
+        )
+    return scopes
+
+
+def _verify(extras: Mapping[str, Any]) -> bool | str:
+    ca_bundle = extras.get("ca_bundle")
+    verify = _bool("verify", extras["verify"]) if extras.get("verify") not in (None, "") else True
+    if ca_bundle:
+        path = os.path.expanduser(str(ca_bundle))
+        if not os.path.isfile(path):
+            raise PartnerCenterConfigError(
+                f"Connection extra ca_bundle points to {path}, which is not a readable file; "
+                "give the path of a PEM bundle present on every worker, or remove the extra."
+            )
+        if not verify:
+            raise PartnerCenterConfigError(
+                "Connection extras ca_bundle and verify=false contradict each other; keep only one."
+            )
+        return path
+    return verify
+
+
+def settings_from_connection(
+    conn_id: str,
+    *,
+    host: str | None,
+    login: str | None,
+    password: str | None,
+    schema: str | None = None,
+    port: int | None = None,
+    extras: Mapping[str, Any] | None = None,
+    require_credentials: bool = True,
+) -> PartnerCenterSettings:
+    """
+    Validate connection fields into :class:`PartnerCenterSettings` and mask its secrets.
+
+    :param conn_id: connection id, used in messages.
+    :param host: API base URL (``https://api.partner.microsoft.com`` when empty).
+    :param login: application (client) id.
+    :param password: client secret (empty for a public client).
+    :param schema: optional URL scheme when ``host`` has none.
+    :param port: optional port when ``host`` has none.
+    :param extras: the connection's extra fields.
+    :param require_credentials: refuse a connection with no refresh token, token cache or
+        password (``partner-center-login`` reads connections before they have any).
+    """
+    extras = dict(extras or {})
+    # The form stores values under these names; older UIs prefix extras with the conn type.
+    for key in list(extras):
+        if key.startswith("extra__partner_center__"):
+            extras.setdefault(key.removeprefix("extra__partner_center__"), extras.pop(key))
+    unknown = sorted(set(extras) - _KNOWN_EXTRAS)
+    if unknown:
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has unknown extra field(s) {unknown}; "
+            f"known fields: {sorted(_KNOWN_EXTRAS)}. Check for typos."
+        )
+
+    def text(name: str) -> str | None:
+        value = extras.get(name)
+        return str(value).strip() if value not in (None, "") else None
+
+    client_id = (login or "").strip()
+    if not client_id:
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has no login: set it to the application (client) id of the "
+            "Entra ID app registration that holds the Partner Center API permission."
+        )
+    refresh_token = text("refresh_token")
+    token_cache = text("token_cache")
+    username = text("username")
+    user_password = text("user_password")
+    client_secret = password or None
+    mask_secrets(client_secret, refresh_token, user_password)
+    if bool(username) != bool(user_password):
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r}: the legacy password grant needs both extras username and "
+            "user_password; set both or neither."
+        )
+    if require_credentials and not (refresh_token or token_cache or username):
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has no way to obtain a user token: run `partner-center-login` "
+            "and set extra token_cache (recommended) or refresh_token, or (legacy, no MFA) "
+            "username and user_password."
+        )
+    if token_cache:
+        from airflow_provider_partner.hooks.token_cache import validate_location
+
+        validate_location(token_cache)
+    authority_host = _https_url(
+        "authority_host", text("authority_host") or DEFAULT_AUTHORITY_HOST, allow_path=False
+    )
+    tenant_id = text("tenant_id") or DEFAULT_TENANT
+    if "/" in tenant_id or " " in tenant_id:
+        raise PartnerCenterConfigError(
+            f"Connection extra tenant_id must be a tenant id (GUID) or domain, got {tenant_id!r}."
+        )
+    return PartnerCenterSettings(
+        conn_id=conn_id,
+        api_url=_api_url(host, port, schema),
+        client_id=client_id,
+        client_secret=client_secret,
+        tenant_id=tenant_id,
+        authority_host=authority_host,
+        scopes=_scopes(extras.get("scope")),
+        refresh_token=refresh_token,
+        token_cache=token_cache,
+        username=username,
+        user_password=user_password,
+        verify=_verify(extras),
+        timeout=_number("timeout", extras.get("timeout"), 60.0, minimum=0.001),
+        max_retries=int(_number("max_retries", extras.get("max_retries"), 8, minimum=0, integer=True)),
+        backoff_factor=_number("backoff_factor", extras.get("backoff_factor"), 1.0, minimum=0),
+        max_retry_wait=_number("max_retry_wait", extras.get("max_retry_wait"), 120.0, minimum=0),
+        max_retry_time=_number("max_retry_time", extras.get("max_retry_time"), 900.0, minimum=0),
+        proxies=_proxies(extras.get("proxies")),
+    )

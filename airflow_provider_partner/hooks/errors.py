@@ -1,0 +1,132 @@
+"""
+Exceptions raised by the Partner Center hook.
+
+Every message names what went wrong and what to do about it, and carries the ids Microsoft
+support asks for (``MS-RequestId``, ``MS-CorrelationId``, the server's ``Request-ID``).
+No message ever contains a secret: only trimmed response bodies, URLs without credentials and
+the names (never the values) of settings.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+__all__ = [
+    "PartnerCenterAuthError",
+    "PartnerCenterConfigError",
+    "PartnerCenterError",
+    "PartnerCenterHTTPError",
+    "PartnerCenterNextLinkError",
+    "PartnerCenterNotFoundError",
+    "PartnerCenterPermissionError",
+    "PartnerCenterPreconditionFailed",
+    "PartnerCenterResponseError",
+    "trim_body",
+]
+
+#: How much of a response body goes into an error message.
+BODY_LIMIT = 500
+
+
+def trim_body(text: str | bytes | None, limit: int = BODY_LIMIT) -> str:
+    """
+    Shorten a response body for an error message: whitespace collapsed, at most ``limit`` chars.
+
+    :param text: the body (bytes are decoded leniently).
+    :param limit: maximum length kept.
+    """
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        return f"{flat[:limit]}... ({len(flat) - limit} more chars)"
+    return flat
+
+
+class PartnerCenterError(AirflowException):
+    """Base class of every error raised by the Partner Center hook."""
+
+
+class PartnerCenterConfigError(PartnerCenterError, ValueError):
+    """The Airflow connection (or an argument) is invalid; the message names the field and the fix."""
+
+
+class PartnerCenterAuthError(PartnerCenterError):
+    """
+    No access token could be acquired (expired or revoked refresh token, bad client secret, ...).
+
+    :param message: what failed and how to fix it.
+    :param error: the OAuth ``error`` code returned by the authority (e.g. ``invalid_grant``).
+    :param correlation_id: the authority's ``correlation_id``, when it returned one.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None, correlation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.correlation_id = correlation_id
+
+
+class PartnerCenterHTTPError(PartnerCenterError):
+    """
+    The API answered with an error status (after retries, where retrying made sense).
+
+    :param message: the headline (what happened and what to do).
+    :param status: HTTP status code.
+    :param method: HTTP method of the request.
+    :param url: the URL requested.
+    :param request_id: the ``MS-RequestId`` this client sent (same across retries).
+    :param correlation_id: the ``MS-CorrelationId`` this client sent.
+    :param server_request_id: the ``Request-ID`` header the server returned, if any.
+    :param body: the response body, trimmed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        server_request_id: str | None = None,
+        body: str = "",
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+        self.correlation_id = correlation_id
+        self.server_request_id = server_request_id
+        self.body = body
+        details = [f"HTTP {status} on {method} {url}"]
+        details.append(f"MS-RequestId={request_id}")
+        details.append(f"MS-CorrelationId={correlation_id}")
+        if server_request_id:
+            details.append(f"Request-ID={server_request_id}")
+        text = f"{message} [{'; '.join(details)}]"
+        if body:
+            text += f" Response body: {body}"
+        super().__init__(text)
+
+
+class PartnerCenterPermissionError(PartnerCenterHTTPError):
+    """HTTP 403: the signed-in user lacks a Partner Center referrals role."""
+
+
+class PartnerCenterNotFoundError(PartnerCenterHTTPError):
+    """HTTP 404: the referral (or the endpoint) does not exist."""
+
+
+class PartnerCenterPreconditionFailed(PartnerCenterHTTPError):  # noqa: N818 - name fixed by the contract
+    """HTTP 412: the ``If-Match`` eTag no longer matches (someone else changed the referral)."""
+
+
+class PartnerCenterResponseError(PartnerCenterError):
+    """A response could not be used (HTML instead of JSON, truncated JSON, no ``value`` list, ...)."""
+
+
+class PartnerCenterNextLinkError(PartnerCenterError):
+    """An ``@odata.nextLink`` points to another host, or repeats (a paging loop)."""

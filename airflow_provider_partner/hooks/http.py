@@ -1,0 +1,345 @@
+"""
+Resilient HTTP for the Partner Center API: retries, request ids, bearer token confinement.
+
+One :class:`PartnerCenterHttp` per hook. Every call gets a new ``MS-CorrelationId`` and an
+``MS-RequestId`` that stays the same across the retries of that call, so Microsoft can tell a
+retry from a new request. Retries (``tenacity``) cover 429/500/502/503/504, connection errors and
+bodies cut off in transit, with exponential backoff plus jitter, ``Retry-After`` honoured up to a
+cap, and bounded attempts and total time. A 401 triggers one forced token refresh and a retry.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import requests
+from requests.auth import AuthBase
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from airflow_provider_partner import __version__
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterAuthError,
+    PartnerCenterError,
+    PartnerCenterHTTPError,
+    PartnerCenterNextLinkError,
+    PartnerCenterNotFoundError,
+    PartnerCenterPermissionError,
+    PartnerCenterPreconditionFailed,
+    trim_body,
+)
+
+__all__ = ["RETRY_STATUSES", "BearerAuth", "PartnerCenterHttp", "retry_after_seconds"]
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Write methods are retried only when the server says it did not process the request.
+WRITE_RETRY_STATUSES = frozenset({429, 503})
+USER_AGENT = f"airflow-provider-partner/{__version__}"
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,  # includes resets and connect timeouts
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # body cut off mid-transfer
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class _RetryableStatusError(Exception):
+    """A response whose status says "try again"; carried through tenacity."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """
+    Parse a ``Retry-After`` header (delta seconds or an HTTP date); ``None`` when absent/invalid.
+
+    :param value: the header value.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _same_origin(url: str, settings: PartnerCenterSettings) -> bool:
+    return origin_of(url) == settings.api_origin and origin_of(url)[0] == "https"
+
+
+class BearerAuth(AuthBase):
+    """
+    ``requests`` auth that adds the bearer token only to https requests for the API's origin.
+
+    :param settings: connection settings (the API origin).
+    :param get_token: returns the current access token.
+    """
+
+    def __init__(self, settings: PartnerCenterSettings, get_token: Callable[[], str]) -> None:
+        self.settings = settings
+        self.get_token = get_token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if request.url and _same_origin(request.url, self.settings):
+            request.headers["Authorization"] = f"Bearer {self.get_token()}"
+        else:
+            request.headers.pop("Authorization", None)
+        return request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth(origin={self.settings.api_url!r})"
+
+
+class PartnerCenterHttp:
+    """
+    Send API requests with retries and map failures to the hook's exceptions.
+
+    :param settings: connection settings.
+    :param get_token: ``get_token(force_refresh: bool) -> str``.
+    :param sleep: sleep function (tests may shorten waits).
+    """
+
+    def __init__(
+        self,
+        settings: PartnerCenterSettings,
+        get_token: Callable[[bool], str],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.get_token = get_token
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.session.proxies.update(self.settings.proxies)
+        # Each attempt, retries included, is counted: a figure for logs and tests.
+        self.attempts = 0
+
+    def __repr__(self) -> str:
+        return f"PartnerCenterHttp(api_url={self.settings.api_url!r})"
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self.session.close()
+
+    # -- waits -----------------------------------------------------------------------------------
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = self.settings.backoff_factor * (2 ** (state.attempt_number - 1))
+        backoff = random.uniform(backoff / 2, backoff * 1.5)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _RetryableStatusError):
+            hinted = retry_after_seconds(error.response.headers.get("Retry-After"))
+            if hinted is not None:
+                backoff = hinted + random.uniform(0, 0.1 * max(hinted, 0.1))
+        wait = min(backoff, self.settings.max_retry_wait)
+        remaining = self.settings.max_retry_time - (time.monotonic() - state.start_time)
+        return max(0.0, min(wait, remaining))
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if stop_after_attempt(self.settings.max_retries + 1)(state):
+            return True
+        # Stop when the next wait would run past the total budget.
+        elapsed = time.monotonic() - state.start_time
+        return elapsed + (state.upcoming_sleep or 0) >= self.settings.max_retry_time and elapsed > 0
+
+    # -- requests --------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Iterable[int] = (200,),
+    ) -> requests.Response:
+        """
+        Send one logical request (retried as needed) and return the successful response.
+
+        :param method: HTTP method.
+        :param url: absolute URL; must be on the configured API origin over https.
+        :param params: query parameters.
+        :param json: JSON body.
+        :param headers: extra headers.
+        :param ok: statuses that count as success.
+        """
+        if not _same_origin(url, self.settings):
+            # Second line of defence behind the nextLink policy: never send the token elsewhere.
+            raise PartnerCenterNextLinkError(
+                f"Refusing to send the bearer token to {url}: only {self.settings.api_url} over https "
+                "receives it. Check the connection host."
+            )
+        request_id = str(uuid.uuid4())
+        correlation_id = str(uuid.uuid4())
+        call_headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation_id, **(headers or {})}
+        ok_statuses = frozenset(ok)
+        write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
+        retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
+        refreshed = False
+        while True:
+            response = self._send_with_retries(
+                method, url, params=params, json=json, headers=call_headers, retry_statuses=retry_statuses
+            )
+            if response.status_code == 401 and not refreshed:
+                # The token expired or was revoked between acquisition and use: refresh once.
+                refreshed = True
+                log.info(
+                    "HTTP 401 on %s %s (MS-RequestId=%s): refreshing the access token and retrying once",
+                    method,
+                    url,
+                    request_id,
+                )
+                self.get_token(True)
+                continue
+            break
+        if response.status_code in ok_statuses:
+            return response
+        raise self._error(response, method, request_id, correlation_id, refreshed)
+
+    def _send_with_retries(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+        headers: Mapping[str, str],
+        retry_statuses: frozenset[int],
+    ) -> requests.Response:
+        def send() -> requests.Response:
+            self.attempts += 1
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers={**headers, "Authorization": f"Bearer {self.get_token(False)}"},
+                timeout=self.settings.timeout,
+                # Passed per request: REQUESTS_CA_BUNDLE would override a session-level value.
+                verify=self.settings.verify,
+                allow_redirects=False,  # a redirect could carry the token to another host
+            )
+            if response.status_code in retry_statuses:
+                raise _RetryableStatusError(response)
+            return response
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            cause = (
+                f"HTTP {error.response.status_code}"
+                if isinstance(error, _RetryableStatusError)
+                else type(error).__name__
+            )
+            log.warning(
+                "Retrying %s %s after %s (attempt %d of %d, waiting %.1f s, MS-RequestId=%s)",
+                method,
+                url,
+                cause,
+                state.attempt_number + 1,
+                self.settings.max_retries + 1,
+                state.upcoming_sleep,
+                headers["MS-RequestId"],
+            )
+
+        write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
+        transient = (requests.exceptions.ConnectTimeout,) if write else TRANSIENT_ERRORS
+
+        def retryable(error: BaseException) -> bool:
+            if isinstance(error, _RetryableStatusError):
+                return True
+            if write and isinstance(error, requests.ConnectionError):
+                # Only a connection that was never established is safe to retry for a write.
+                return "NewConnectionError" in repr(error) or isinstance(error, transient)
+            return isinstance(error, transient)
+
+        retrying = Retrying(
+            retry=retry_if_exception(retryable),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(send)
+        except _RetryableStatusError as exhausted:
+            return exhausted.response
+        except TRANSIENT_ERRORS as err:
+            raise PartnerCenterError(
+                f"{method} {url} failed after {self.settings.max_retries + 1} attempt(s) at most "
+                f"(MS-RequestId={headers['MS-RequestId']}): "
+                f"{type(err).__name__}: {trim_body(str(err), 300)}. "
+                "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
+            ) from None
+
+    def _error(
+        self,
+        response: requests.Response,
+        method: str,
+        request_id: str,
+        correlation_id: str,
+        refreshed: bool,
+    ) -> PartnerCenterError:
+        status = response.status_code
+        kwargs: dict[str, Any] = {
+            "status": status,
+            "method": method,
+            "url": response.url or "",
+            "request_id": request_id,
+            "correlation_id": correlation_id,
+            "server_request_id": response.headers.get("Request-ID") or response.headers.get("MS-RequestId"),
+            "body": trim_body(response.content),
+        }
+        if status == 401:
+            challenge = response.headers.get("WWW-Authenticate", "")
+            return PartnerCenterAuthError(
+                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}; "
+                f"MS-RequestId={request_id}). The app registration may lack the Partner Center "
+                "user_impersonation permission, or connection "
+                f"{self.settings.conn_id!r} has the wrong scope.",
+                error="http_401" if refreshed else "http_401_unrefreshed",
+            )
+        if status == 403:
+            return PartnerCenterPermissionError(
+                "Forbidden: the signed-in user lacks the Partner Center Referral Admin or Referral User "
+                "role (or Global Admin). Assign the role in Partner Center (Account settings > User "
+                "management) and run the task again.",
+                **kwargs,
+            )
+        if status == 404:
+            return PartnerCenterNotFoundError(
+                "Not found: the referral id or the API path does not exist.", **kwargs
+            )
+        if status == 412:
+            return PartnerCenterPreconditionFailed(
+                "Precondition failed: the referral changed since its eTag was read. Read it again and "
+                "re-apply the update.",
+                **kwargs,
+            )
+        if status in RETRY_STATUSES:
+            return PartnerCenterHTTPError(
+                "The API kept answering with a transient error after all retries; try again later or "
+                "raise extras max_retries/max_retry_time.",
+                **kwargs,
+            )
+        if 400 <= status < 500:
+            return PartnerCenterHTTPError(
+                "The API refused the request; the response body says which part was invalid.", **kwargs
+            )
+        return PartnerCenterHTTPError(f"Unexpected HTTP status {status}.", **kwargs)

@@ -1,0 +1,244 @@
+"""
+OData paging for the referrals collection: page validation and the ``@odata.nextLink`` policy.
+
+nextLink policy (the published examples show ``http://api.partner.microsoft.com/v1.0/referrals?
+$skiptoken=...``: plain http and a path without ``/engagements``):
+
+- a nextLink on the configured API host is followed over https (``http`` is upgraded);
+- if its path differs from the configured referrals endpoint, its ``$skiptoken`` is carried,
+  with the original query, to the configured endpoint;
+- a nextLink on any other host raises :class:`PartnerCenterNextLinkError` and no request (so no
+  token) goes there;
+- a nextLink seen before in the same iteration raises :class:`PartnerCenterNextLinkError` (loop).
+
+This module does no IO and imports nothing heavy: :class:`ReferralPage` is part of the public
+interface imported at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
+
+__all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page"]
+
+log = logging.getLogger(__name__)
+
+SKIPTOKEN = "$skiptoken"
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    """
+    One page of referrals as returned by the API.
+
+    :param records: the referrals of this page (after the ``top`` cap).
+    :param number: 1-based page number within the iteration.
+    :param count: ``@odata.count`` when the server sent it, else ``None``.
+    :param next_link: the raw ``@odata.nextLink`` of this page, ``None`` on the last page.
+    :param request_id: the ``MS-RequestId`` sent for this page (server ``Request-ID`` if absent).
+    """
+
+    records: list[dict[str, Any]] = field(repr=False)
+    number: int
+    count: int | None = None
+    next_link: str | None = None
+    request_id: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _snippet(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    flat = " ".join(text.split())
+    return flat[:200] + ("..." if len(flat) > 200 else "")
+
+
+def parse_page(
+    *,
+    body: str | bytes,
+    content_type: str | None,
+    number: int,
+    url: str,
+    request_id: str | None,
+) -> ReferralPage:
+    """
+    Validate one list response and return it as a :class:`ReferralPage`.
+
+    :param body: response body (bytes are decoded as JSON text: UTF-8/16/32).
+    :param content_type: the ``Content-Type`` header.
+    :param number: page number (for messages).
+    :param url: the URL requested (for messages).
+    :param request_id: the request id (for messages and the page).
+    """
+    where = f"page {number} ({url}, MS-RequestId={request_id})"
+    media = (content_type or "").split(";")[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        raise PartnerCenterResponseError(
+            f"Expected JSON for {where} but got Content-Type {content_type or 'none'!r}; "
+            f"a proxy or gateway may have answered instead of the API. Body starts: {_snippet(body)!r}"
+        )
+    try:
+        data = json.loads(body)
+    except ValueError as err:
+        raise PartnerCenterResponseError(
+            f"Invalid JSON in {where}: {err} ({len(body)} chars received; the response was probably "
+            f"cut off). Body ends: {_snippet(body[-200:])!r}"
+        ) from None
+    if not isinstance(data, dict):
+        raise PartnerCenterResponseError(
+            f"Expected a JSON object with a 'value' list in {where}, got {type(data).__name__}."
+        )
+    records = data.get("value")
+    if not isinstance(records, list):
+        found = "missing" if "value" not in data else f"a {type(records).__name__}"
+        raise PartnerCenterResponseError(
+            f"The 'value' list is {found} in {where}; keys present: {sorted(data)[:10]}."
+        )
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise PartnerCenterResponseError(
+                f"Item {index} of 'value' in {where} is a {type(record).__name__}, not a referral object."
+            )
+    next_link = data.get("@odata.nextLink")
+    if next_link is not None and (not isinstance(next_link, str) or not next_link.strip()):
+        raise PartnerCenterResponseError(f"'@odata.nextLink' in {where} is not a URL: {next_link!r}.")
+    count = data.get("@odata.count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+        count = None
+    return ReferralPage(
+        records=records, number=number, count=count, next_link=next_link or None, request_id=request_id
+    )
+
+
+class NextLinkPolicy:
+    """
+    Decide where the request for the next page goes (see the module docstring).
+
+    :param endpoint: the configured referrals URL (https).
+    :param params: the query of the first request (carried along with a ``$skiptoken``).
+    """
+
+    def __init__(self, endpoint: str, params: Mapping[str, str]) -> None:
+        self.endpoint = endpoint
+        self.params = dict(params)
+        parts = urlsplit(endpoint)
+        self._host = (parts.hostname or "").lower()
+        self._port = parts.port or 443
+        self._netloc = parts.netloc
+        self._path = parts.path.rstrip("/")
+        self._seen: set[bytes] = set()
+
+    def resolve(self, next_link: str) -> tuple[str, dict[str, str] | None]:
+        """
+        Return ``(url, params)`` for the next request; ``params`` is ``None`` when ``url`` has them.
+
+        :param next_link: the ``@odata.nextLink`` value.
+        """
+        parts = urlsplit(next_link.strip())
+        if not parts.scheme and not parts.netloc:
+            # A relative link is resolved against the configured API origin.
+            parts = parts._replace(scheme="https", netloc=self._netloc)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        default_port = 443 if scheme == "https" else None
+        port = parts.port or default_port
+        if scheme not in {"http", "https"} or host != self._host or (port is not None and port != self._port):
+            raise PartnerCenterNextLinkError(
+                f"The API returned an @odata.nextLink to {scheme}://{parts.netloc}, which is not the "
+                f"configured API host {self._netloc}; refusing to follow it (the bearer token only goes to "
+                "the configured host). Check the connection host, or report this response to Microsoft."
+            )
+        if parts.path.rstrip("/") == self._path:
+            url = urlunsplit(("https", self._netloc, parts.path, parts.query, ""))
+            params: dict[str, str] | None = None
+        else:
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            skiptoken = query.get(SKIPTOKEN)
+            if not skiptoken:
+                raise PartnerCenterNextLinkError(
+                    f"The @odata.nextLink path {parts.path!r} differs from the configured endpoint "
+                    f"{self._path!r} and has no $skiptoken to carry over; cannot continue paging safely."
+                )
+            url = self.endpoint
+            params = {**self.params, SKIPTOKEN: skiptoken}
+        key = hashlib.blake2b(
+            (url + "?" + urlencode(sorted((params or {}).items()))).encode(), digest_size=16
+        ).digest()
+        if key in self._seen:
+            raise PartnerCenterNextLinkError(
+                f"The API returned the same @odata.nextLink twice ({_snippet(next_link)}); stopping to "
+                "avoid an endless paging loop. Narrow the $filter or retry later."
+            )
+        self._seen.add(key)
+        return url, params
+
+
+#: ``fetch(url, params) -> (body, content_type, request_id)`` sends one page request.
+PageFetcher = Callable[[str, Mapping[str, str] | None], tuple[str | bytes, str | None, str | None]]
+
+
+def iterate_pages(
+    fetch: PageFetcher,
+    *,
+    endpoint: str,
+    params: Mapping[str, str],
+    top: int | None = None,
+    log_every: int = 10,
+) -> Iterator[ReferralPage]:
+    """
+    Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
+
+    Only the current page is held in memory. ``top`` caps the total number of records yielded,
+    even if the server ignores ``$top``.
+
+    :param fetch: sends one request and returns ``(body, content_type, request_id)``.
+    :param endpoint: the configured referrals URL.
+    :param params: the query of the first request.
+    :param top: maximum number of records in total (``None``: all).
+    :param log_every: log progress at INFO every this many pages (0: only at the end).
+    """
+    policy = NextLinkPolicy(endpoint, params)
+    url, query = endpoint, dict(params)
+    number = records = 0
+    started = time.monotonic()
+    next_params: dict[str, str] | None = query
+    while True:
+        if top is not None and records >= top:
+            break
+        number += 1
+        body, content_type, request_id = fetch(url, next_params)
+        page = parse_page(body=body, content_type=content_type, number=number, url=url, request_id=request_id)
+        del body
+        if top is not None and records + len(page.records) > top:
+            page = replace(page, records=page.records[: top - records])
+        records += len(page.records)
+        if log_every and number % log_every == 0:
+            _log_progress(number, records, started)
+        yield page
+        if page.next_link is None:
+            break
+        url, next_params = policy.resolve(page.next_link)
+    _log_progress(number, records, started, done=True)
+
+
+def _log_progress(pages: int, records: int, started: float, *, done: bool = False) -> None:
+    elapsed = max(time.monotonic() - started, 1e-6)
+    log.info(
+        "%s %d page(s), %d referral(s) in %.1f s (%.0f referrals/s)",
+        "Finished:" if done else "Progress:",
+        pages,
+        records,
+        elapsed,
+        records / elapsed,
+    )

@@ -1,0 +1,371 @@
+"""
+Delegated (App+User) access tokens for Partner Center, acquired with MSAL only.
+
+Order of attempts, first success wins:
+
+1. silent, from the MSAL token cache (a still-valid access token costs no request at all; an
+   expired one is refreshed with the cached refresh token);
+2. a refresh token: the newest one in the cache store when the cache has no account for a silent
+   lookup, else the bootstrap ``refresh_token`` of the connection;
+3. (legacy) the password grant, when ``username``/``user_password`` are configured.
+
+The cache is persisted to its store after every change, because refresh tokens rotate.
+``msal`` and ``requests`` are imported lazily: DAG files import the hook at parse time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow_provider_partner import __version__
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings, mask_secrets
+from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterConfigError
+from airflow_provider_partner.hooks.token_cache import TokenCacheStore
+
+if TYPE_CHECKING:
+    import msal
+    import requests
+
+__all__ = ["LOGIN_COMMAND", "TokenProvider", "build_authority_session", "build_msal_app"]
+
+log = logging.getLogger(__name__)
+
+LOGIN_COMMAND = "partner-center-login"
+#: Renew this long before the access token's expiry, so a page request never races it.
+EXPIRY_SKEW_SECONDS = 120
+USER_AGENT = f"airflow-provider-partner/{__version__}"
+
+
+def _is_microsoft_authority(authority_host: str) -> bool:
+    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
+
+    return (urlsplit(authority_host).hostname or "") in WELL_KNOWN_AUTHORITY_HOSTS
+
+
+def build_authority_session(settings: PartnerCenterSettings) -> requests.Session:
+    """
+    Return the ``requests`` session MSAL uses to talk to the authority.
+
+    It passes ``verify`` on every request (``REQUESTS_CA_BUNDLE`` would otherwise override a
+    session-level CA bundle), applies the connection's proxies and timeout, retries transient
+    failures a few times, and answers MSAL's user-realm probe locally for authorities that are
+    not Microsoft's: MSAL sends that probe to ``https://<host>/common/userrealm/...`` without the
+    authority's port, and a 404 makes it fall back to the plain password grant.
+
+    :param settings: the connection settings.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    authority_hostname = urlsplit(settings.authority_host).hostname or ""
+    answer_userrealm_locally = not _is_microsoft_authority(settings.authority_host)
+
+    class _AuthoritySession(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+            text_url = url.decode() if isinstance(url, bytes) else url
+            parts = urlsplit(text_url)
+            if (
+                answer_userrealm_locally
+                and parts.hostname == authority_hostname
+                and parts.path.startswith("/common/userrealm/")
+            ):
+                response = requests.Response()
+                response.status_code = 404
+                response.url = text_url
+                response._content = b"{}"
+                response.headers["Content-Type"] = "application/json"
+                return response
+            kwargs["verify"] = settings.verify
+            kwargs.setdefault("timeout", settings.timeout)
+            return super().request(method, url, *args, **kwargs)
+
+    session = _AuthoritySession()
+    session.headers["User-Agent"] = USER_AGENT
+    session.proxies.update(settings.proxies)
+    retry = Retry(
+        total=3,
+        connect=3,
+        read=0,  # a lost token response may already have rotated the refresh token
+        status=2,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),
+        backoff_factor=0.5,
+        backoff_jitter=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    return session
+
+
+def build_msal_app(
+    settings: PartnerCenterSettings,
+    cache: msal.SerializableTokenCache | None = None,
+    *,
+    public: bool | None = None,
+) -> msal.ClientApplication:
+    """
+    Build the MSAL application: confidential when a client secret is configured, else public.
+
+    :param settings: connection settings.
+    :param cache: the token cache to bind.
+    :param public: force a public client (the device-code flow needs one).
+    """
+    import msal
+
+    kwargs: dict[str, Any] = {
+        "authority": settings.authority,
+        "token_cache": cache,
+        "http_client": build_authority_session(settings),
+        "app_name": "airflow-provider-partner",
+        "app_version": __version__,
+    }
+    if not _is_microsoft_authority(settings.authority_host):
+        # Sovereign or test authorities: never ask login.microsoftonline.com to validate them.
+        kwargs["instance_discovery"] = False
+    try:
+        if public or (public is None and not settings.client_secret):
+            return msal.PublicClientApplication(settings.client_id, **kwargs)
+        return msal.ConfidentialClientApplication(
+            settings.client_id, client_credential=settings.client_secret, **kwargs
+        )
+    except ValueError as err:
+        # Raised for an authority whose OpenID configuration cannot be read.
+        raise PartnerCenterConfigError(
+            f"Cannot use authority {settings.authority} for connection {settings.conn_id!r}: {err}. "
+            "Check extras authority_host and tenant_id (and ca_bundle for a private CA)."
+        ) from None
+    except Exception as err:  # noqa: BLE001 - re-raised with the authority named
+        # requests' connection errors and the like: name the authority and the likely fix.
+        raise PartnerCenterAuthError(
+            f"Cannot reach the authority {settings.authority} ({type(err).__name__}: {err}). "
+            "Check extras authority_host, tenant_id, proxies and ca_bundle."
+        ) from None
+
+
+def _describe(result: dict[str, Any]) -> str:
+    description = str(result.get("error_description") or "").strip().splitlines()
+    first = description[0] if description else "no description"
+    return f"{result.get('error')}: {first[:300]}"
+
+
+class TokenProvider:
+    """
+    Acquire and renew access tokens for one connection, persisting the rotating cache.
+
+    :param settings: connection settings.
+    :param store: where the token cache is kept between runs (``None``: memory only).
+    """
+
+    def __init__(self, settings: PartnerCenterSettings, store: TokenCacheStore | None) -> None:
+        self.settings = settings
+        self.store = store
+        #: Token requests this provider sent to the authority (grants, not cache hits).
+        self.token_requests = 0
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._loaded_state: str | None = None
+        self._app: msal.ClientApplication | None = None
+        self._cache: msal.SerializableTokenCache | None = None
+        self.username: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(conn_id={self.settings.conn_id!r}, store={self.store!r})"
+
+    # -- cache ---------------------------------------------------------------------------------
+    def _load_cache(self) -> None:
+        import msal
+
+        cache = msal.SerializableTokenCache()
+        state = self.store.load() if self.store else None
+        if state:
+            mask_secrets(state)
+            try:
+                cache.deserialize(state)
+            except ValueError:
+                raise PartnerCenterAuthError(
+                    f"The token cache at {self.store.location if self.store else '?'} is not valid JSON; "
+                    f"run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}` to write a fresh one."
+                ) from None
+        self._loaded_state = state
+        self._cache = cache
+        self._mask_cached_secrets()
+        self._app = build_msal_app(self.settings, cache)
+
+    def _mask_cached_secrets(self) -> None:
+        assert self._cache is not None
+        secrets: list[str | None] = []
+        for kind in (self._cache.CredentialType.REFRESH_TOKEN, self._cache.CredentialType.ACCESS_TOKEN):
+            secrets.extend(entry.get("secret") for entry in self._cache.search(kind))
+        mask_secrets(*secrets)
+
+    def _persist(self) -> None:
+        assert self._cache is not None
+        if not self._cache.has_state_changed:
+            return
+        self._mask_cached_secrets()
+        state = self._cache.serialize()
+        mask_secrets(state)
+        if self.store is None:
+            return
+        try:
+            self.store.save(state)
+        except Exception as err:  # noqa: BLE001 - re-raised with the store named
+            # The new refresh token exists only in memory now; say so loudly: with revoking
+            # rotation the next run cannot authenticate unless this is fixed.
+            raise PartnerCenterAuthError(
+                f"Token acquired, but the rotated token cache could not be saved to {self.store.location} "
+                f"({type(err).__name__}: {err}). Fix access to that store; if the next run then fails with "
+                f"invalid_grant, run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}`."
+            ) from None
+        self._loaded_state = state
+        log.info("Saved the rotated token cache to %s", self.store.location)
+
+    def _cached_refresh_tokens(self) -> list[str]:
+        assert self._cache is not None
+        entries = [
+            e
+            for e in self._cache.search(self._cache.CredentialType.REFRESH_TOKEN)
+            if e.get("client_id") == self.settings.client_id or not e.get("client_id")
+        ]
+        entries.sort(key=lambda e: int(str(e.get("last_modification_time") or 0)), reverse=True)
+        return [str(e["secret"]) for e in entries if e.get("secret")]
+
+    # -- acquisition -----------------------------------------------------------------------------
+    def get_token(self, *, force_refresh: bool = False) -> str:
+        """
+        Return a valid access token, acquiring one only when needed.
+
+        :param force_refresh: ignore the current token (the API answered 401 with it).
+        """
+        with self._lock:
+            if not force_refresh and self._token and time.monotonic() < self._expires_at:
+                return self._token
+            if self._app is None:
+                self._load_cache()
+            try:
+                result = self._acquire(force_refresh)
+            except PartnerCenterAuthError as err:
+                if err.error != "invalid_grant" or self.store is None or not self._reload_if_newer():
+                    raise
+                # Another run rotated the refresh token since we loaded the cache: its new
+                # cache is in the store now, try once more from there.
+                log.warning(
+                    "Refresh token rejected; another task updated %s meanwhile, retrying from it once",
+                    self.store.location,
+                )
+                result = self._acquire(force_refresh)
+            self._persist()
+            token = str(result["access_token"])
+            mask_secrets(token)
+            expires_in = float(result.get("expires_in") or 300)
+            self._token = token
+            self._expires_at = time.monotonic() + max(expires_in - EXPIRY_SKEW_SECONDS, expires_in / 2)
+            claims = result.get("id_token_claims") or {}
+            self.username = claims.get("preferred_username") or self.username
+            return token
+
+    def _reload_if_newer(self) -> bool:
+        assert self.store is not None
+        state = self.store.load()
+        if not state or state == self._loaded_state:
+            return False
+        self._load_cache()
+        return True
+
+    def _acquire(self, force_refresh: bool) -> dict[str, Any]:
+        assert self._app is not None
+        scopes = list(self.settings.scopes)
+        failures: list[tuple[str, dict[str, Any]]] = []
+
+        accounts = self._app.get_accounts(username=self.settings.username) or self._app.get_accounts()
+        if accounts:
+            result = self._app.acquire_token_silent_with_error(
+                scopes, account=accounts[0], force_refresh=force_refresh
+            )
+            if result and "access_token" in result:
+                if result.get("token_source") != "cache":
+                    self.token_requests += 1
+                return dict(result)
+            if result:
+                self.token_requests += 1
+                failures.append(("the cached refresh token", result))
+
+        candidates: list[tuple[str, str]] = []
+        if not accounts:
+            candidates += [
+                ("the refresh token in the token cache", rt) for rt in self._cached_refresh_tokens()[:1]
+            ]
+        if self.settings.refresh_token:
+            candidates.append(("the connection's refresh_token", self.settings.refresh_token))
+        tried: set[str] = set()
+        for label, refresh_token in candidates:
+            if refresh_token in tried:
+                continue
+            tried.add(refresh_token)
+            self.token_requests += 1
+            result = self._app.acquire_token_by_refresh_token(refresh_token, scopes=scopes)
+            if "access_token" in result:
+                return dict(result)
+            failures.append((label, result))
+
+        if self.settings.username and self.settings.user_password:
+            self.token_requests += 1
+            result = self._app.acquire_token_by_username_password(
+                self.settings.username, self.settings.user_password, scopes=scopes
+            )
+            if "access_token" in result:
+                log.warning(
+                    "Connection %r used the legacy password grant; it fails once MFA is enforced. "
+                    "Run `%s` and switch to a token cache.",
+                    self.settings.conn_id,
+                    LOGIN_COMMAND,
+                )
+                return dict(result)
+            failures.append(("the password grant (username/user_password)", result))
+        raise self._failure(failures)
+
+    def _failure(self, failures: list[tuple[str, dict[str, Any]]]) -> PartnerCenterAuthError:
+        conn_id = self.settings.conn_id
+        login = f"`{LOGIN_COMMAND} --conn-id {conn_id}`"
+        if not failures:
+            where = f" (token cache {self.store.location} is empty)" if self.store else ""
+            return PartnerCenterAuthError(
+                f"Connection {conn_id!r} has no usable credential{where}: run {login} to sign in with "
+                "a device code, or set extra refresh_token.",
+                error="no_credential",
+            )
+        label, last = failures[-1]
+        error = str(last.get("error") or "unknown_error")
+        tried = "; ".join(f"{lbl} -> {_describe(res)}" for lbl, res in failures)
+        if error == "invalid_grant":
+            if label.startswith("the password grant"):
+                fix = (
+                    "The user's password was refused or the sign-in needs MFA (enforced for Partner "
+                    f"Center App+User calls): run {login} and use the token cache instead."
+                )
+            else:
+                fix = (
+                    "The refresh token expired (90 days unused), was revoked, or was already rotated "
+                    f"by another task using the same credentials: run {login} to sign in again."
+                )
+        elif error in {"invalid_client", "unauthorized_client"}:
+            fix = (
+                "The application id (login) or client secret (password) was refused: check them in "
+                f"connection {conn_id!r} and that the app registration allows this flow."
+            )
+        else:
+            fix = f"Check the connection's tenant_id/authority_host, or run {login}."
+        return PartnerCenterAuthError(
+            f"Could not acquire a Partner Center token for connection {conn_id!r} from "
+            f"{self.settings.authority}. {fix} Attempts: {tried}",
+            error=error,
+            correlation_id=last.get("correlation_id"),
+        )
