@@ -21,7 +21,7 @@ def _field(label: str, description: str, schema: dict[str, Any]) -> dict[str, An
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "tenant_id": _field(
         "Tenant ID",
-        "Entra ID tenant (directory) id or domain of the partner organisation.",
+        "Entra ID tenant (directory) id or domain of the partner organisation (default: organizations).",
         _STRING,
     ),
     "authority_host": _field(
@@ -43,7 +43,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "token_cache": _field(
         "Token cache location",
         "Where the rotating MSAL token cache is persisted: `variable://<key>` for an Airflow "
-        "Variable, or an ObjectStoragePath URL such as `s3://aws_default@bucket/partner/cache.json`.",
+        "Variable, or an ObjectStoragePath URL such as `file:///secure/partner-cache.json` or "
+        "`s3://aws_default@bucket/partner/cache.json`. Written by `partner-center-login`.",
         _STRING,
     ),
     "username": _field(
@@ -81,6 +82,11 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Max wait per retry (seconds)",
         "Cap on one backoff or Retry-After wait.",
         {"type": ["number", "null"], "default": 120},
+    ),
+    "max_retry_time": _field(
+        "Max total retry time (seconds)",
+        "Cap on the total time spent on one request, retries and waits included.",
+        {"type": ["number", "null"], "default": 900},
     ),
     "proxies": _field(
         "Proxies (JSON)",
