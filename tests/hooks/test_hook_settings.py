@@ -1,0 +1,133 @@
+"""Connection parsing: defaults, validation messages, masking, and a light module import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_partner.get_provider_info import CONN_FIELDS
+from airflow_provider_partner.hooks.connection import _KNOWN_EXTRAS, settings_from_connection
+from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.hooks.token_cache import (
+    ObjectStorageTokenCacheStore,
+    VariableTokenCacheStore,
+    open_store,
+)
+
+
+def parse(host: str | None = None, login: str | None = "app-id", password: str | None = None, **extras):
+    extras.setdefault("refresh_token", "rt-secret-value-1")
+    return settings_from_connection("pc", host=host, login=login, password=password, extras=extras)
+
+
+def test_connection_form_declares_exactly_the_extras_the_hook_reads() -> None:
+    assert set(CONN_FIELDS) == _KNOWN_EXTRAS
+
+
+def test_defaults() -> None:
+    s = parse()
+    assert s.api_url == "https://api.partner.microsoft.com"
+    assert s.referrals_url == "https://api.partner.microsoft.com/v1.0/engagements/referrals"
+    assert s.authority == "https://login.microsoftonline.com/organizations"
+    assert s.scopes == ("https://api.partner.microsoft.com/user_impersonation",)
+    assert (s.verify, s.timeout, s.max_retries, s.backoff_factor) == (True, 60.0, 8, 1.0)
+    assert (s.max_retry_wait, s.max_retry_time, dict(s.proxies)) == (120.0, 900.0, {})
+    assert s.client_secret is None
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("api.partner.microsoft.com", "https://api.partner.microsoft.com"),
+        ("https://127.0.0.1:8443/", "https://127.0.0.1:8443"),
+        ("https://gw.example.com/partner/v1.0/engagements/referrals", "https://gw.example.com/partner"),
+    ],
+)
+def test_host_forms(host: str, expected: str) -> None:
+    assert parse(host=host).api_url == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"host": "http://api.partner.microsoft.com"}, "Connection field host must be an https URL"),
+        ({"login": ""}, "has no login: set it to the application (client) id"),
+        ({"refresh_token": None}, "run `partner-center-login` and set extra token_cache"),
+        ({"username": "u@x"}, "needs both extras username and user_password"),
+        ({"proxies": "{not json"}, "Connection extra proxies must be a JSON object"),
+        ({"proxies": '{"ftp": "http://p"}'}, "proxies has unknown keys ['ftp']"),
+        ({"timeout": "soon"}, "Connection extra timeout must be a number >= 0.001, got 'soon'"),
+        ({"max_retries": 1.5}, "Connection extra max_retries must be an integer >= 0"),
+        ({"verify": "maybe"}, "Connection extra verify must be true or false"),
+        ({"ca_bundle": "/nonexistent/ca.pem"}, "ca_bundle points to /nonexistent/ca.pem"),
+        ({"scope": "openid"}, "MSAL adds openid/profile/offline_access itself"),
+        ({"authority_host": "https://login.example.com/tenant"}, "must be a bare host URL"),
+        ({"tenant_id": "a/b"}, "tenant_id must be a tenant id (GUID) or domain"),
+        ({"token_cache": "variable://"}, "must be variable://<key> with a non-empty key"),
+        ({"token_cache": "relative/cache.json"}, "needs a scheme: variable://<key>, file:///"),
+        ({"tokn_cache": "x"}, "unknown extra field(s) ['tokn_cache']"),
+    ],
+)
+def test_invalid_connections_name_the_field_and_the_fix(kwargs: dict, message: str) -> None:
+    host = kwargs.pop("host", None)
+    login = kwargs.pop("login", "app-id")
+    with pytest.raises(PartnerCenterConfigError) as err:
+        parse(host=host, login=login, **kwargs)
+    assert message in str(err.value)
+
+
+def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("pem")
+    s = parse(
+        password="client-secret-value",
+        username="u@x",
+        user_password="user-password-value",
+        ca_bundle=str(ca),
+        proxies={"https": "http://proxy:3128"},
+    )
+    assert s.verify == str(ca)
+    text = repr(s)
+    for secret in ("client-secret-value", "rt-secret-value-1", "user-password-value"):
+        assert secret not in text
+    assert "client_secret=***" in text
+
+
+def test_secrets_are_registered_with_the_masker() -> None:
+    from airflow.sdk.log import _secrets_masker
+
+    parse(password="client-secret-masked-1", username="u@x", user_password="user-password-masked-1")
+    text = "a client-secret-masked-1 b user-password-masked-1 c rt-secret-value-1"
+    redacted = _secrets_masker().redact(text)
+    assert redacted == "a *** b *** c ***"
+
+
+def test_open_store_kinds() -> None:
+    assert isinstance(open_store("variable://partner_token_cache"), VariableTokenCacheStore)
+    assert isinstance(open_store("file:///tmp/x/cache.json"), ObjectStorageTokenCacheStore)
+
+
+def test_file_store_writes_atomically_with_owner_only_mode(tmp_path: Path) -> None:
+    store = open_store(f"file://{tmp_path}/sub/cache.json")
+    assert store.load() is None
+    store.save('{"a": 1}')
+    store.save('{"a": 2}')
+    target = tmp_path / "sub" / "cache.json"
+    assert json.loads(store.load() or "") == {"a": 2}
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["cache.json"]  # no temp files left
+
+
+def test_importing_the_hook_module_stays_light() -> None:
+    code = (
+        "import sys, airflow.sdk; before = set(sys.modules);"
+        "import airflow_provider_partner.hooks.partner_center;"
+        "heavy = {'msal', 'requests', 'urllib3', 'pyarrow'} & (set(sys.modules) - before);"
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
