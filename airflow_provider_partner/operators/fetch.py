@@ -1,0 +1,173 @@
+"""
+Fetch one or more referral queries concurrently into a :class:`ReferralSpool`.
+
+Each query (one slice of the window) is paged by its own thread with its own hook, so each has
+its own HTTP session; the hooks share one token provider (it is lock-protected), so k slices cost
+one token acquisition, not k racing refreshes of a rotating refresh token. Pages travel through a
+small bounded queue to the calling thread, the only one that touches the spool: memory stays at a
+few pages whatever the result size. A stop event (set by ``on_kill`` or by an error in any slice)
+is checked between pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+from airflow_provider_partner.operators.dedup import ReferralSpool
+
+__all__ = ["FetchCancelled", "FetchStats", "fetch_into_spool", "make_hooks"]
+
+log = logging.getLogger(__name__)
+
+#: How often waiting threads look at the stop event, seconds.
+_POLL = 0.2
+#: How long to wait for slice threads to finish their current request after a stop, seconds.
+_JOIN_TIMEOUT = 5.0
+
+
+class FetchCancelled(AirflowException):
+    """Paging was stopped before the end (the task is being killed)."""
+
+
+@dataclass(frozen=True)
+class FetchStats:
+    """
+    Figures of one fetch.
+
+    :param pages: pages received over all slices.
+    :param received: referrals received, duplicates included.
+    :param seconds: wall-clock time of the fetch.
+    """
+
+    pages: int
+    received: int
+    seconds: float
+
+
+def make_hooks(partner_center_conn_id: str, count: int) -> list[PartnerCenterHook]:
+    """
+    Return ``count`` hooks for one connection that share a single token provider.
+
+    The connection is read here, in the calling thread (inside a task that goes through the
+    Task SDK); the hooks can then be used from worker threads.
+
+    :param partner_center_conn_id: the Airflow connection id.
+    :param count: number of hooks (one per concurrent slice).
+    """
+    first = PartnerCenterHook(partner_center_conn_id=partner_center_conn_id)
+    settings = first.settings
+    hooks = [first]
+    for _ in range(count - 1):
+        hook = PartnerCenterHook(partner_center_conn_id=partner_center_conn_id)
+        hook.settings = settings
+        hook.tokens = first.tokens
+        hooks.append(hook)
+    return hooks
+
+
+_Item = tuple[str, int, Any]
+
+
+def _put(items: queue.Queue[_Item], item: _Item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            items.put(item, timeout=_POLL)
+        except queue.Full:
+            continue
+        return True
+    return False
+
+
+def _worker(
+    index: int,
+    hook: PartnerCenterHook,
+    query: Mapping[str, Any],
+    items: queue.Queue[_Item],
+    stop: threading.Event,
+) -> None:
+    try:
+        for page in hook.iter_pages(**query):
+            if stop.is_set() or not _put(items, ("page", index, page), stop):
+                return
+    except BaseException as err:  # noqa: BLE001 - handed to the calling thread, which re-raises it
+        _put(items, ("error", index, err), stop)
+        return
+    _put(items, ("done", index, None), stop)
+
+
+def fetch_into_spool(
+    hooks: Sequence[PartnerCenterHook],
+    queries: Sequence[Mapping[str, Any]],
+    spool: ReferralSpool,
+    stop: threading.Event,
+    *,
+    on_page: Callable[[], None] | None = None,
+) -> FetchStats:
+    """
+    Page every query (in its own thread) and upsert all referrals into ``spool``.
+
+    :param hooks: one hook per query (see :func:`make_hooks`).
+    :param queries: keyword arguments of :meth:`PartnerCenterHook.iter_pages`, one dict per slice.
+    :param spool: where referrals go (used from the calling thread only).
+    :param stop: set it to stop paging; it is also set when any slice fails.
+    :param on_page: called after each page is spooled (may raise to abort, e.g. a size limit).
+    :raises FetchCancelled: when ``stop`` was set from outside.
+    """
+    if len(hooks) != len(queries):
+        raise ValueError(f"{len(hooks)} hooks for {len(queries)} queries.")
+    started = time.monotonic()
+    items: queue.Queue[_Item] = queue.Queue(maxsize=2 * len(queries) + 2)
+    threads = [
+        threading.Thread(
+            target=_worker,
+            args=(index, hook, query, items, stop),
+            name=f"partner-referrals-slice-{index}",
+            daemon=True,
+        )
+        for index, (hook, query) in enumerate(zip(hooks, queries, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    pages = received = finished = 0
+    completed = False
+    try:
+        while finished < len(threads):
+            if stop.is_set():
+                raise FetchCancelled(
+                    f"Stopped after {pages} page(s) ({received} referrals) because the task is being killed; "
+                    "no output was written."
+                )
+            try:
+                kind, index, payload = items.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if kind == "page":
+                received += spool.add(payload.records)
+                pages += 1
+                if on_page is not None:
+                    on_page()
+            elif kind == "error":
+                if len(threads) > 1:
+                    log.error("Slice %d of %d failed: %s", index + 1, len(threads), payload)
+                raise payload
+            else:
+                finished += 1
+        completed = True
+    finally:
+        if not completed:
+            stop.set()
+        deadline = time.monotonic() + _JOIN_TIMEOUT
+        for thread in threads:
+            # A thread in the middle of a request ends when it returns; it is a daemon, so a slow
+            # one never holds up the task.
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return FetchStats(pages=pages, received=received, seconds=time.monotonic() - started)

@@ -1,0 +1,157 @@
+"""
+Output files of the referrals operator: formats, and publishing them atomically to object storage.
+
+A file is written to a temporary key beside the target (``.<name>.partial-<random>``) and moved
+over the target only once it is complete. On a local file system the move is a ``rename`` (atomic);
+object stores have no rename, but the target key only ever appears as a whole object (copy, then
+delete of the temporary key). A failed or killed task therefore never leaves a partial target;
+leftover temporary keys of a killed task are removed by the next run for the same target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_partner.operators.dedup import ReferralSpool
+
+__all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "write_output"]
+
+#: Output formats the operator writes.
+OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
+#: Marker in the names of temporary keys (``.<target name>.partial-<hex>``).
+TEMP_MARKER = ".partial-"
+
+#: Bytes collected before each write call: few calls, and memory stays at about this much.
+_WRITE_CHUNK = 1 << 20
+_LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
+
+
+class AtomicObjectWriter:
+    """
+    Write one object through a temporary key and move it into place when complete.
+
+    :param target: the final location.
+    """
+
+    def __init__(self, target: ObjectStoragePath) -> None:
+        self.target = target
+        self.temp = target.parent / f".{target.name}{TEMP_MARKER}{uuid.uuid4().hex}"
+        self._file: IO[bytes] | None = None
+        self.published = False
+
+    def __repr__(self) -> str:
+        return f"AtomicObjectWriter({self.target})"
+
+    @property
+    def _fs(self) -> Any:
+        return self.target.fs
+
+    def remove_stale(self) -> list[str]:
+        """Delete temporary keys left beside the target by earlier (killed) attempts; return them."""
+        prefix = f".{self.target.name}{TEMP_MARKER}"
+        parent = self.target.parent.path
+        try:
+            entries = self._fs.ls(parent, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        stale = [e for e in entries if str(e).rstrip("/").rsplit("/", 1)[-1].startswith(prefix)]
+        for entry in stale:
+            with contextlib.suppress(FileNotFoundError):
+                self._fs.rm(entry)
+        return [str(e) for e in stale]
+
+    def open(self) -> IO[bytes]:
+        """Open the temporary key for writing (parent folders are created on local file systems)."""
+        if self.target.protocol in _LOCAL_PROTOCOLS:
+            self._fs.makedirs(self.target.parent.path, exist_ok=True)
+        # Straight to the file system: the temporary key is no lineage-worthy asset, and the
+        # path's tracking wrapper would add a call per write.
+        self._file = self._fs.open(self.temp.path, "wb")
+        return self._file
+
+    def publish(self) -> None:
+        """Close the temporary key and move it over the target (replacing an earlier output)."""
+        if self._file is None:
+            raise RuntimeError("publish() before open().")
+        self._file.close()
+        self._fs.mv(self.temp.path, self.target.path)
+        self.published = True
+
+    def discard(self) -> None:
+        """Close and delete the temporary key, if any (safe to call twice, and from on_kill)."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+        if not self.published:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self._fs.rm(self.temp.path)
+
+
+def _chunks(bodies: Iterable[bytes], check: Callable[[], None]) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(lines, number of lines)``: JSON lines joined into chunks of about 1 MiB."""
+    parts: list[bytes] = []
+    size = 0
+    for body in bodies:
+        parts.append(body)
+        size += len(body) + 1
+        if size >= _WRITE_CHUNK:
+            check()
+            lines = len(parts)
+            parts.append(b"")
+            yield b"\n".join(parts), lines
+            parts, size = [], 0
+    if parts:
+        lines = len(parts)
+        parts.append(b"")
+        yield b"\n".join(parts), lines
+
+
+def write_output(
+    output_format: str,
+    spool: ReferralSpool,
+    fileobj: IO[bytes],
+    check: Callable[[], None] = lambda: None,
+) -> int:
+    """
+    Write every referral of the spool to ``fileobj`` in ``output_format``; return the count written.
+
+    - ``jsonl``: one compact JSON object per line (UTF-8, ``\\n`` after every line), in spool order.
+    - ``jsonl.gz``: the same, gzip-compressed with a fixed header (no name, mtime 0), so the same
+      data always gives the same bytes.
+    - ``parquet``: see :mod:`airflow_provider_partner.operators.parquet`.
+
+    :param output_format: one of :data:`OUTPUT_FORMATS`.
+    :param spool: the deduplicated referrals.
+    :param fileobj: a binary file opened for writing (not closed here).
+    :param check: called between chunks; raises to abort (e.g. when the task is being killed).
+    """
+    if output_format == "parquet":
+        from airflow_provider_partner.operators.parquet import write_parquet
+
+        def checked() -> Iterator[dict[str, Any]]:
+            for number, record in enumerate(spool.iter_records()):
+                if number % 4096 == 0:
+                    check()
+                yield record
+
+        return write_parquet(checked(), fileobj)
+    count = 0
+    if output_format == "jsonl":
+        for chunk, lines in _chunks(spool.iter_json(), check):
+            fileobj.write(chunk)
+            count += lines
+        return count
+    if output_format == "jsonl.gz":
+        with gzip.GzipFile(filename="", mode="wb", fileobj=fileobj, mtime=0, compresslevel=6) as zipped:
+            for chunk, lines in _chunks(spool.iter_json(), check):
+                zipped.write(chunk)
+                count += lines
+        return count
+    raise ValueError(f"Unknown output_format {output_format!r}; use one of {', '.join(OUTPUT_FORMATS)}.")
