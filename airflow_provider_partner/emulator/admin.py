@@ -1,0 +1,70 @@
+"""
+The admin HTTP endpoints under ``/_emulator/`` (for a CLI-started emulator in another process).
+
+They mirror the Python methods of :class:`~airflow_provider_partner.emulator.server.Emulator`.
+They need no token: the emulator binds to the loopback address by default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from airflow_provider_partner.emulator.server import Emulator
+
+_GET = frozenset({"info", "stats", "referrals", "users"})
+
+
+def _body(request: Request) -> Any:
+    text = request.get_data(as_text=True)
+    return json.loads(text) if text.strip() else {}
+
+
+def _reply(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
+
+
+def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
+    """
+    Run one admin action.
+
+    GET ``info``, ``stats``, ``users``, ``referrals``; POST ``configure`` (settings object),
+    ``script_faults`` (list of kinds, or ``{"faults": [...]}``), ``release_incoming``
+    (``{"n": 3, ...overrides}``), ``approve`` (``{"user_code", "username"}``), ``reset_stats``,
+    ``expire_access_tokens``, ``issue_refresh_token`` (``{"username"}``).
+    """
+    if request.method == "GET" and action not in _GET:
+        return _reply({"error": f"use POST for /_emulator/{action}"}, 405)
+    try:
+        body = _body(request) if request.method == "POST" else {}
+        if action == "info":
+            return _reply(emu.info)
+        if action == "stats":
+            return _reply(emu.stats())
+        if action == "users":
+            return _reply(emu.users)
+        if action == "referrals":
+            return _reply(emu.referrals())
+        if action == "configure":
+            emu.configure(**body)
+        elif action == "script_faults":
+            emu.script_faults(body["faults"] if isinstance(body, dict) else body)
+        elif action == "release_incoming":
+            n = int(body.pop("n", 1))
+            return _reply(emu.release_incoming(n, **body))
+        elif action == "approve":
+            emu.approve_device_code(body["user_code"], body["username"])
+        elif action == "reset_stats":
+            emu.reset_stats()
+        elif action == "expire_access_tokens":
+            emu.expire_access_tokens()
+        elif action == "issue_refresh_token":
+            return _reply({"refresh_token": emu.issue_refresh_token(body["username"])})
+        else:
+            return _reply({"error": f"unknown admin action {action!r}"}, 404)
+    except (ValueError, KeyError, TypeError) as err:
+        return _reply({"error": f"{type(err).__name__}: {err}"}, 400)
+    return _reply({"ok": True})

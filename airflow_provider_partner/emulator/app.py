@@ -1,0 +1,402 @@
+"""
+The WSGI application: Entra ID endpoints, the Referrals API, faults, and the admin endpoints.
+
+Every API and identity response carries ``MS-CorrelationId`` (the request's, or a new one),
+``MS-RequestId`` and ``Request-ID`` (the request's ``MS-RequestId``, or a new one).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from airflow_provider_partner.emulator.identity import OAuthError, User
+from airflow_provider_partner.emulator.paging import (
+    Cursor,
+    SnapshotCache,
+    decode_token,
+    encode_token,
+    page_payload,
+    resume_offset,
+)
+from airflow_provider_partner.emulator.query import ODataError, parse_query, parse_select
+from airflow_provider_partner.emulator.store import StoreError
+
+if TYPE_CHECKING:
+    from airflow_provider_partner.emulator.server import Emulator
+
+REFERRALS = "/v1.0/engagements/referrals"
+_GRANT_NAMES = {
+    "refresh_token": "refresh_token",
+    "password": "password",
+    "urn:ietf:params:oauth:grant-type:device_code": "device_code",
+}
+
+
+@dataclass
+class Settings:
+    """Switches that ``Emulator.configure`` changes while it runs."""
+
+    page_size: int = 100
+    latency_per_page: float = 0.0
+    doc_style_next_link: bool = False
+    foreign_next_link_host: str | None = None
+    retry_after: int = 1
+    slow_seconds: float = 1.0
+
+
+def _on_team(record: dict[str, Any], email: str) -> bool:
+    return any(m.get("email") == email for m in record.get("team") or ())
+
+
+class _RejectError(Exception):
+    """Answer the request with this response (auth failures, faults)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (UTF-8, compact)."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
+
+
+def odata_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An OData-style error: ``{"error": {"code", "message"}}``."""
+    return json_response({"error": {"code": code, "message": message}}, status, headers)
+
+
+class EmulatorApp:
+    """
+    The WSGI callable of one emulator.
+
+    :param emulator: the owning emulator (state, settings and admin actions).
+    """
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emu = emulator
+        self.snapshots = SnapshotCache()
+        self.url_map = Map(
+            [
+                Rule("/<tenant>/v2.0/.well-known/openid-configuration", endpoint="openid", methods=["GET"]),
+                Rule("/<tenant>/oauth2/v2.0/token", endpoint="token", methods=["POST"]),
+                Rule("/<tenant>/oauth2/v2.0/devicecode", endpoint="devicecode", methods=["POST"]),
+                Rule("/common/userrealm/<path:username>", endpoint="userrealm", methods=["GET"]),
+                Rule("/devicelogin", endpoint="devicelogin", methods=["GET"]),
+                Rule(REFERRALS, endpoint="list", methods=["GET"]),
+                Rule(REFERRALS, endpoint="create", methods=["POST"]),
+                Rule(f"{REFERRALS}/<referral_id>", endpoint="get", methods=["GET"]),
+                Rule(f"{REFERRALS}/<referral_id>", endpoint="update", methods=["PATCH"]),
+                Rule("/_emulator/<action>", endpoint="admin", methods=["GET", "POST"]),
+            ],
+            strict_slashes=False,
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.dispatch(request)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        """Route one request; add the correlation headers to what it answers."""
+        correlation = request.headers.get("MS-CorrelationId") or str(uuid.uuid4())
+        request_id = request.headers.get("MS-RequestId") or str(uuid.uuid4())
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except HTTPException as err:
+            response = odata_error(
+                err.code or 404, "NotFound", f"No such endpoint: {request.method} {request.path}"
+            )
+        else:
+            if endpoint == "admin":
+                from airflow_provider_partner.emulator.admin import handle_admin
+
+                return handle_admin(self.emu, args["action"], request)
+            self.emu.counters.request(endpoint)
+            try:
+                response = getattr(self, f"on_{endpoint}")(request, **args)
+            except _RejectError as reject:
+                response = reject.response
+            except ODataError as err:
+                response = odata_error(400, err.code, err.message)
+            except StoreError as err:
+                response = odata_error(err.status, err.code, err.message)
+        response.headers["MS-CorrelationId"] = correlation
+        response.headers["MS-RequestId"] = request_id
+        response.headers["Request-ID"] = request_id
+        return response
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def _check_tenant(self, tenant: str) -> None:
+        if tenant != self.emu.identity.tenant_id:
+            error = OAuthError(
+                "invalid_tenant", 90002, f"Tenant '{tenant}' not found. Check the tenant id of the authority."
+            )
+            raise _RejectError(json_response(error.body(), 400))
+
+    def on_openid(self, request: Request, tenant: str) -> Response:
+        self._check_tenant(tenant)
+        base = f"https://{request.host}/{tenant}"
+        return json_response(
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "issuer": f"{base}/v2.0",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+            }
+        )
+
+    def on_token(self, request: Request, tenant: str) -> Response:
+        self._check_tenant(tenant)
+        form = {k: request.form.get(k, "") for k in request.form}
+        try:
+            body = self.emu.identity.token(form, f"https://{request.host}")
+        except OAuthError as err:
+            return json_response(err.body(), err.status)
+        self.emu.counters.grant(_GRANT_NAMES[form["grant_type"]])
+        self.emu.on_tokens_changed()
+        return json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def on_devicecode(self, request: Request, tenant: str) -> Response:
+        self._check_tenant(tenant)
+        form = {k: request.form.get(k, "") for k in request.form}
+        try:
+            body = self.emu.identity.start_device_flow(form, f"https://{request.host}/devicelogin")
+        except OAuthError as err:
+            return json_response(err.body(), err.status)
+        return json_response(body)
+
+    def on_userrealm(self, request: Request, username: str) -> Response:
+        # msal asks this (without the port!) before a password grant; "Managed" means "no ADFS".
+        domain = username.rsplit("@", 1)[-1]
+        return json_response(
+            {
+                "ver": "1.0",
+                "account_type": "Managed",
+                "domain_name": domain,
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+            }
+        )
+
+    def on_devicelogin(self, request: Request) -> Response:
+        return Response(
+            "<html><body><p>Partner Center emulator: approve device codes with "
+            "Emulator.approve_device_code(user_code, username) or POST /_emulator/approve.</p></body></html>",
+            content_type="text/html; charset=utf-8",
+        )
+
+    # -- API: auth and faults ---------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> User:
+        header = request.headers.get("Authorization")
+        if header:
+            self.emu.counters.auth_header(request.host)
+        fault = self.emu.faults.next()
+        if fault is not None:
+            self.emu.counters.fault(fault)
+            self._inject(fault, request)
+        if not header or not header.startswith("Bearer "):
+            raise _RejectError(
+                self._unauthorized("No access token was sent: send Authorization: Bearer <token>.")
+            )
+        user, why = self.emu.identity.check_access_token(header[len("Bearer ") :].strip())
+        if user is None:
+            raise _RejectError(self._unauthorized(why))
+        if user.role is None:
+            raise _RejectError(
+                odata_error(
+                    403,
+                    "Forbidden",
+                    f"User {user.username} is missing the Referral Admin or Referral User role "
+                    "required to access referrals; ask a Partner Center global admin to assign one.",
+                )
+            )
+        return user
+
+    @staticmethod
+    def _unauthorized(why: str) -> Response:
+        quoted = why.replace('"', "'")
+        return odata_error(
+            401,
+            "InvalidAuthenticationToken",
+            why,
+            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{quoted}"'},
+        )
+
+    def _inject(self, fault: str, request: Request) -> None:
+        settings = self.emu.settings
+        if fault in ("429", "503"):
+            code = "TooManyRequests" if fault == "429" else "ServiceUnavailable"
+            raise _RejectError(
+                odata_error(
+                    int(fault),
+                    code,
+                    "Injected fault: try again later.",
+                    {"Retry-After": str(settings.retry_after)},
+                )
+            )
+        if fault == "500":
+            raise _RejectError(
+                odata_error(500, "InternalServerError", "Injected fault: internal server error.")
+            )
+        if fault == "reset":
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                # SO_LINGER 0: close() sends a TCP RST, so the client sees "connection reset".
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+            raise ConnectionResetError("injected connection reset")
+        if fault == "slow":
+            time.sleep(settings.slow_seconds)
+        elif fault == "token_expired":
+            raise _RejectError(self._unauthorized("The access token has expired."))
+        elif fault == "html":
+            raise _RejectError(
+                Response(
+                    "<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
+                    "<body><h1>The service is temporarily unavailable.</h1></body></html>",
+                    status=200,
+                    content_type="text/html; charset=utf-8",
+                )
+            )
+        elif fault in ("truncated", "malformed"):
+            request.environ["emulator.fault"] = fault
+
+    # -- API: endpoints ---------------------------------------------------------------------
+
+    def _page_size(self, request: Request) -> tuple[int, str | None]:
+        limit = self.emu.settings.page_size
+        for part in request.headers.get("Prefer", "").split(","):
+            name, _, value = part.strip().partition("=")
+            if name.strip().lower() == "odata.maxpagesize" and value.strip().isdigit() and int(value) > 0:
+                size = min(int(value), limit)
+                return size, f"odata.maxpagesize={size}"
+        return limit, None
+
+    def on_list(self, request: Request) -> Response:
+        user = self._authorize(request)
+        email = user.email if user.role == "Referral User" else None
+        params = {k: request.args.get(k, "") for k in request.args}
+        size, applied = self._page_size(request)
+        token = params.get("$skiptoken")
+        if token:
+            # The token alone recovers the query: other options sent beside it are ignored.
+            cursor = decode_token(token)
+            if cursor.user != user.username:
+                raise ODataError("The $skiptoken was issued to another user.", code="InvalidSkipToken")
+            query = cursor.query
+            ids = self.snapshots.get(cursor.snapshot)
+            key, offset = cursor.snapshot, cursor.offset
+            if ids is None:
+                ids = self.emu.store.select_ids(query, email)
+                offset = resume_offset(ids, cursor)
+                key = self.snapshots.put(ids)
+        else:
+            query = parse_query(params)
+            ids = self.emu.store.select_ids(query, email)
+            key, offset = "", 0
+        select = parse_select(query.select)
+        page_ids = ids[offset : offset + size]
+        body: dict[str, Any] = {"@odata.context": f"https://{request.host}/v1.0/$metadata#Referrals"}
+        if query.count:
+            body["@odata.count"] = len(ids)
+        body["value"] = page_payload(self.emu.store.get_many(page_ids), select)
+        if offset + size < len(ids):
+            key = key or self.snapshots.put(ids)
+            body["@odata.nextLink"] = self._next_link(
+                request, Cursor(key, offset + size, query, user.username, page_ids[-1] if page_ids else None)
+            )
+        if self.emu.settings.latency_per_page:
+            time.sleep(self.emu.settings.latency_per_page)
+        headers = {"Preference-Applied": applied} if applied else None
+        fault = request.environ.get("emulator.fault")
+        if fault == "malformed":
+            body.pop("value")
+            body["values"] = "not a list"
+            return json_response(body, headers=headers)
+        response = json_response(body, headers=headers)
+        if fault == "truncated":
+            data = response.get_data()
+            response.set_data(data[: max(1, len(data) // 2)])
+            return response
+        self.emu.counters.page()
+        return response
+
+    def _next_link(self, request: Request, cursor: Cursor) -> str:
+        token = encode_token(cursor)
+        settings = self.emu.settings
+        if settings.foreign_next_link_host:
+            return f"https://{settings.foreign_next_link_host}{REFERRALS}?$skiptoken={token}"
+        if settings.doc_style_next_link:
+            return f"http://{request.host}/v1.0/referrals?$skiptoken={token}"
+        return f"https://{request.host}{REFERRALS}?$skiptoken={token}"
+
+    def on_get(self, request: Request, referral_id: str) -> Response:
+        user = self._authorize(request)
+        record = self.emu.store.get(referral_id)
+        if record is not None and user.role == "Referral User" and not _on_team(record, user.email):
+            record = None
+        if record is None:
+            return odata_error(404, "NotFound", f"Referral {referral_id} was not found.")
+        return self._faulty(request, json_response(record))
+
+    def _faulty(self, request: Request, response: Response) -> Response:
+        fault = request.environ.get("emulator.fault")
+        if fault == "malformed":
+            response.set_data(b'{"id": ')
+        elif fault == "truncated":
+            data = response.get_data()
+            response.set_data(data[: max(1, len(data) // 2)])
+        return response
+
+    def _json_body(self, request: Request) -> Any:
+        try:
+            return json.loads(request.get_data(as_text=True) or "null")
+        except ValueError as err:
+            raise StoreError(400, "BadRequest", f"The request body is not valid JSON: {err}") from None
+
+    def on_update(self, request: Request, referral_id: str) -> Response:
+        user = self._authorize(request)
+        if user.role == "Referral User":
+            current = self.emu.store.get(referral_id)
+            if current is None or not _on_team(current, user.email):
+                return odata_error(404, "NotFound", f"Referral {referral_id} was not found.")
+        updated = self.emu.store.update(
+            referral_id, self._json_body(request), request.headers.get("If-Match")
+        )
+        if "return=representation" in request.headers.get("Prefer", ""):
+            return self._faulty(request, json_response(updated, headers={"ETag": updated["eTag"]}))
+        return Response(status=204, headers={"ETag": updated["eTag"]})
+
+    def on_create(self, request: Request) -> Response:
+        self._authorize(request)
+        created = self.emu.store.create(self._json_body(request))
+        return self._faulty(
+            request,
+            json_response(
+                created, 201, {"Location": created["links"]["self"]["uri"], "ETag": created["eTag"]}
+            ),
+        )

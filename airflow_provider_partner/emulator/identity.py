@@ -1,0 +1,398 @@
+"""
+Entra ID, as far as a delegated (App+User) client sees it: users, tokens, grants, device codes.
+
+Access and refresh tokens are opaque random strings mapped to the user they were issued to.
+Token responses mimic Entra's v2.0 endpoint (``id_token`` and ``client_info`` included) so
+that msal's token cache, ``get_accounts()`` and ``acquire_token_silent`` work against it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+API_RESOURCE = "https://api.partner.microsoft.com"
+API_SCOPE = f"{API_RESOURCE}/user_impersonation"
+ROLE_ADMIN = "Referral Admin"
+ROLE_USER = "Referral User"
+
+
+class OAuthError(Exception):
+    """An error the token endpoint answers with (Entra's JSON error shape)."""
+
+    def __init__(self, error: str, code: int, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.code = code
+        self.description = description
+        self.status = status
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body Entra sends for this error."""
+        trace = str(uuid.uuid4())
+        correlation = str(uuid.uuid4())
+        stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+        return {
+            "error": self.error,
+            "error_description": (
+                f"AADSTS{self.code}: {self.description} Trace ID: {trace} "
+                f"Correlation ID: {correlation} Timestamp: {stamp}"
+            ),
+            "error_codes": [self.code],
+            "timestamp": stamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+            "error_uri": "https://login.microsoftonline.com/error?code=" + str(self.code),
+        }
+
+
+@dataclass
+class User:
+    """A user of the emulated tenant."""
+
+    key: str
+    username: str
+    password: str
+    role: str | None
+    display_name: str
+    object_id: str
+
+    @property
+    def email(self) -> str:
+        """Users sign in with their e-mail address."""
+        return self.username
+
+    def public(self) -> dict[str, Any]:
+        """What ``Emulator.users`` shows for this user."""
+        return {
+            "username": self.username,
+            "password": self.password,
+            "email": self.email,
+            "role": self.role,
+            "display_name": self.display_name,
+            "object_id": self.object_id,
+        }
+
+
+@dataclass
+class DeviceCode:
+    """A pending device-code sign-in."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    expires_at: float
+    approved_by: str | None = None
+    redeemed: bool = False
+
+
+@dataclass
+class _AccessToken:
+    username: str
+    expires_at: float
+    generation: int
+
+
+@dataclass
+class Identity:
+    """
+    The tenant: one app registration, three users, and every token issued.
+
+    :param tenant_id: the directory (tenant) id.
+    :param client_id: the app registration's client id.
+    :param client_secret: its secret.
+    :param users: the users by key (``admin``, ``user``, ``norole``).
+    """
+
+    tenant_id: str
+    client_id: str
+    client_secret: str
+    users: dict[str, User]
+    token_ttl: int = 3600
+    revoke_used_refresh_tokens: bool = False
+    require_client_secret: bool = False
+    device_code_interval: int = 5
+    device_code_ttl: int = 900
+    _access: dict[str, _AccessToken] = field(default_factory=dict)
+    #: refresh token -> (username, revoked?)
+    _refresh: dict[str, list[Any]] = field(default_factory=dict)
+    _devices: dict[str, DeviceCode] = field(default_factory=dict)
+    _generation: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def user_by_name(self, username: str) -> User | None:
+        """Look a user up by sign-in name (case-insensitive, like Entra)."""
+        for user in self.users.values():
+            if user.username.lower() == username.lower():
+                return user
+        return None
+
+    def issue_refresh_token(self, username: str) -> str:
+        """A new valid refresh token for ``username``."""
+        user = self.user_by_name(username)
+        if user is None:
+            raise KeyError(
+                f"No user {username!r}; the emulator has {[u.username for u in self.users.values()]}"
+            )
+        token = "emu-rt-" + secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh[token] = [user.username, False]
+        return token
+
+    def refresh_tokens(self) -> dict[str, list[Any]]:
+        """A copy of the refresh-token table (for the state dir)."""
+        with self._lock:
+            return {k: list(v) for k, v in self._refresh.items()}
+
+    def restore_refresh_tokens(self, table: dict[str, list[Any]]) -> None:
+        """Reload a table saved by :meth:`refresh_tokens`."""
+        with self._lock:
+            self._refresh.update({k: list(v) for k, v in table.items()})
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far becomes invalid."""
+        with self._lock:
+            self._generation += 1
+            self._access.clear()
+
+    def check_access_token(self, token: str) -> tuple[User | None, str]:
+        """The user of a bearer token, or ``(None, why)``."""
+        with self._lock:
+            entry = self._access.get(token)
+        if entry is None:
+            return None, "The access token is invalid or was revoked."
+        if entry.expires_at <= time.monotonic():
+            return None, "The access token has expired."
+        return self.user_by_name(entry.username), ""
+
+    # -- the token endpoint -------------------------------------------------------------------
+
+    def token(self, form: dict[str, str], issuer_base: str) -> dict[str, Any]:
+        """
+        Answer one POST to ``/{tenant}/oauth2/v2.0/token``.
+
+        :param form: the form fields.
+        :param issuer_base: ``https://host:port`` (for the id token's ``iss``).
+        :raises OAuthError: with Entra's error code and an AADSTS-style description.
+        """
+        self._check_client(form)
+        grant = form.get("grant_type", "")
+        scope = self._check_scope(form.get("scope", ""))
+        if grant == "refresh_token":
+            user = self._redeem_refresh_token(form.get("refresh_token", ""))
+        elif grant == "password":
+            user = self._check_password(form.get("username", ""), form.get("password", ""))
+        elif grant == "urn:ietf:params:oauth:grant-type:device_code":
+            user = self._redeem_device_code(form.get("device_code", ""))
+        else:
+            raise OAuthError(
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{grant}'.",
+            )
+        return self._tokens(user, scope, issuer_base)
+
+    def _check_client(self, form: dict[str, str]) -> None:
+        client_id = form.get("client_id", "")
+        if client_id != self.client_id:
+            raise OAuthError(
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory "
+                f"'{self.tenant_id}'.",
+            )
+        secret = form.get("client_secret")
+        if secret is None and self.require_client_secret:
+            raise OAuthError(
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or "
+                "'client_secret'.",
+                status=401,
+            )
+        if secret is not None and not secrets.compare_digest(secret, self.client_secret):
+            raise OAuthError(
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                "client secret value, not the client secret ID, for a secret added to app "
+                f"'{self.client_id}'.",
+                status=401,
+            )
+
+    @staticmethod
+    def _check_scope(scope: str) -> str:
+        wanted = [s for s in scope.split() if s not in ("openid", "profile", "offline_access")]
+        if not wanted or any(not s.startswith(API_RESOURCE + "/") for s in wanted):
+            raise OAuthError(
+                "invalid_scope",
+                70011,
+                f"The provided request must include a 'scope' input parameter for {API_RESOURCE}; "
+                f"got '{scope}'. Use {API_SCOPE} or {API_RESOURCE}/.default.",
+            )
+        return API_SCOPE
+
+    def _redeem_refresh_token(self, token: str) -> User:
+        with self._lock:
+            entry = self._refresh.get(token)
+            if entry is None:
+                raise OAuthError(
+                    "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+                )
+            if entry[1]:
+                raise OAuthError(
+                    "invalid_grant",
+                    50173,
+                    "The provided grant has expired due to it being revoked, a fresh auth token is needed. "
+                    "The user might have changed or reset their password.",
+                )
+            if self.revoke_used_refresh_tokens:
+                entry[1] = True
+            username = entry[0]
+        user = self.user_by_name(username)
+        assert user is not None
+        return user
+
+    def _check_password(self, username: str, password: str) -> User:
+        user = self.user_by_name(username)
+        if user is None or not secrets.compare_digest(user.password, password):
+            raise OAuthError(
+                "invalid_grant", 50126, "Error validating credentials due to invalid username or password."
+            )
+        return user
+
+    def _tokens(self, user: User, scope: str, issuer_base: str) -> dict[str, Any]:
+        access = "emu-at-" + secrets.token_urlsafe(32)
+        refresh = self.issue_refresh_token(user.username)
+        ttl = self.token_ttl
+        with self._lock:
+            self._access[access] = _AccessToken(user.username, time.monotonic() + ttl, self._generation)
+        now = int(time.time())
+        claims = {
+            "aud": self.client_id,
+            "iss": f"{issuer_base}/{self.tenant_id}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "name": user.display_name,
+            "oid": user.object_id,
+            "preferred_username": user.username,
+            "sub": user.object_id,
+            "tid": self.tenant_id,
+            "ver": "2.0",
+        }
+        info = {"uid": user.object_id, "utid": self.tenant_id}
+        return {
+            "token_type": "Bearer",
+            "scope": scope,
+            "expires_in": ttl,
+            "ext_expires_in": ttl,
+            "access_token": access,
+            "refresh_token": refresh,
+            "id_token": _unsigned_jwt(claims),
+            "client_info": _b64url(json.dumps(info).encode()),
+        }
+
+    # -- device code --------------------------------------------------------------------------
+
+    def start_device_flow(self, form: dict[str, str], verification_uri: str) -> dict[str, Any]:
+        """Answer ``/{tenant}/oauth2/v2.0/devicecode``."""
+        client_id = form.get("client_id", "")
+        if client_id != self.client_id:
+            raise OAuthError(
+                "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found."
+            )
+        self._check_scope(form.get("scope", ""))
+        code = DeviceCode(
+            device_code="emu-dc-" + secrets.token_urlsafe(24),
+            user_code="".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ23456789") for _ in range(9)),
+            client_id=client_id,
+            expires_at=time.monotonic() + self.device_code_ttl,
+        )
+        with self._lock:
+            self._devices[code.device_code] = code
+        return {
+            "user_code": code.user_code,
+            "device_code": code.device_code,
+            "verification_uri": verification_uri,
+            "expires_in": self.device_code_ttl,
+            "interval": self.device_code_interval,
+            "message": (
+                f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
+                f"{code.user_code} to authenticate."
+            ),
+        }
+
+    def approve_device_code(self, user_code: str, username: str) -> None:
+        """Complete a device-code sign-in as ``username`` (what the person would do in the browser)."""
+        user = self.user_by_name(username)
+        if user is None:
+            raise KeyError(f"No user {username!r}")
+        with self._lock:
+            for code in self._devices.values():
+                if code.user_code == user_code and not code.redeemed:
+                    code.approved_by = user.username
+                    return
+        raise KeyError(f"No pending device code {user_code!r}")
+
+    def _redeem_device_code(self, device_code: str) -> User:
+        with self._lock:
+            code = self._devices.get(device_code)
+            if code is None:
+                raise OAuthError("invalid_grant", 70000, "The provided value for 'device_code' is not valid.")
+            if code.redeemed or code.expires_at <= time.monotonic():
+                raise OAuthError(
+                    "expired_token",
+                    70020,
+                    "The provided value for the input parameter 'device_code' has expired.",
+                )
+            if code.approved_by is None:
+                raise OAuthError(
+                    "authorization_pending", 70016, "OAuth 2.0 device flow error. Authorization is pending."
+                )
+            code.redeemed = True
+            username = code.approved_by
+        user = self.user_by_name(username)
+        assert user is not None
+        return user
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unsigned_jwt(claims: dict[str, Any]) -> str:
+    # Well-formed but unsigned: msal reads the claims and does not validate the signature.
+    header = {"typ": "JWT", "alg": "none"}
+    return f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}."
+
+
+def make_identity(seed: int, rng_secret: Any = secrets) -> Identity:
+    """The emulator's tenant: ids derived from ``seed``, secrets random."""
+    import random
+
+    rng = random.Random(f"identity-{seed}")
+
+    def guid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    def password() -> str:
+        return str(rng_secret.token_urlsafe(12)) + "!9a"
+
+    users = {
+        "admin": User("admin", "ada.admin@contoso.com", password(), ROLE_ADMIN, "Ada Admin", guid()),
+        "user": User("user", "r2d2@contoso.com", password(), ROLE_USER, "R2 D2", guid()),
+        "norole": User("norole", "nora.norole@contoso.com", password(), None, "Nora Norole", guid()),
+    }
+    return Identity(
+        tenant_id=guid(),
+        client_id=guid(),
+        client_secret="emu~" + str(rng_secret.token_urlsafe(24)),
+        users=users,
+    )

@@ -1,0 +1,336 @@
+"""
+The :class:`Emulator`: an https werkzeug server in a background thread, and its admin actions.
+
+Readiness needs no waiting: the listening socket is bound (and the data generated) before the
+serving thread starts, so the first request simply queues in the backlog until it is served.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import ssl
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import trustme
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from airflow_provider_partner.emulator.app import REFERRALS, EmulatorApp, Settings
+from airflow_provider_partner.emulator.clock import Clock
+from airflow_provider_partner.emulator.data import Generator, new_guid
+from airflow_provider_partner.emulator.faults import Faults, Stats, validate_kinds
+from airflow_provider_partner.emulator.identity import make_identity
+from airflow_provider_partner.emulator.state import StateDir
+from airflow_provider_partner.emulator.store import ReferralStore
+
+log = logging.getLogger(__name__)
+
+_IDENTITY_SETTINGS = (
+    "revoke_used_refresh_tokens",
+    "token_ttl",
+    "require_client_secret",
+    "device_code_interval",
+)
+_APP_SETTINGS = (
+    "doc_style_next_link",
+    "foreign_next_link_host",
+    "page_size",
+    "latency_per_page",
+    "retry_after",
+    "slow_seconds",
+)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log lines: tests and benchmarks make thousands of requests."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class Emulator:
+    """
+    A local Partner Center (Referrals API + Entra ID) over https, for tests, demos and benchmarks.
+
+    ``with Emulator(referrals=2000, seed=7) as emu:`` starts it; ``emu.info`` has what a client
+    needs. See ``docs/emulator.md``.
+
+    :param referrals: how many referrals to generate.
+    :param seed: the generator's seed (same seed and ``now``: same referrals).
+    :param period_days: created times spread over this many days before ``now``.
+    :param page_size: the largest page the list endpoint serves.
+    :param token_ttl: access token lifetime in seconds.
+    :param host: the address to bind.
+    :param port: the port (0: any free port).
+    :param now: the emulator's "now" at start (default: the real time); the clock runs from it.
+    :param state_dir: a directory to write ``info.json`` to and keep state across restarts.
+    :param settings: any setting :meth:`configure` accepts.
+    """
+
+    def __init__(
+        self,
+        referrals: int = 2000,
+        seed: int = 7,
+        period_days: float = 60,
+        page_size: int = 100,
+        token_ttl: int = 3600,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        now: datetime | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.referral_count = referrals
+        self.seed = seed
+        self.period_days = period_days
+        self.host = host
+        self.port = port
+        self.settings = Settings()
+        self.counters = Stats()
+        self.faults = Faults()
+        self.identity = make_identity(seed)
+        self.state = StateDir(Path(state_dir)) if state_dir else None
+        self._now = now
+        self._initial = {"page_size": page_size, "token_ttl": token_ttl, **settings}
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._arrivals: threading.Thread | None = None
+        self._arrivals_rate = 0.0
+        self._arrivals_wake = threading.Event()
+        self._stopping = threading.Event()
+        self._ca_file: Path | None = None
+        self.info: dict[str, Any] = {}
+        self.clock: Clock
+        self.generated_at = 0
+        self.store: ReferralStore
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Bind, generate the data, start serving; return self."""
+        if self._server is not None:
+            raise RuntimeError("The emulator is already running")
+        ca = self.state.load_ca() if self.state else None
+        ca = ca or trustme.CA(organization_name="Partner Center emulator")
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self._server = make_server(
+            self.host,
+            self.port,
+            EmulatorApp(self),
+            threaded=True,
+            request_handler=_QuietHandler,
+            ssl_context=context,
+        )
+        try:
+            port = self._server.server_port
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            api_url = f"https://{host}:{port}"
+            if self.state:
+                self._ca_file = self.state.save_ca(ca)
+            else:
+                handle, name = tempfile.mkstemp(prefix="partner-emulator-ca-", suffix=".pem")
+                os.close(handle)
+                self._ca_file = Path(name)
+                ca.cert_pem.write_to_path(name)
+            self.clock = Clock(self._now)
+            self.generated_at = self.clock.origin
+            if self.state:
+                self.state.check(self.seed, self.referral_count, self.period_days)
+                self.state.restore_identity(self.identity)
+                self.generated_at = self.state.generation_now() or self.generated_at
+            organization = new_guid(random.Random(f"org-{self.seed}"))
+            generator = Generator(self.seed, api_url, organization)
+            self.store = ReferralStore(generator, self.clock)
+            self.store.load(generator.generate(self.referral_count, self.generated_at, self.period_days))
+            if self.state:
+                self.state.replay(self.store)
+                self.store.on_write = self.state.record_write
+            self.configure(**self._initial)
+            self.info = self._make_info(api_url)
+            if self.state:
+                self.state.save(self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name=f"partner-emulator-{port}", daemon=True
+            )
+            self._thread.start()
+        except BaseException:
+            self._server.server_close()
+            self._server = None
+            self._remove_ca()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the socket, join the threads, remove the throwaway CA file."""
+        self._stopping.set()
+        self._arrivals_wake.set()
+        if self._arrivals is not None:
+            self._arrivals.join(timeout=10)
+            self._arrivals = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._remove_ca()
+
+    def _remove_ca(self) -> None:
+        if self._ca_file is not None and self.state is None:
+            self._ca_file.unlink(missing_ok=True)
+        self._ca_file = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _make_info(self, api_url: str) -> dict[str, Any]:
+        identity = self.identity
+        admin = identity.users["admin"]
+        authority = f"{api_url}/{identity.tenant_id}"
+        refresh_token = self.issue_refresh_token(admin.username)
+        conn = {
+            "conn_type": "partner_center",
+            "host": api_url,
+            "login": identity.client_id,
+            "password": identity.client_secret,
+            "extra": {
+                "tenant_id": identity.tenant_id,
+                "authority_host": api_url,
+                "refresh_token": refresh_token,
+                "ca_bundle": str(self._ca_file),
+            },
+        }
+        return {
+            "api_url": api_url,
+            "referrals_url": api_url + REFERRALS,
+            "authority_host": api_url,
+            "tenant_id": identity.tenant_id,
+            "authority": authority,
+            "client_id": identity.client_id,
+            "client_secret": identity.client_secret,
+            "refresh_token": refresh_token,
+            "username": admin.username,
+            "password": admin.password,
+            "ca_bundle": str(self._ca_file),
+            "admin_url": f"{api_url}/_emulator",
+            "airflow_conn": json.dumps(conn),
+        }
+
+    # -- admin actions ----------------------------------------------------------------------
+
+    @property
+    def users(self) -> dict[str, dict[str, Any]]:
+        """``{"admin": {...}, "user": {...}, "norole": {...}}`` with username, password, email, role."""
+        return {key: user.public() for key, user in self.identity.users.items()}
+
+    def referrals(self) -> list[dict[str, Any]]:
+        """A deep copy of every referral in its current state (oldest created first)."""
+        return self.store.all()
+
+    def referral_ids(self) -> list[str]:
+        """Every referral id (cheaper than :meth:`referrals` for large data sets)."""
+        return self.store.ids()
+
+    def issue_refresh_token(self, username: str) -> str:
+        """A fresh valid refresh token for ``username``."""
+        token = self.identity.issue_refresh_token(username)
+        self.on_tokens_changed()
+        return token
+
+    def configure(self, **settings: Any) -> None:
+        """Change switches while running (see ``docs/emulator.md`` for each one)."""
+        unknown = set(settings) - {
+            *_IDENTITY_SETTINGS,
+            *_APP_SETTINGS,
+            "fault_rate",
+            "fault_kinds",
+            "fault_seed",
+            "arrivals_per_second",
+        }
+        if unknown:
+            raise ValueError(f"Unknown emulator setting(s): {', '.join(sorted(unknown))}")
+        if "page_size" in settings and int(settings["page_size"]) < 1:
+            raise ValueError("page_size must be at least 1")
+        if "fault_kinds" in settings:
+            validate_kinds(settings["fault_kinds"])
+        for name in _IDENTITY_SETTINGS:
+            if name in settings:
+                setattr(self.identity, name, type(getattr(self.identity, name))(settings[name]))
+        for name in _APP_SETTINGS:
+            if name in settings:
+                value = settings[name]
+                current = getattr(self.settings, name)
+                if value is not None and current is not None and name != "foreign_next_link_host":
+                    value = type(current)(value)
+                setattr(self.settings, name, value)
+        self.faults.configure(
+            rate=settings.get("fault_rate"),
+            kinds=settings.get("fault_kinds"),
+            seed=settings.get("fault_seed"),
+        )
+        if "arrivals_per_second" in settings:
+            self._set_arrivals(float(settings["arrivals_per_second"]))
+
+    def script_faults(self, kinds: list[str]) -> None:
+        """The next API requests get these faults, in order."""
+        self.faults.script(kinds)
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far becomes invalid."""
+        self.identity.expire_access_tokens()
+
+    def release_incoming(self, n: int = 1, **overrides: Any) -> list[dict[str, Any]]:
+        """Create ``n`` Incoming/New/Pending referrals now; return copies of them."""
+        made = self.store.release_incoming(n, **overrides)
+        return list(json.loads(json.dumps(made)))
+
+    def approve_device_code(self, user_code: str, username: str) -> None:
+        """Complete a pending device-code sign-in as ``username``."""
+        self.identity.approve_device_code(user_code, username)
+
+    def stats(self) -> dict[str, Any]:
+        """Requests per endpoint, token grants, faults, pages served, Authorization headers per host."""
+        return self.counters.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self.counters.reset()
+
+    def on_tokens_changed(self) -> None:
+        """Persist the refresh tokens (only with a state dir)."""
+        if self.state:
+            self.state.save_tokens(self.identity)
+
+    def _set_arrivals(self, rate: float) -> None:
+        if rate < 0:
+            raise ValueError("arrivals_per_second must be >= 0")
+        self._arrivals_rate = rate
+        self._arrivals_wake.set()
+        if rate > 0 and self._arrivals is None:
+            self._arrivals = threading.Thread(
+                target=self._arrive, name="partner-emulator-arrivals", daemon=True
+            )
+            self._arrivals.start()
+
+    def _arrive(self) -> None:
+        # One referral every 1/rate seconds; a rate change or stop() wakes the loop at once.
+        while not self._stopping.is_set():
+            rate = self._arrivals_rate
+            self._arrivals_wake.clear()
+            if rate <= 0:
+                self._arrivals_wake.wait()
+                continue
+            if not self._arrivals_wake.wait(1.0 / rate):
+                self.store.release_incoming(1)

@@ -1,0 +1,350 @@
+"""
+The referral store: thread-safe, append-only order, copy-on-write updates.
+
+Records are never mutated in place: an update builds a new dict and swaps it in, so a reader
+holding the old list (a query in progress, a page being encoded) never sees a half-applied
+update, and generator pools can be shared between records.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from airflow_provider_partner.emulator.clock import Clock, format_ticks, parse_to_ticks
+from airflow_provider_partner.emulator.data import (
+    SUBSTATUSES,
+    TRANSITIONS,
+    Generator,
+    new_etag,
+    new_guid,
+    referral_links,
+)
+from airflow_provider_partner.emulator.query import Query, compile_filter, parse_orderby
+
+Referral = dict[str, Any]
+
+#: Fields the server owns: a PATCH may not change them.
+READ_ONLY = frozenset(
+    {"id", "direction", "createdDateTime", "updatedDateTime", "eTag", "organizationId", "links"}
+)
+_ENUMS = {
+    "status": tuple(SUBSTATUSES),
+    "type": ("Independent", "Shared"),
+    "qualification": ("None", "Direct", "MarketingQualified", "SalesQualified"),
+    "salesStage": ("Qualify", "Develop", "Propose", "Close"),
+}
+REQUIRED_ON_CREATE = ("type", "customerProfile", "consent", "details")
+
+
+class StoreError(Exception):
+    """A refused write: ``status`` is the HTTP status, ``code``/``message`` go in the error body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def visible_to(email: str | None) -> Callable[[Referral], bool] | None:
+    """The Referral User rule: only referrals whose ``team`` has them (``None``: sees all)."""
+    if email is None:
+        return None
+    return lambda r: any(m.get("email") == email for m in r.get("team") or ())
+
+
+def _pointer(path: str) -> list[str]:
+    if not path.startswith("/") or path == "/":
+        raise StoreError(
+            400, "BadRequest", f"JSON Patch path {path!r} must be a JSON Pointer such as /status."
+        )
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _apply(document: Referral, op: dict[str, Any]) -> None:
+    kind, path = op.get("op"), op.get("path")
+    if kind not in ("replace", "add"):
+        raise StoreError(400, "BadRequest", f"JSON Patch op {kind!r} is not supported; use replace or add.")
+    if not isinstance(path, str):
+        raise StoreError(400, "BadRequest", "Every JSON Patch operation needs a string 'path'.")
+    if "value" not in op:
+        raise StoreError(400, "BadRequest", f"JSON Patch {kind} of {path} needs a 'value'.")
+    parts = _pointer(path)
+    if parts[0] in READ_ONLY:
+        raise StoreError(400, "BadRequest", f"'{parts[0]}' is read-only and cannot be changed.")
+    target: Any = document
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target.get(part)
+        if not isinstance(target, (dict, list)):
+            raise StoreError(400, "BadRequest", f"JSON Patch path {path} does not exist in the referral.")
+    last = parts[-1]
+    if isinstance(target, list):
+        if last == "-" and kind == "add":
+            target.append(op["value"])
+            return
+        index = int(last) if last.isdigit() else -1
+        if not 0 <= index < len(target) + (kind == "add"):
+            raise StoreError(400, "BadRequest", f"JSON Patch path {path}: index out of range.")
+        if kind == "add":
+            target.insert(index, op["value"])
+        else:
+            target[index] = op["value"]
+        return
+    if kind == "replace" and last not in target:
+        raise StoreError(400, "BadRequest", f"JSON Patch replace: {path} does not exist; use add.")
+    target[last] = op["value"]
+
+
+class ReferralStore:
+    """
+    All referrals of one emulator.
+
+    :param generator: makes new referrals (arrivals, ids, eTags).
+    :param clock: the emulator's clock.
+    """
+
+    def __init__(self, generator: Generator, clock: Clock) -> None:
+        self.generator = generator
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._records: list[Referral] = []
+        self._index: dict[str, int] = {}
+        #: (expirationDateTime ticks, id) of incoming New referrals: the 14-day rule's queue.
+        self._expiry: list[tuple[int, str]] = []
+        #: Called with every record written after load (the state dir's journal).
+        self.on_write: Callable[[Referral], None] | None = None
+
+    def _written(self, record: Referral) -> None:
+        if self.on_write is not None:
+            self.on_write(record)
+
+    def load(self, records: list[Referral]) -> None:
+        """Add generated records (oldest first)."""
+        with self._lock:
+            for record in records:
+                self._append(record)
+
+    def _append(self, record: Referral) -> None:
+        self._index[record["id"]] = len(self._records)
+        self._records.append(record)
+        expiration = record.get("expirationDateTime")
+        if record["status"] == "New" and record["direction"] == "Incoming" and expiration:
+            heapq.heappush(self._expiry, (parse_to_ticks(expiration), record["id"]))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def put(self, record: Referral) -> None:
+        """Replace (same id) or add a record as it is (replaying a journal)."""
+        with self._lock:
+            index = self._index.get(record["id"])
+            if index is None:
+                self._append(record)
+            else:
+                self._records[index] = record
+
+    def all(self) -> list[Referral]:
+        """A deep copy of every referral, in store order (oldest created first)."""
+        with self._lock:
+            records = list(self._records)
+        return list(json.loads(json.dumps(records)))
+
+    def ids(self) -> list[str]:
+        """Every id, in store order."""
+        with self._lock:
+            return [r["id"] for r in self._records]
+
+    def get(self, referral_id: str) -> Referral | None:
+        """The current record (shared: do not mutate)."""
+        with self._lock:
+            index = self._index.get(referral_id)
+            return None if index is None else self._records[index]
+
+    def get_many(self, ids: list[str]) -> list[Referral]:
+        """The current records of ``ids`` (in that order)."""
+        with self._lock:
+            return [self._records[self._index[i]] for i in ids]
+
+    def select_ids(self, query: Query, email: str | None) -> list[str]:
+        """
+        The ids matching a query, ordered, after ``$skip`` and ``$top``.
+
+        :param query: validated query options.
+        :param email: the Referral User's e-mail (``None`` for a Referral Admin).
+        """
+        self.expire_due()
+        with self._lock:
+            rows = list(self._records)
+        visible = visible_to(email)
+        if visible is not None:
+            rows = [r for r in rows if visible(r)]
+        if query.filter is not None:
+            predicate = compile_filter(query.filter)
+            rows = [r for r in rows if predicate(r)]
+        order = parse_orderby(query.orderby)
+        if order is not None:
+            field, descending = order
+            # Stable sorts: ties on the date-time keep id order (ascending) in both directions.
+            rows.sort(key=lambda r: r["id"])
+            rows.sort(key=lambda r: r.get(field) or "", reverse=descending)
+        end = None if query.top is None else query.skip + query.top
+        return [r["id"] for r in rows[query.skip : end]]
+
+    def update(self, referral_id: str, operations: Any, if_match: str | None) -> Referral:
+        """
+        Apply a JSON Patch (``replace``/``add``), enforcing ``If-Match`` and the status transitions.
+
+        :raises StoreError: 404, 412 or 400 with a message naming the problem.
+        """
+        if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
+            raise StoreError(400, "BadRequest", "The body must be a JSON Patch array of operations.")
+        with self._lock:
+            current = self.get(referral_id)
+            if current is None:
+                raise StoreError(404, "NotFound", f"Referral {referral_id} was not found.")
+            conditional = if_match is not None and if_match.strip() != "*"
+            if conditional and _bare_etag(str(if_match)) != _bare_etag(current["eTag"]):
+                raise StoreError(
+                    412,
+                    "PreconditionFailed",
+                    f"If-Match {if_match} does not match the current eTag of referral {referral_id}.",
+                )
+            updated = copy.deepcopy(current)
+            for op in operations:
+                _apply(updated, op)
+            self._validate(current, updated)
+            now = self.clock.tick()
+            updated["updatedDateTime"] = format_ticks(now)
+            if updated["status"] == "Active" and not updated.get("acceptedDateTime"):
+                updated["acceptedDateTime"] = format_ticks(now)
+            if updated["status"] == "Closed" and current["status"] != "Closed":
+                updated["closedDateTime"] = format_ticks(now)
+            updated["eTag"] = new_etag(self.generator.rng)
+            self._records[self._index[referral_id]] = updated
+            self._written(updated)
+            return updated
+
+    @staticmethod
+    def _validate(current: Referral, updated: Referral) -> None:
+        for field, allowed in _ENUMS.items():
+            if updated.get(field) != current.get(field) and updated.get(field) not in allowed:
+                raise StoreError(
+                    400, "BadRequest", f"{field} {updated.get(field)!r} is not one of {', '.join(allowed)}."
+                )
+        old, new = current["status"], updated["status"]
+        if new not in TRANSITIONS[old]:
+            raise StoreError(
+                400,
+                "InvalidStatusTransition",
+                f"A referral cannot move from status {old} to {new}; from {old} it can move to "
+                f"{', '.join(sorted(TRANSITIONS[old]))}.",
+            )
+        if updated["substatus"] not in SUBSTATUSES[new]:
+            raise StoreError(
+                400,
+                "InvalidSubstatus",
+                f"substatus {updated['substatus']!r} is not valid with status {new}; "
+                f"use one of {', '.join(SUBSTATUSES[new])}.",
+            )
+
+    def create(self, body: Any) -> Referral:
+        """
+        Create an outgoing referral from a POST body.
+
+        ``type``, ``customerProfile``, ``consent`` and ``details`` are required.
+
+        :raises StoreError: 400 naming the missing or invalid fields.
+        """
+        if not isinstance(body, dict):
+            raise StoreError(400, "BadRequest", "The body must be a JSON object (a referral).")
+        missing = [f for f in REQUIRED_ON_CREATE if body.get(f) in (None, "", {}, [])]
+        if missing:
+            raise StoreError(400, "BadRequest", f"Missing required field(s): {', '.join(missing)}.")
+        status = body.get("status", "New")
+        if status not in SUBSTATUSES:
+            raise StoreError(400, "BadRequest", f"status {status!r} is not one of {', '.join(SUBSTATUSES)}.")
+        substatus = body.get("substatus", SUBSTATUSES[status][0])
+        if substatus not in SUBSTATUSES[status]:
+            raise StoreError(
+                400, "InvalidSubstatus", f"substatus {substatus!r} is not valid with status {status}."
+            )
+        if body["type"] not in _ENUMS["type"]:
+            raise StoreError(400, "BadRequest", f"type {body['type']!r} is not one of Independent, Shared.")
+        with self._lock:
+            now = self.clock.tick()
+            rng = self.generator.rng
+            referral_id = new_guid(rng)
+            engagement_id = body.get("engagementId") or new_guid(rng)
+            stamp = format_ticks(now)
+            record: Referral = {
+                "engagementId": engagement_id,
+                "name": body.get("name", ""),
+                "qualification": "None",
+                "statusReason": "",
+                "team": [],
+                "target": [],
+                "inviteContext": None,
+                "expirationDateTime": None,
+                "acceptedDateTime": stamp if status == "Active" else None,
+                "closedDateTime": stamp if status == "Closed" else None,
+                **copy.deepcopy(body),
+                "id": referral_id,
+                "organizationId": self.generator.pools.organization_id,
+                "organizationName": "Contoso Ltd",
+                "direction": "Outgoing",
+                "status": status,
+                "substatus": substatus,
+                "createdDateTime": stamp,
+                "updatedDateTime": stamp,
+                "links": referral_links(self.generator.api_url, referral_id, engagement_id),
+                "eTag": new_etag(rng),
+            }
+            self._append(record)
+            self._written(record)
+            return record
+
+    def release_incoming(self, count: int, **overrides: Any) -> list[Referral]:
+        """Add ``count`` new Incoming/New/Pending referrals created now (distinct stamps)."""
+        self.expire_due()
+        with self._lock:
+            made = [self.generator.incoming(self.clock.tick(), **overrides) for _ in range(count)]
+            for record in made:
+                self._append(record)
+                self._written(record)
+        return made
+
+    def expire_due(self) -> int:
+        """Archive incoming New referrals whose 14 days have passed as Closed/Expired; return how many."""
+        now = self.clock.now()
+        expired = 0
+        with self._lock:
+            while self._expiry and self._expiry[0][0] <= now:
+                _, referral_id = heapq.heappop(self._expiry)
+                current = self.get(referral_id)
+                if current is None or current["status"] != "New":
+                    continue
+                stamp = format_ticks(self.clock.tick())
+                archived = {
+                    **current,
+                    "status": "Closed",
+                    "substatus": "Expired",
+                    "updatedDateTime": stamp,
+                    "closedDateTime": stamp,
+                    "eTag": new_etag(self.generator.rng),
+                }
+                self._records[self._index[referral_id]] = archived
+                self._written(archived)
+                expired += 1
+        return expired
+
+
+def _bare_etag(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
