@@ -55,3 +55,29 @@ def airflow_db(airflow_home: Path) -> Path:
 
     initdb()
     return airflow_home / "airflow.db"
+
+
+# --- Secrets-in-logs check (added by the hook helper; scanned by tests/test_zz_no_secrets_in_logs.py) ---
+# Every test's captured log records, stdout and stderr are kept for the whole session. The provider's
+# own loggers record DEBUG and the libraries it drives record INFO (Airflow's task log level), so the
+# scan sees what a task log would contain, and more.
+_SESSION_OUTPUT: list[tuple[str, str]] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import logging
+
+    logging.getLogger("airflow_provider_partner").setLevel(logging.DEBUG)
+    for name in ("msal", "urllib3", "requests", "tenacity"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for section, text in report.sections:
+        _SESSION_OUTPUT.append((f"{report.nodeid} [{section}]", text))
+
+
+@pytest.fixture(scope="session")
+def session_output() -> list[tuple[str, str]]:
+    """``(where, text)`` of every captured log/stdout/stderr section reported so far this session."""
+    return _SESSION_OUTPUT

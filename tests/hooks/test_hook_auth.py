@@ -1,0 +1,138 @@
+"""Token lifecycle against the emulator's authority: rotation, stores, grants, role and auth errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterPermissionError
+from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+
+def _run(conn_id: str, n: int = 5) -> PartnerCenterHook:
+    """One "task run": a new hook instance reads a few referrals."""
+    hook = PartnerCenterHook(conn_id)
+    assert len(list(hook.iter_referrals(top=n))) == n
+    return hook
+
+
+def _rotate_ten_times(emu, conn_id: str) -> None:
+    emu.configure(revoke_used_refresh_tokens=True, token_ttl=60)
+    emu.reset_stats()
+    for _ in range(10):
+        hook = _run(conn_id)
+        # The access token lives 60 s, inside MSAL's 5-minute renewal margin: every run refreshes.
+        assert hook.tokens.token_requests == 1
+    assert emu.stats()["token_grants"]["refresh_token"] == 10
+
+
+def test_rotation_survives_ten_runs_with_a_file_cache(
+    partner_center_emulator, connect, tmp_path: Path
+) -> None:
+    emu = partner_center_emulator
+    cache = tmp_path / "cache.json"
+    conn_id = connect(emu, "pc_file", token_cache=f"file://{cache}")
+    _rotate_ten_times(emu, conn_id)
+    assert cache.stat().st_mode & 0o777 == 0o600
+    # The bootstrap refresh token of the connection was used once and is dead now: only the
+    # persisted cache kept the DAG alive.
+    stale = connect(emu, "pc_stale")
+    with pytest.raises(PartnerCenterAuthError) as err:
+        _run(stale)
+    assert err.value.error == "invalid_grant"
+
+
+def test_rotation_survives_ten_runs_with_a_variable_cache(
+    partner_center_emulator, connect, airflow_db
+) -> None:
+    from airflow.models.variable import Variable
+
+    emu = partner_center_emulator
+    conn_id = connect(emu, "pc_var", token_cache="variable://partner_center_test_token_cache")
+    _rotate_ten_times(emu, conn_id)
+    stored = json.loads(Variable.get("partner_center_test_token_cache"))
+    assert len(stored["RefreshToken"]) == 1
+    Variable.delete("partner_center_test_token_cache")
+
+
+def test_a_valid_cached_token_costs_no_token_request(
+    partner_center_emulator, connect, tmp_path: Path
+) -> None:
+    emu = partner_center_emulator
+    conn_id = connect(emu, "pc_cached", token_cache=f"file://{tmp_path}/cache.json")
+    first = _run(conn_id)
+    assert first.tokens.token_requests == 1
+    second = _run(conn_id)
+    assert second.tokens.token_requests == 0
+    assert emu.stats()["token_grants"]["refresh_token"] == 1
+
+
+def test_concurrent_rotation_loser_retries_from_the_fresher_cache(
+    partner_center_emulator, connect, tmp_path: Path, caplog
+) -> None:
+    emu = partner_center_emulator
+    emu.configure(revoke_used_refresh_tokens=True)
+    conn_id = connect(emu, "pc_race", token_cache=f"file://{tmp_path}/cache.json")
+    _run(conn_id)
+    a, b = PartnerCenterHook(conn_id), PartnerCenterHook(conn_id)
+    a.tokens.get_token()
+    b.tokens.get_token()  # both loaded the same cache: same refresh token
+    emu.expire_access_tokens()
+    assert len(list(a.iter_referrals(top=2))) == 2  # 401 -> refresh: rotates, saves the new cache
+    assert len(list(b.iter_referrals(top=2))) == 2  # its refresh token is dead: reloads, retries
+    assert "another task updated" in caplog.text
+
+
+def test_password_grant_is_the_legacy_fallback(partner_center_emulator, connect, caplog) -> None:
+    emu = partner_center_emulator
+    admin = emu.users["admin"]
+    conn_id = connect(
+        emu, "pc_ropc", drop=("refresh_token",), username=admin["username"], user_password=admin["password"]
+    )
+    hook = _run(conn_id)
+    assert emu.stats()["token_grants"]["password"] == 1
+    assert hook.tokens.token_requests == 1
+    assert "used the legacy password grant" in caplog.text
+
+
+def test_user_without_role_gets_a_permission_error(partner_center_emulator, connect) -> None:
+    emu = partner_center_emulator
+    conn_id = connect(
+        emu, "pc_norole", refresh_token=emu.issue_refresh_token(emu.users["norole"]["username"])
+    )
+    with pytest.raises(PartnerCenterPermissionError) as err:
+        _run(conn_id)
+    assert err.value.status == 403
+    assert "lacks the Partner Center Referral Admin or Referral User role" in str(err.value)
+    assert f"MS-RequestId={err.value.request_id}" in str(err.value)
+
+
+def test_revoked_refresh_token_says_run_partner_center_login(partner_center_emulator, connect) -> None:
+    emu = partner_center_emulator
+    conn_id = connect(emu, "pc_bad", refresh_token="not-a-valid-refresh-token")
+    with pytest.raises(PartnerCenterAuthError) as err:
+        _run(conn_id)
+    message = str(err.value)
+    assert err.value.error == "invalid_grant"
+    assert "run `partner-center-login --conn-id pc_bad` to sign in again" in message
+    assert "not-a-valid-refresh-token" not in message
+
+
+def test_test_connection_reports_success_and_failure(partner_center_emulator, connect) -> None:
+    emu = partner_center_emulator
+    ok, message = PartnerCenterHook(connect(emu, "pc_ok")).test_connection()
+    first = emu.referrals()[0]["id"]
+    assert (ok, message) == (
+        True,
+        f"Connected to {emu.info['api_url']} as {emu.users['admin']['username']}; read referral {first}.",
+    )
+
+    ok, message = PartnerCenterHook(connect(emu, "pc_fail", refresh_token="revoked-token")).test_connection()
+    assert ok is False
+    assert message.startswith("Could not acquire a Partner Center token for connection 'pc_fail'")
+    assert "invalid_grant" in message
+
+    ok, message = PartnerCenterHook(connect(emu, "pc_http", host="http://127.0.0.1:1")).test_connection()
+    assert (ok, message.split(",")[0]) == (False, "Connection field host must be an https URL")

@@ -1,0 +1,37 @@
+"""Inside real task runs (dag.test): the Variable token cache goes through the Task SDK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DAG_FILE = Path(__file__).parent / "dags" / "hook_token_cache_dag.py"
+
+
+def test_two_task_runs_rotate_the_token_through_an_sdk_variable(
+    partner_center_emulator, connect, airflow_db, airflow_home: Path
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.variable import Variable
+
+    emu = partner_center_emulator
+    emu.configure(revoke_used_refresh_tokens=True, token_ttl=60)
+    connect(emu, "pc_in_task", token_cache="variable://partner_center_in_task_token_cache")
+    link = airflow_home / "dags" / DAG_FILE.name
+    if not link.exists():
+        link.symlink_to(DAG_FILE)
+    dag = DagBag(dag_folder=str(link)).get_dag("hook_token_cache_rotation")
+    assert dag is not None
+
+    run = dag.test()
+
+    assert run.state == "success"
+    results = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}
+    assert results == {
+        "run_1": {"records": 3, "token_requests": 1},
+        "run_2": {"records": 3, "token_requests": 1},
+    }
+    assert emu.stats()["token_grants"]["refresh_token"] == 2
+    stored = json.loads(Variable.get("partner_center_in_task_token_cache"))
+    assert len(stored["RefreshToken"]) == 1
+    Variable.delete("partner_center_in_task_token_cache")

@@ -1,0 +1,67 @@
+"""
+Runs last: no secret issued by any emulator this session appears in any captured output.
+
+The emulator's secrets are random per instance, so they are recognised by their shape: access
+tokens ``emu-at-...``, refresh tokens ``emu-rt-...``, device codes ``emu-dc-...``, client
+secrets ``emu~...`` and user passwords ``<16 chars>!9a``. A first test pins those shapes to a live
+emulator so the scan cannot silently go blind if the emulator changes its formats.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+SECRET_SHAPES = {
+    "access token": re.compile(r"emu-at-[A-Za-z0-9_-]{20,}"),
+    "refresh token": re.compile(r"emu-rt-[A-Za-z0-9_-]{20,}"),
+    "device code": re.compile(r"emu-dc-[A-Za-z0-9_-]{20,}"),
+    "client secret": re.compile(r"emu~[A-Za-z0-9_-]{20,}"),
+    "user password": re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{16}!9a"),
+}
+
+
+def _found(text: str) -> list[str]:
+    return [kind for kind, shape in SECRET_SHAPES.items() if shape.search(text)]
+
+
+def test_secret_shapes_match_a_live_emulator(emulator_factory) -> None:
+    emu = emulator_factory(referrals=1, seed=99)
+    info = emu.info
+    token = requests.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "refresh_token": emu.issue_refresh_token(info["username"]),
+            "scope": "https://api.partner.microsoft.com/user_impersonation offline_access openid",
+        },
+        verify=info["ca_bundle"],
+        timeout=30,
+    ).json()
+    samples = {
+        "access token": token["access_token"],
+        "refresh token": token["refresh_token"],
+        "client secret": info["client_secret"],
+        "user password": info["password"],
+    }
+    for kind, value in samples.items():
+        assert SECRET_SHAPES[kind].fullmatch(value), f"{kind} no longer has the expected shape"
+    for user in emu.users.values():
+        assert SECRET_SHAPES["user password"].fullmatch(user["password"])
+
+
+def test_no_emulator_secret_in_any_captured_output(session_output, airflow_home: Path) -> None:
+    earlier = [(where, text) for where, text in session_output if "test_zz_no_secrets" not in where]
+    if not earlier:
+        pytest.skip("run with the rest of the suite: nothing was captured before this module")
+    leaks = [f"{where}: {_found(text)}" for where, text in earlier if _found(text)]
+    log_dir = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER", airflow_home / "logs"))
+    files = [p for p in log_dir.rglob("*") if p.is_file()] if log_dir.exists() else []
+    leaks += [f"{p}: {_found(t)}" for p in files if _found(t := p.read_text(errors="replace"))]
+    assert leaks == [], f"secrets found in {len(leaks)} captured section(s)/file(s): {leaks[:20]}"
