@@ -183,7 +183,8 @@ class Identity:
         """
         self._check_client(form)
         grant = form.get("grant_type", "")
-        scope = self._check_scope(form.get("scope", ""))
+        # The device-code poll (RFC 8628) sends no scope: the scope asked at /devicecode holds.
+        scope = self._check_scope(form["scope"]) if form.get("scope") else API_SCOPE
         if grant == "refresh_token":
             user = self._redeem_refresh_token(form.get("refresh_token", ""))
         elif grant == "password":
