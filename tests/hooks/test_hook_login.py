@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from airflow_provider_partner.hooks.login import main
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
@@ -52,10 +50,6 @@ def test_device_code_login_stores_the_cache_and_prints_the_connection(
             proc.kill()
             proc.wait()
     print(out, err)  # captured: the session-wide secrets scan reads it too
-    if proc.returncode == 1 and "AADSTS70011" in err and "got ''" in err:
-        # RFC 8628 (and msal) send no scope when polling with the device code; the emulator
-        # currently insists on one. Everything up to the poll has been exercised.
-        pytest.xfail("emulator requires 'scope' on the device_code token request (msal sends none)")
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert lines[0] == f"Signed in as {emu.users['admin']['username']}. Token cache saved to file://{cache}."

@@ -181,17 +181,38 @@ def test_connection_reset_is_retried(partner_center_emulator, connect) -> None:
     assert hook.http.attempts == 3
 
 
-def test_expired_token_mid_paging_is_refreshed_once(partner_center_emulator, connect) -> None:
+def test_token_rejected_mid_paging_is_refreshed_and_the_page_retried(
+    partner_center_emulator, connect
+) -> None:
     emu = partner_center_emulator
     hook = PartnerCenterHook(connect(emu))
     ids = []
     for page in hook.iter_pages():
         ids += [r["id"] for r in page.records]
         if page.number == 3:
-            emu.expire_access_tokens()
+            emu.expire_access_tokens()  # every token issued so far is revoked
+        if page.number == 6:
+            emu.script_faults(["token_expired"])  # a 401 with WWW-Authenticate: invalid_token
     assert Counter(ids) == Counter(r["id"] for r in emu.referrals())
-    assert emu.stats()["token_grants"]["refresh_token"] == 2
-    assert hook.tokens.token_requests == 2
+    assert emu.stats()["token_grants"]["refresh_token"] == 3
+    assert hook.tokens.token_requests == 3
+
+
+def test_get_conn_session_sends_the_token_only_to_the_api_host(
+    partner_center_emulator, emulator_factory, connect
+) -> None:
+    emu = partner_center_emulator
+    other = emulator_factory(referrals=1, seed=2)
+    session = PartnerCenterHook(connect(emu)).get_conn()
+    ca = emu.info["ca_bundle"]
+    response = session.get(f"{emu.info['referrals_url']}?$top=2", verify=ca, timeout=30)
+    assert response.status_code == 200
+    assert len(response.json()["value"]) == 2
+    assert (
+        session.get(other.info["referrals_url"], verify=other.info["ca_bundle"], timeout=30).status_code
+        == 401
+    )
+    assert other.stats()["auth_headers"] == {}
 
 
 @pytest.mark.parametrize(
