@@ -218,7 +218,10 @@ class PartnerCenterReferralsOperator(BaseOperator):
                 odata.datetime_literal(window.end),
                 window.source.replace("_", " "),
             )
-        self.log.info("$filter: %s", self.query_filter)
+        if self.query_filter is None:
+            self.log.info("No $filter: reading every referral the signed-in user can see")
+        else:
+            self.log.info("$filter: %s", self.query_filter)
         queries = self._queries(window)
         target = self._target(window)
         for stale in remove_stale_spools():

@@ -116,7 +116,19 @@ def parse_window_datetime(value: Any, name: str) -> dt.datetime:
         )
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+    utc = parsed.astimezone(dt.timezone.utc)
+    # A plain datetime: pendulum.DateTime (Airflow's context values) with a stdlib tzinfo drops the
+    # zone on arithmetic, which would make "start - lookback" naive.
+    return dt.datetime(
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+        tzinfo=dt.timezone.utc,
+    )
 
 
 def _blank(value: Any) -> bool:
