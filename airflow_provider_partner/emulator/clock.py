@@ -23,6 +23,7 @@ _ISO = re.compile(
 
 
 _DAY_PREFIXES: dict[int, str] = {}
+_TIMES_OF_DAY: list[str] = []
 
 
 def format_ticks(ticks: int) -> str:
@@ -33,9 +34,11 @@ def format_ticks(ticks: int) -> str:
     if prefix is None:
         # Formatting the date is the slow part: do it once per day (generation makes 200k stamps).
         prefix = _DAY_PREFIXES[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
-    hour, rest = divmod(second, 3600)
-    minute, second = divmod(rest, 60)
-    return f"{prefix}{hour:02d}:{minute:02d}:{second:02d}.{fraction:07d}Z"
+    if not _TIMES_OF_DAY:
+        _TIMES_OF_DAY.extend(
+            f"{h:02d}:{m:02d}:{s:02d}." for h in range(24) for m in range(60) for s in range(60)
+        )
+    return f"{prefix}{_TIMES_OF_DAY[second]}{fraction:07d}Z"
 
 
 def parse_to_ticks(text: str) -> int:

@@ -237,7 +237,9 @@ class Identity:
                 f"The provided request must include a 'scope' input parameter for {API_RESOURCE}; "
                 f"got '{scope}'. Use {API_SCOPE} or {API_RESOURCE}/.default.",
             )
-        return API_SCOPE
+        # Echo what was asked (Entra expands .default into the granted scopes; echoing it keeps
+        # msal's cache lookups for the same request scope working, which is what clients rely on).
+        return " ".join(wanted)
 
     def _redeem_refresh_token(self, token: str) -> User:
         with self._lock:

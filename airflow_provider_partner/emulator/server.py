@@ -243,6 +243,10 @@ class Emulator:
         """Every referral id (cheaper than :meth:`referrals` for large data sets)."""
         return self.store.ids()
 
+    def wait_for_referrals(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until at least ``count`` referrals exist, e.g. after live arrivals."""
+        return self.store.wait_for_count(count, timeout)
+
     def issue_refresh_token(self, username: str) -> str:
         """A fresh valid refresh token for ``username``."""
         token = self.identity.issue_refresh_token(username)

@@ -112,6 +112,7 @@ class ReferralStore:
         self.generator = generator
         self.clock = clock
         self._lock = threading.RLock()
+        self._grown = threading.Condition(self._lock)
         self._records: list[Referral] = []
         self._index: dict[str, int] = {}
         #: (expirationDateTime ticks, id) of incoming New referrals: the 14-day rule's queue.
@@ -132,6 +133,7 @@ class ReferralStore:
     def _append(self, record: Referral) -> None:
         self._index[record["id"]] = len(self._records)
         self._records.append(record)
+        self._grown.notify_all()
         expiration = record.get("expirationDateTime")
         if record["status"] == "New" and record["direction"] == "Incoming" and expiration:
             heapq.heappush(self._expiry, (parse_to_ticks(expiration), record["id"]))
@@ -153,6 +155,11 @@ class ReferralStore:
         with self._lock:
             records = list(self._records)
         return list(json.loads(json.dumps(records)))
+
+    def wait_for_count(self, count: int, timeout: float) -> bool:
+        """Block until the store holds at least ``count`` referrals; ``False`` on timeout."""
+        with self._grown:
+            return self._grown.wait_for(lambda: len(self._records) >= count, timeout)
 
     def ids(self) -> list[str]:
         """Every id, in store order."""
