@@ -8,6 +8,7 @@ Every API and identity response carries ``MS-CorrelationId`` (the request's, or 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import time
@@ -265,9 +266,11 @@ class EmulatorApp:
         if fault == "reset":
             connection = request.environ.get("werkzeug.socket")
             if connection is not None:
-                # SO_LINGER 0: close() sends a TCP RST, so the client sees "connection reset".
+                # SO_LINGER 0 and a real close of the descriptor: the kernel sends a TCP RST, so the
+                # client sees "connection reset". (socket.close() would wait for werkzeug's
+                # reader/writer objects to let go, and shutdown() would send a clean FIN.)
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                connection.close()
+                os.close(connection.detach())
             raise ConnectionResetError("injected connection reset")
         if fault == "slow":
             time.sleep(settings.slow_seconds)

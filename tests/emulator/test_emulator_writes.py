@@ -1,0 +1,187 @@
+"""GET by id, PATCH (JSON Patch, If-Match, transitions), POST, headers, arrivals and expiry."""
+
+from __future__ import annotations
+
+import uuid
+
+from airflow_provider_partner.emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
+
+REFERRALS = "/v1.0/engagements/referrals"
+
+
+def _current(emu, referral_id: str) -> dict:
+    return next(r for r in emu.referrals() if r["id"] == referral_id)
+
+
+def test_get_by_id_and_404(emu, api) -> None:
+    record = emu.referrals()[42]
+    response = api.get(f"{REFERRALS}/{record['id']}")
+    assert response.json() == record
+    missing = api.get(f"{REFERRALS}/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error": {
+            "code": "NotFound",
+            "message": "Referral 00000000-0000-0000-0000-000000000000 was not found.",
+        }
+    }
+
+
+def test_correlation_headers_are_echoed_or_made(emu, api) -> None:
+    sent = api.get(
+        REFERRALS, params={"$top": "1"}, headers={"MS-CorrelationId": "corr-1", "MS-RequestId": "req-1"}
+    )
+    assert (sent.headers["MS-CorrelationId"], sent.headers["MS-RequestId"], sent.headers["Request-ID"]) == (
+        "corr-1", "req-1", "req-1")  # fmt: skip
+    made = api.list(top="1")
+    assert uuid.UUID(made.headers["MS-CorrelationId"]) and uuid.UUID(made.headers["MS-RequestId"])
+    assert made.headers["Request-ID"] == made.headers["MS-RequestId"]
+    assert api.get("/nowhere").headers["MS-RequestId"]
+
+
+def test_patch_accept_then_conflicts(emu, api) -> None:
+    record = next(r for r in emu.referrals() if r["status"] == "New" and r["direction"] == "Incoming")
+    ops = [{"op": "replace", "path": "/status", "value": "Active"},
+           {"op": "replace", "path": "/substatus", "value": "Accepted"}]  # fmt: skip
+    response = api.request(
+        "PATCH", f"{REFERRALS}/{record['id']}", json=ops, headers={"If-Match": record["eTag"]}
+    )
+    assert response.status_code == 204
+    assert response.content == b""
+    now = _current(emu, record["id"])
+    assert response.headers["ETag"] == now["eTag"] != record["eTag"]
+    assert (now["status"], now["substatus"]) == ("Active", "Accepted")
+    assert now["updatedDateTime"] > record["updatedDateTime"]
+    assert now["acceptedDateTime"] == now["updatedDateTime"]
+    assert {k: v for k, v in now.items() if k not in ("status", "substatus", "updatedDateTime", "eTag",
+                                                       "acceptedDateTime")} == {
+        k: v for k, v in record.items() if k not in ("status", "substatus", "updatedDateTime", "eTag",
+                                                      "acceptedDateTime")}  # fmt: skip
+
+    stale = api.request("PATCH", f"{REFERRALS}/{record['id']}", json=[
+        {"op": "replace", "path": "/statusReason", "value": "x"}], headers={"If-Match": record["eTag"]})  # fmt: skip
+    assert stale.status_code == 412
+    assert stale.json()["error"]["code"] == "PreconditionFailed"
+    assert _current(emu, record["id"]) == now
+
+    weak = api.request(
+        "PATCH", f"{REFERRALS}/{record['id']}",
+        json=[{"op": "add", "path": "/details/notes", "value": "Call O'Brien — Tuesday"},
+              {"op": "add", "path": "/tags/-", "value": "hot"}],
+        headers={"If-Match": f"W/{now['eTag']}", "Prefer": "return=representation"},
+    )  # fmt: skip
+    assert weak.status_code == 200
+    assert weak.json() == _current(emu, record["id"])
+    assert weak.json()["details"]["notes"] == "Call O'Brien — Tuesday"
+    assert weak.json()["tags"][-1] == "hot"
+    # The shared generator pools were not touched by the copy-on-write update.
+    assert "hot" not in record["tags"]
+    assert _current(emu, emu.referrals()[0]["id"]) == emu.referrals()[0]
+
+
+def test_patch_rules(emu, api) -> None:
+    records = emu.referrals()
+    closed = next(r for r in records if r["status"] == "Closed")
+    active = next(r for r in records if r["status"] == "Active")
+
+    def patch(record, *ops):
+        return api.request("PATCH", f"{REFERRALS}/{record['id']}", json=list(ops))
+
+    back = patch(closed, {"op": "replace", "path": "/status", "value": "Active"})
+    assert back.status_code == 400
+    assert back.json()["error"] == {
+        "code": "InvalidStatusTransition",
+        "message": "A referral cannot move from status Closed to Active; from Closed it can move to Closed.",
+    }
+    sub = patch(active, {"op": "replace", "path": "/status", "value": "Closed"},
+                {"op": "replace", "path": "/substatus", "value": "Accepted"})  # fmt: skip
+    assert sub.status_code == 400
+    assert sub.json()["error"]["message"] == (
+        "substatus 'Accepted' is not valid with status Closed; use one of Won, Lost, Declined, Expired, None."
+    )
+    for ops, message in [
+        (
+            [{"op": "remove", "path": "/status"}],
+            "JSON Patch op 'remove' is not supported; use replace or add.",
+        ),
+        ([{"op": "replace", "path": "/direction", "value": "Outgoing"}], "'direction' is read-only"),
+        ([{"op": "replace", "path": "/nothing", "value": 1}], "/nothing does not exist; use add."),
+        (
+            [{"op": "replace", "path": "/status", "value": "Done"}],
+            "status 'Done' is not one of New, Active, Closed.",
+        ),
+        ({"op": "replace"}, "The body must be a JSON Patch array of operations."),
+    ]:
+        response = patch(active, *ops) if isinstance(ops, list) else api.request(
+            "PATCH", f"{REFERRALS}/{active['id']}", json=ops)  # fmt: skip
+        assert response.status_code == 400, ops
+        assert message in response.json()["error"]["message"]
+    assert _current(emu, active["id"]) == active
+    won = patch(active, {"op": "replace", "path": "/status", "value": "Closed"},
+                {"op": "replace", "path": "/substatus", "value": "Won"})  # fmt: skip
+    assert won.status_code == 204
+    assert _current(emu, active["id"])["closedDateTime"] == _current(emu, active["id"])["updatedDateTime"]
+    assert api.request("PATCH", f"{REFERRALS}/nope", json=[]).status_code == 404
+
+
+def test_post_creates_an_outgoing_referral(emu, api) -> None:
+    body = {
+        "name": "Zoë's pipeline deal",
+        "type": "Shared",
+        "customerProfile": {"name": "Café Zoë ApS", "address": {"country": "DK"}},
+        "consent": {"consentToContact": True},
+        "details": {"dealValue": 1200, "currency": "DKK"},
+        "customField": {"kept": True},
+    }
+    response = api.request("POST", REFERRALS, json=body)
+    assert response.status_code == 201
+    created = response.json()
+    assert response.headers["Location"] == f"{emu.info['referrals_url']}/{created['id']}"
+    assert (created["direction"], created["status"], created["substatus"]) == ("Outgoing", "New", "Pending")
+    assert created["createdDateTime"] == created["updatedDateTime"]
+    assert created["customField"] == {"kept": True}
+    assert emu.referrals()[-1] == created
+    assert api.get(f"{REFERRALS}/{created['id']}").json() == created
+    missing = api.request("POST", REFERRALS, json={"type": "Shared", "details": {}})
+    assert missing.status_code == 400
+    assert (
+        missing.json()["error"]["message"] == "Missing required field(s): customerProfile, consent, details."
+    )
+    assert api.request("POST", REFERRALS, data="{").status_code == 400
+    assert emu.stats()["requests"]["create"] == 3
+
+
+def test_release_incoming_and_live_arrivals(emu, api) -> None:
+    made = emu.release_incoming(3, type="Shared")
+    assert [(r["direction"], r["status"], r["substatus"], r["type"]) for r in made] == [
+        ("Incoming", "New", "Pending", "Shared")] * 3  # fmt: skip
+    stamps = [r["createdDateTime"] for r in made]
+    assert stamps == sorted(set(stamps))
+    assert all(r["updatedDateTime"] == r["createdDateTime"] for r in made)
+    assert all(
+        parse_to_ticks(r["expirationDateTime"]) - parse_to_ticks(r["createdDateTime"]) == 14 * DAY_TICKS
+        for r in made
+    )
+    newest = api.list(orderby="createdDateTime desc", top="3").json()["value"]
+    assert newest == list(reversed(made))
+
+    emu.configure(arrivals_per_second=200)
+    assert emu.wait_for_referrals(2003 + 5, timeout=10)
+    emu.configure(arrivals_per_second=0)
+    arrived = emu.referrals()[2003:]
+    assert all(
+        (r["direction"], r["status"], r["substatus"]) == ("Incoming", "New", "Pending") for r in arrived
+    )
+    assert arrived[0]["createdDateTime"] > made[-1]["createdDateTime"]
+
+
+def test_fourteen_day_expiry_applies_to_arrivals(emu, api) -> None:
+    past = format_ticks(parse_to_ticks(emu.referrals()[-1]["createdDateTime"]) - DAY_TICKS)
+    (stale,) = emu.release_incoming(1, expirationDateTime=past)
+    (fresh,) = emu.release_incoming(1)
+    api.list(top="1")
+    assert (_current(emu, stale["id"])["status"], _current(emu, stale["id"])["substatus"]) == (
+        "Closed",
+        "Expired",
+    )
+    assert _current(emu, fresh["id"])["status"] == "New"
