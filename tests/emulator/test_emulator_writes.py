@@ -34,7 +34,8 @@ def test_correlation_headers_are_echoed_or_made(emu, api) -> None:
     assert (sent.headers["MS-CorrelationId"], sent.headers["MS-RequestId"], sent.headers["Request-ID"]) == (
         "corr-1", "req-1", "req-1")  # fmt: skip
     made = api.list(top="1")
-    assert uuid.UUID(made.headers["MS-CorrelationId"]) and uuid.UUID(made.headers["MS-RequestId"])
+    assert uuid.UUID(made.headers["MS-CorrelationId"]).version == 4
+    assert uuid.UUID(made.headers["MS-RequestId"]).version == 4
     assert made.headers["Request-ID"] == made.headers["MS-RequestId"]
     assert api.get("/nowhere").headers["MS-RequestId"]
 
@@ -58,8 +59,10 @@ def test_patch_accept_then_conflicts(emu, api) -> None:
         k: v for k, v in record.items() if k not in ("status", "substatus", "updatedDateTime", "eTag",
                                                       "acceptedDateTime")}  # fmt: skip
 
-    stale = api.request("PATCH", f"{REFERRALS}/{record['id']}", json=[
-        {"op": "replace", "path": "/statusReason", "value": "x"}], headers={"If-Match": record["eTag"]})  # fmt: skip
+    reason = [{"op": "replace", "path": "/statusReason", "value": "x"}]
+    stale = api.request(
+        "PATCH", f"{REFERRALS}/{record['id']}", json=reason, headers={"If-Match": record["eTag"]}
+    )
     assert stale.status_code == 412
     assert stale.json()["error"]["code"] == "PreconditionFailed"
     assert _current(emu, record["id"]) == now
