@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
@@ -81,6 +82,13 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def _same_origin(url: str, settings: PartnerCenterSettings) -> bool:
     return origin_of(url) == settings.api_origin and origin_of(url)[0] == "https"
+
+
+def _never_sent(error: BaseException) -> bool:
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, NewConnectionError)
 
 
 class BearerAuth(AuthBase):
@@ -147,16 +155,14 @@ class PartnerCenterHttp:
             hinted = retry_after_seconds(error.response.headers.get("Retry-After"))
             if hinted is not None:
                 backoff = hinted + random.uniform(0, 0.1 * max(hinted, 0.1))
-        wait = min(backoff, self.settings.max_retry_wait)
-        remaining = self.settings.max_retry_time - (time.monotonic() - state.start_time)
-        return max(0.0, min(wait, remaining))
+        return max(0.0, min(backoff, self.settings.max_retry_wait))
 
     def _stop(self, state: RetryCallState) -> bool:
         if stop_after_attempt(self.settings.max_retries + 1)(state):
             return True
-        # Stop when the next wait would run past the total budget.
+        # Never start a wait that would end past the total budget of this request.
         elapsed = time.monotonic() - state.start_time
-        return elapsed + (state.upcoming_sleep or 0) >= self.settings.max_retry_time and elapsed > 0
+        return elapsed + (state.upcoming_sleep or 0.0) > self.settings.max_retry_time
 
     # -- requests --------------------------------------------------------------------------------
     def request(
@@ -222,7 +228,11 @@ class PartnerCenterHttp:
         headers: Mapping[str, str],
         retry_statuses: frozenset[int],
     ) -> requests.Response:
+        tries = 0
+
         def send() -> requests.Response:
+            nonlocal tries
+            tries += 1
             self.attempts += 1
             response = self.session.request(
                 method,
@@ -258,15 +268,16 @@ class PartnerCenterHttp:
             )
 
         write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
-        transient = (requests.exceptions.ConnectTimeout,) if write else TRANSIENT_ERRORS
 
         def retryable(error: BaseException) -> bool:
             if isinstance(error, _RetryableStatusError):
                 return True
-            if write and isinstance(error, requests.ConnectionError):
-                # Only a connection that was never established is safe to retry for a write.
-                return "NewConnectionError" in repr(error) or isinstance(error, transient)
-            return isinstance(error, transient)
+            if isinstance(error, requests.exceptions.SSLError):
+                return False  # a certificate problem does not heal by retrying
+            if write:
+                # A write may have been applied unless the connection was never established.
+                return _never_sent(error)
+            return isinstance(error, TRANSIENT_ERRORS)
 
         retrying = Retrying(
             retry=retry_if_exception(retryable),
@@ -280,9 +291,15 @@ class PartnerCenterHttp:
             return retrying(send)
         except _RetryableStatusError as exhausted:
             return exhausted.response
+        except requests.exceptions.SSLError as err:
+            raise PartnerCenterError(
+                f"TLS verification failed for {method} {url} (MS-RequestId={headers['MS-RequestId']}): "
+                f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
+                "private CA, set the connection extra ca_bundle to its PEM bundle."
+            ) from None
         except TRANSIENT_ERRORS as err:
             raise PartnerCenterError(
-                f"{method} {url} failed after {self.settings.max_retries + 1} attempt(s) at most "
+                f"{method} {url} failed after {tries} attempt(s) "
                 f"(MS-RequestId={headers['MS-RequestId']}): "
                 f"{type(err).__name__}: {trim_body(str(err), 300)}. "
                 "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, mask_secrets
-from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterConfigError
+from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterConfigError, trim_body
 from airflow_provider_partner.hooks.token_cache import TokenCacheStore
 
 if TYPE_CHECKING:
@@ -143,10 +143,16 @@ def build_msal_app(
         ) from None
     except Exception as err:  # noqa: BLE001 - re-raised with the authority named
         # requests' connection errors and the like: name the authority and the likely fix.
-        raise PartnerCenterAuthError(
-            f"Cannot reach the authority {settings.authority} ({type(err).__name__}: {err}). "
-            "Check extras authority_host, tenant_id, proxies and ca_bundle."
-        ) from None
+        raise _unreachable(settings, err) from None
+
+
+def _unreachable(settings: PartnerCenterSettings, err: Exception) -> PartnerCenterAuthError:
+    cause = f"{type(err).__name__}: {trim_body(str(err), 300)}"
+    return PartnerCenterAuthError(
+        f"Cannot reach the authority {settings.authority} ({cause}). "
+        "Check extras authority_host, tenant_id, proxies and ca_bundle.",
+        error="authority_unreachable",
+    )
 
 
 def _describe(result: dict[str, Any]) -> str:
@@ -281,6 +287,14 @@ class TokenProvider:
         return True
 
     def _acquire(self, force_refresh: bool) -> dict[str, Any]:
+        import requests
+
+        try:
+            return self._acquire_by_grants(force_refresh)
+        except requests.RequestException as err:
+            raise _unreachable(self.settings, err) from None
+
+    def _acquire_by_grants(self, force_refresh: bool) -> dict[str, Any]:
         assert self._app is not None
         scopes = list(self.settings.scopes)
         failures: list[tuple[str, dict[str, Any]]] = []
