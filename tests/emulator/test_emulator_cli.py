@@ -69,8 +69,8 @@ def _admin(info: dict, action: str, body=None, method: str = "POST") -> requests
 def _token(info: dict, refresh_token: str) -> dict:
     response = requests.post(
         info["authority"] + "/oauth2/v2.0/token",
-        data={"grant_type": "refresh_token", "client_id": info["client_id"], "client_secret": info["client_secret"],
-              "refresh_token": refresh_token, "scope": SCOPE},
+        data={"grant_type": "refresh_token", "client_id": info["client_id"],
+              "client_secret": info["client_secret"], "refresh_token": refresh_token, "scope": SCOPE},
         verify=info["ca_bundle"], timeout=10,
     )  # fmt: skip
     return response.json()
