@@ -21,7 +21,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from airflow_provider_partner.emulator.identity import OAuthError, User
+from airflow_provider_partner.emulator.entra_errors import OAuthError
+from airflow_provider_partner.emulator.identity import User
 from airflow_provider_partner.emulator.paging import (
     Cursor,
     SnapshotCache,
@@ -31,6 +32,12 @@ from airflow_provider_partner.emulator.paging import (
     resume_offset,
 )
 from airflow_provider_partner.emulator.query import ODataError, parse_query, parse_select
+from airflow_provider_partner.emulator.responses import (
+    fault_response,
+    json_response,
+    odata_error,
+    unauthorized,
+)
 from airflow_provider_partner.emulator.store import StoreError
 
 if TYPE_CHECKING:
@@ -66,17 +73,6 @@ class _RejectError(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status)
         self.response = response
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response (UTF-8, compact)."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
-
-
-def odata_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """An OData-style error: ``{"error": {"code", "message"}}``."""
-    return json_response({"error": {"code": code, "message": message}}, status, headers)
 
 
 class EmulatorApp:
@@ -220,12 +216,10 @@ class EmulatorApp:
             self.emu.counters.fault(fault)
             self._inject(fault, request)
         if not header or not header.startswith("Bearer "):
-            raise _RejectError(
-                self._unauthorized("No access token was sent: send Authorization: Bearer <token>.")
-            )
+            raise _RejectError(unauthorized("No access token was sent: send Authorization: Bearer <token>."))
         user, why = self.emu.identity.check_access_token(header[len("Bearer ") :].strip())
         if user is None:
-            raise _RejectError(self._unauthorized(why))
+            raise _RejectError(unauthorized(why))
         if user.role is None:
             raise _RejectError(
                 odata_error(
@@ -237,32 +231,10 @@ class EmulatorApp:
             )
         return user
 
-    @staticmethod
-    def _unauthorized(why: str) -> Response:
-        quoted = why.replace('"', "'")
-        return odata_error(
-            401,
-            "InvalidAuthenticationToken",
-            why,
-            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{quoted}"'},
-        )
-
     def _inject(self, fault: str, request: Request) -> None:
-        settings = self.emu.settings
-        if fault in ("429", "503"):
-            code = "TooManyRequests" if fault == "429" else "ServiceUnavailable"
-            raise _RejectError(
-                odata_error(
-                    int(fault),
-                    code,
-                    "Injected fault: try again later.",
-                    {"Retry-After": str(settings.retry_after)},
-                )
-            )
-        if fault == "500":
-            raise _RejectError(
-                odata_error(500, "InternalServerError", "Injected fault: internal server error.")
-            )
+        response = fault_response(fault, self.emu.settings.retry_after)
+        if response is not None:
+            raise _RejectError(response)
         if fault == "reset":
             connection = request.environ.get("werkzeug.socket")
             if connection is not None:
@@ -273,19 +245,9 @@ class EmulatorApp:
                 os.close(connection.detach())
             raise ConnectionResetError("injected connection reset")
         if fault == "slow":
-            time.sleep(settings.slow_seconds)
-        elif fault == "token_expired":
-            raise _RejectError(self._unauthorized("The access token has expired."))
-        elif fault == "html":
-            raise _RejectError(
-                Response(
-                    "<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
-                    "<body><h1>The service is temporarily unavailable.</h1></body></html>",
-                    status=200,
-                    content_type="text/html; charset=utf-8",
-                )
-            )
+            time.sleep(self.emu.settings.slow_seconds)
         elif fault in ("truncated", "malformed"):
+            # Cut or broken after the handler made its answer (see _faulty / on_list).
             request.environ["emulator.fault"] = fault
 
     # -- API: endpoints ---------------------------------------------------------------------

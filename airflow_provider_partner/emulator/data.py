@@ -13,6 +13,7 @@ import gc
 import random
 from typing import Any
 
+from airflow_provider_partner.emulator import vocabulary as words
 from airflow_provider_partner.emulator.clock import DAY_TICKS, TICKS_PER_SECOND, format_ticks
 
 Referral = dict[str, Any]
@@ -69,50 +70,12 @@ PARTNER_DOMAIN = "contoso.com"
 #: The seed doc's seller: the emulator's Referral User, and a member of many teams.
 SEED_SELLER = "r2d2@contoso.com"
 
-_FIRST = ["Ada", "Brian", "Chloë", "Dmitri", "Eóin", "Fatima", "Grace", "Hiro", "Ingrid", "José",
-          "Kwame", "Lena", "Mateo", "Nadia", "Olu", "Priya", "Quinn", "Renée", "Søren", "Tamsin",
-          "Umar", "Viktor", "Wen", "Xiadani", "Yusuf", "Zoë"]  # fmt: skip
-_LAST = ["O'Brien", "Müller", "Nakamura", "D'Angelo", "Okafor", "Łukasik", "García", "Smith",
-         "Van der Berg", "Ó Súilleabháin", "Kowalski", "Nguyen", "Haddad", "Johansson", "Dubois",
-         "O'Neil", "Schäfer", "Patel", "Rossi", "Andersen"]  # fmt: skip
-_COMPANY_ROOTS = ["Fabrikam", "Northwind", "Adatum", "Tailspin", "Wingtip", "Litware", "Proseware",
-                  "Woodgrove", "Lamna", "Relecloud", "Trey", "Alpine Ski", "Fourth Coffee",
-                  "Humongous", "Lucerne", "Margie's Travel", "O'Brien & Søn", "Zürich Käse",
-                  "Café Zoë", "Coho Winery", "株式会社サンプル", "Żabka Systemy"]  # fmt: skip
-_COMPANY_SUFFIX = ["Inc", "Ltd", "GmbH", "ApS", "S.A.", "LLC", "Group", "Corp", "AG", "K.K."]
-_PLACES = [
-    ("US", "WA", "Redmond", "98052", "North America"), ("US", "NY", "New York", "10001", "North America"),
-    ("US", "TX", "Austin", "73301", "North America"), ("CA", "ON", "Toronto", "M5H 2N2", "North America"),
-    ("GB", "", "London", "EC1A 1BB", "Europe"), ("IE", "", "Dublin", "D02 X285", "Europe"),
-    ("DE", "BY", "München", "80331", "Europe"), ("DK", "", "København", "1050", "Europe"),
-    ("FR", "", "Paris", "75001", "Europe"), ("PL", "", "Kraków", "30-001", "Europe"),
-    ("JP", "", "東京", "100-0001", "Asia"), ("IN", "KA", "Bengaluru", "560001", "Asia"),
-    ("BR", "SP", "São Paulo", "01000-000", "Latin America"), ("AU", "NSW", "Sydney", "2000", "Oceania"),
-]  # fmt: skip
-_INDUSTRIES = ["Education", "Healthcare", "Manufacturing", "Retail", "FinancialServices", "Government"]
-_PRODUCTS = ["Microsoft365", "Azure", "Dynamics365", "PowerPlatform", "Teams", "Security"]
-_SERVICES = ["LearningAndCertification", "Consulting", "Deployment", "ManagedServices", "Migration"]
-_SOLUTIONS = [("SOL-Microsoft365", "Microsoft365"), ("SOL-AzureMigrate", "Azure Migrate"),
-              ("SOL-D365Sales", "Dynamics 365 Sales"), ("SOL-Sentinel", "Microsoft Sentinel")]  # fmt: skip
-_CURRENCIES = ["USD", "EUR", "GBP", "DKK", "JPY", "INR", "BRL", "AUD", "CAD", "PLN"]
-_LOCALES = ["en-US", "en-GB", "de-DE", "da-DK", "fr-FR", "ja-JP", "pl-PL", "pt-BR"]
-_TITLES = ["Account Executive", "Solution Architect", "Partner Seller", "CTO", "IT Director", "Buyer"]
-_NOTES = [
-    "We are interested in deploying Microsoft 365 and are looking for support in training our employees.",
-    "Customer asked for a migration assessment of 300 VMs before the end of the quarter.",
-    'Needs "zero trust" guidance; CISO is the sponsor.',
-    "Renewal at risk: the customer's CIO wants a demo of Copilot — in Danish, if possible.",
-    "",
-]
-_STREETS = ("Main", "Market", "Harbour", "Königs")
-_SOURCES = ("Partner", "Microsoft", "Customer", "Marketplace")
 #: Status/substatus pairs weighted New 40%, Active 40%, Closed 20% (before the 14-day rule).
 _STATES = tuple(
     [("New", sub) for sub in SUBSTATUSES["New"] for _ in range(4)]
     + [("Active", sub) for sub in SUBSTATUSES["Active"] for _ in range(6)]
     + [("Closed", sub) for sub in SUBSTATUSES["Closed"]]
 )
-_CALLS = ("Contact", "Demo", "Trial", "Quote", "Consultation")
 
 
 def new_guid(rng: random.Random) -> str:
@@ -168,14 +131,14 @@ class Pools:
         return {
             "type": rng.choice(TYPES),
             "qualification": rng.choice(QUALIFICATIONS),
-            "referralSource": rng.choice(_SOURCES),
-            "callToAction": rng.choice(_CALLS),
+            "referralSource": rng.choice(words.SOURCES),
+            "callToAction": rng.choice(words.CALLS),
             "salesStage": rng.choice(SALES_STAGES),
             "statusReason": rng.choice(("", "Budget", "No response", "Won it")),
             "consent": rng.choice(self.consents),
-            "notes": rng.choice(_NOTES),
+            "notes": rng.choice(words.NOTES),
             "dealValue": rng.choice((0, 1000, 2500, 10000, 50000, 250000)),
-            "currency": rng.choice(_CURRENCIES),
+            "currency": rng.choice(words.CURRENCIES),
             "customerRequestedContact": rng.random() < 0.6,
             "customerAction": rng.choice(("Contact", "Purchase", "Trial", None)),
             "incentiveLevel": rng.choice(("None", "Tier1", "Tier2")),
@@ -189,15 +152,18 @@ class Pools:
 
     @staticmethod
     def _member(rng: random.Random, domain: str) -> dict[str, Any]:
-        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        first, last = rng.choice(words.FIRST), rng.choice(words.LAST)
         local = f"{first}.{last}".lower().replace(" ", "").replace("'", "")
         return {
             "firstName": first,
             "lastName": last,
             "phoneNumber": f"+1 {rng.randint(200, 999)} 555 {rng.randint(0, 9999):04d}",
             "email": f"{local}{rng.randint(1, 99)}@{domain}",
-            "title": rng.choice(_TITLES),
-            "contactPreference": {"locale": rng.choice(_LOCALES), "disableNotifications": rng.random() < 0.2},
+            "title": rng.choice(words.TITLES),
+            "contactPreference": {
+                "locale": rng.choice(words.LOCALES),
+                "disableNotifications": rng.random() < 0.2,
+            },
         }
 
     def _team(self, rng: random.Random) -> list[dict[str, Any]]:
@@ -209,15 +175,15 @@ class Pools:
         return team
 
     def _customer(self, rng: random.Random) -> dict[str, Any]:
-        name = f"{rng.choice(_COMPANY_ROOTS)} {rng.choice(_COMPANY_SUFFIX)}"
-        domain = f"{rng.choice(_COMPANY_ROOTS).split()[0].lower().replace(chr(39), '')}.example"
-        country, state, city, postal, region = rng.choice(_PLACES)
+        name = f"{rng.choice(words.COMPANY_ROOTS)} {rng.choice(words.COMPANY_SUFFIX)}"
+        domain = f"{rng.choice(words.COMPANY_ROOTS).split()[0].lower().replace(chr(39), '')}.example"
+        country, state, city, postal, region = rng.choice(words.PLACES)
         return {
             "name": name,
             "size": rng.choice(SIZES),
             "isMatchingComplete": rng.random() < 0.7,
             "address": {
-                "addressLine1": f"{rng.randint(1, 999)} {rng.choice(_STREETS)} St",
+                "addressLine1": f"{rng.randint(1, 999)} {rng.choice(words.STREETS)} St",
                 "addressLine2": rng.choice(["", "", f"Suite {rng.randint(100, 999)}"]),
                 "city": city,
                 "state": state,
@@ -231,11 +197,11 @@ class Pools:
 
     @staticmethod
     def _requirements(rng: random.Random) -> dict[str, Any]:
-        solution = rng.choice(_SOLUTIONS)
+        solution = rng.choice(words.SOLUTIONS)
         return {
-            "industries": [{"id": i} for i in rng.sample(_INDUSTRIES, rng.randint(1, 2))],
-            "products": [{"id": p} for p in rng.sample(_PRODUCTS, rng.randint(1, 2))],
-            "services": [{"id": s} for s in rng.sample(_SERVICES, rng.randint(0, 2))],
+            "industries": [{"id": i} for i in rng.sample(words.INDUSTRIES, rng.randint(1, 2))],
+            "products": [{"id": p} for p in rng.sample(words.PRODUCTS, rng.randint(1, 2))],
+            "services": [{"id": s} for s in rng.sample(words.SERVICES, rng.randint(0, 2))],
             "solutions": [{"id": solution[0], "name": solution[1]}],
             "offers": [],
             "salesPlays": [],
@@ -245,12 +211,14 @@ class Pools:
     def _invite(self, rng: random.Random) -> dict[str, Any]:
         from_msft = rng.random() < 0.5
         return {
-            "notes": rng.choice(_NOTES),
+            "notes": rng.choice(words.NOTES),
             "assistanceRequestCode": rng.choice([None, "AR-" + str(rng.randint(1000, 9999))]),
             "invitedMpnId": str(rng.randint(1_000_000, 9_999_999)),
             "invitedBy": {
                 "organizationId": "msft" if from_msft else new_guid(rng),
-                "organizationName": "Microsoft" if from_msft else rng.choice(_COMPANY_ROOTS) + " Partners",
+                "organizationName": "Microsoft"
+                if from_msft
+                else rng.choice(words.COMPANY_ROOTS) + " Partners",
             },
         }
 

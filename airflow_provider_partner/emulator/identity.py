@@ -17,39 +17,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_partner.emulator.entra_errors import OAuthError
+
 API_RESOURCE = "https://api.partner.microsoft.com"
 API_SCOPE = f"{API_RESOURCE}/user_impersonation"
 ROLE_ADMIN = "Referral Admin"
 ROLE_USER = "Referral User"
-
-
-class OAuthError(Exception):
-    """An error the token endpoint answers with (Entra's JSON error shape)."""
-
-    def __init__(self, error: str, code: int, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error = error
-        self.code = code
-        self.description = description
-        self.status = status
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body Entra sends for this error."""
-        trace = str(uuid.uuid4())
-        correlation = str(uuid.uuid4())
-        stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-        return {
-            "error": self.error,
-            "error_description": (
-                f"AADSTS{self.code}: {self.description} Trace ID: {trace} "
-                f"Correlation ID: {correlation} Timestamp: {stamp}"
-            ),
-            "error_codes": [self.code],
-            "timestamp": stamp,
-            "trace_id": trace,
-            "correlation_id": correlation,
-            "error_uri": "https://login.microsoftonline.com/error?code=" + str(self.code),
-        }
 
 
 @dataclass
