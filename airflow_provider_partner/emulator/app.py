@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from airflow_provider_partner.emulator.admin import handle_admin
 from airflow_provider_partner.emulator.entra_errors import OAuthError
 from airflow_provider_partner.emulator.identity import User
 from airflow_provider_partner.emulator.paging import (
@@ -38,7 +39,7 @@ from airflow_provider_partner.emulator.responses import (
     odata_error,
     unauthorized,
 )
-from airflow_provider_partner.emulator.store import StoreError
+from airflow_provider_partner.emulator.store import StoreError, on_team
 
 if TYPE_CHECKING:
     from airflow_provider_partner.emulator.server import Emulator
@@ -61,10 +62,6 @@ class Settings:
     foreign_next_link_host: str | None = None
     retry_after: int = 1
     slow_seconds: float = 1.0
-
-
-def _on_team(record: dict[str, Any], email: str) -> bool:
-    return any(m.get("email") == email for m in record.get("team") or ())
 
 
 class _RejectError(Exception):
@@ -114,13 +111,11 @@ class EmulatorApp:
         try:
             endpoint, args = adapter.match()
         except HTTPException as err:
-            response = odata_error(
-                err.code or 404, "NotFound", f"No such endpoint: {request.method} {request.path}"
-            )
+            status = err.code or 404
+            code = "MethodNotAllowed" if status == 405 else "NotFound"
+            response = odata_error(status, code, f"No such endpoint: {request.method} {request.path}")
         else:
             if endpoint == "admin":
-                from airflow_provider_partner.emulator.admin import handle_admin
-
                 return handle_admin(self.emu, args["action"], request)
             self.emu.counters.request(endpoint)
             try:
@@ -322,7 +317,7 @@ class EmulatorApp:
     def on_get(self, request: Request, referral_id: str) -> Response:
         user = self._authorize(request)
         record = self.emu.store.get(referral_id)
-        if record is not None and user.role == "Referral User" and not _on_team(record, user.email):
+        if record is not None and user.role == "Referral User" and not on_team(record, user.email):
             record = None
         if record is None:
             return odata_error(404, "NotFound", f"Referral {referral_id} was not found.")
@@ -347,7 +342,7 @@ class EmulatorApp:
         user = self._authorize(request)
         if user.role == "Referral User":
             current = self.emu.store.get(referral_id)
-            if current is None or not _on_team(current, user.email):
+            if current is None or not on_team(current, user.email):
                 return odata_error(404, "NotFound", f"Referral {referral_id} was not found.")
         updated = self.emu.store.update(
             referral_id, self._json_body(request), request.headers.get("If-Match")

@@ -51,11 +51,16 @@ class StoreError(Exception):
         self.message = message
 
 
+def on_team(record: Referral, email: str) -> bool:
+    """Whether ``email`` is a member of the referral's (partner) ``team``."""
+    return any(m.get("email") == email for m in record.get("team") or ())
+
+
 def visible_to(email: str | None) -> Callable[[Referral], bool] | None:
     """The Referral User rule: only referrals whose ``team`` has them (``None``: sees all)."""
     if email is None:
         return None
-    return lambda r: any(m.get("email") == email for m in r.get("team") or ())
+    return lambda r: on_team(r, email)
 
 
 def _pointer(path: str) -> list[str]:
