@@ -74,6 +74,17 @@ def test_five_daily_intervals_collect_exactly_the_referrals_updated_in_them(emu,
         ]
         files.append(target)
 
+    # The rendered-template view shows the complete $filter sent (rewritten after execution).
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    rendered = RenderedTaskInstanceFields.get_templated_fields(run.get_task_instance("extract"))
+    assert (
+        rendered["query_filter"]
+        == manifest["filter"]
+        == (f"updatedDateTime ge {manifest['window_start']} and updatedDateTime lt {manifest['window_end']}")
+    )
+    assert rendered["output_path"] == f"file://{out_dir}/referrals_" + "{window_start:%Y%m%dT%H%M}.jsonl"
+
     # Together: every referral updated in the five days (and the first lookback), each once after
     # removing the lookback overlaps between neighbouring days.
     lines = [record for path in files for record in read_jsonl(path)]
