@@ -241,8 +241,8 @@ class PartnerCenterHook(BaseHook):
         :param return_representation: ask for the updated referral (``Prefer: return=representation``).
         :return: the updated referral when asked for (and sent), else ``None``.
         """
-        url = self._referral_url(referral_id)
         ops = _validate_patch(operations)
+        url = self._referral_url(referral_id)
         headers = {"Content-Type": "application/json"}
         if etag:
             headers["If-Match"] = etag

@@ -131,3 +131,19 @@ def test_importing_the_hook_module_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_query_arguments_are_validated_before_any_connection_lookup() -> None:
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+    hook = PartnerCenterHook("no_such_connection")
+    with pytest.raises(ValueError, match="not supported by the Referrals API"):
+        hook.iter_pages(orderby="name desc")
+    with pytest.raises(PartnerCenterConfigError, match="top must be a non-negative integer"):
+        hook.iter_referrals(top=-1)
+    with pytest.raises(ValueError, match="only top-level field names"):
+        hook.iter_referrals(select=["customerProfile/name"])
+    with pytest.raises(PartnerCenterConfigError, match="the Referrals API supports only"):
+        hook.update_referral("id-1", [{"op": "remove", "path": "/status"}])
+    with pytest.raises(PartnerCenterConfigError, match=r"lacks required field\(s\) \['consent', 'details'\]"):
+        hook.create_referral({"type": "Independent", "customerProfile": {}})
