@@ -119,14 +119,15 @@ class PartnerCenterHttp:
     Send API requests with retries and map failures to the hook's exceptions.
 
     :param settings: connection settings.
-    :param get_token: ``get_token(force_refresh: bool) -> str``.
+    :param get_token: ``get_token(rejected) -> str``: the current access token, or with
+        ``rejected`` (a token the API refused) a refreshed one.
     :param sleep: sleep function (tests may shorten waits).
     """
 
     def __init__(
         self,
         settings: PartnerCenterSettings,
-        get_token: Callable[[bool], str],
+        get_token: Callable[[str | None], str],
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -211,7 +212,8 @@ class PartnerCenterHttp:
                     url,
                     request_id,
                 )
-                self.get_token(True)
+                sent = str(response.request.headers.get("Authorization", ""))
+                self.get_token(sent.removeprefix("Bearer ") or None)
                 continue
             break
         if response.status_code in ok_statuses:
@@ -234,12 +236,13 @@ class PartnerCenterHttp:
             nonlocal tries
             tries += 1
             self.attempts += 1
+            token = self.get_token(None)
             response = self.session.request(
                 method,
                 url,
                 params=params,
                 json=json,
-                headers={**headers, "Authorization": f"Bearer {self.get_token(False)}"},
+                headers={**headers, "Authorization": f"Bearer {token}"},
                 timeout=self.settings.timeout,
                 # Passed per request: REQUESTS_CA_BUNDLE would override a session-level value.
                 verify=self.settings.verify,

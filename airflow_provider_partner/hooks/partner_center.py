@@ -105,7 +105,10 @@ class PartnerCenterHook(BaseHook):
         """The retrying HTTP client of this hook."""
         from airflow_provider_partner.hooks.http import PartnerCenterHttp
 
-        return PartnerCenterHttp(self.settings, lambda force: self.tokens.get_token(force_refresh=force))
+        return PartnerCenterHttp(
+            self.settings,
+            lambda rejected: self.tokens.get_token(force_refresh=rejected is not None, rejected=rejected),
+        )
 
     def get_conn(self) -> requests.Session:
         """

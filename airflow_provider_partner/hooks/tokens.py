@@ -245,14 +245,18 @@ class TokenProvider:
         return [str(e["secret"]) for e in entries if e.get("secret")]
 
     # -- acquisition -----------------------------------------------------------------------------
-    def get_token(self, *, force_refresh: bool = False) -> str:
+    def get_token(self, *, force_refresh: bool = False, rejected: str | None = None) -> str:
         """
         Return a valid access token, acquiring one only when needed.
 
         :param force_refresh: ignore the current token (the API answered 401 with it).
+        :param rejected: the token the API refused; when another thread has already replaced
+            it, its replacement is returned instead of refreshing again.
         """
         with self._lock:
-            if not force_refresh and self._token and time.monotonic() < self._expires_at:
+            fresh = self._token is not None and time.monotonic() < self._expires_at
+            if fresh and (not force_refresh or (rejected is not None and rejected != self._token)):
+                assert self._token is not None
                 return self._token
             if self._app is None:
                 self._load_cache()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,28 @@ def test_test_connection_reports_success_and_failure(partner_center_emulator, co
 
     ok, message = PartnerCenterHook(connect(emu, "pc_http", host="http://127.0.0.1:1")).test_connection()
     assert (ok, message.split(",")[0]) == (False, "Connection field host must be an https URL")
+
+
+def test_threads_sharing_a_token_provider_refresh_once_after_a_401(partner_center_emulator, connect) -> None:
+    emu = partner_center_emulator
+    emu.configure(latency_per_page=0.2)  # both threads' requests are in flight together
+    conn_id = connect(emu, "pc_threads")
+    first = PartnerCenterHook(conn_id)
+    second = PartnerCenterHook(conn_id)
+    second.tokens = first.tokens  # as the operator's parallel slices do
+    first.tokens.get_token()
+    emu.expire_access_tokens()
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def read(hook: PartnerCenterHook) -> None:
+        barrier.wait(timeout=30)
+        counts.append(len(next(hook.iter_pages(top=3)).records))
+
+    threads = [threading.Thread(target=read, args=(hook,)) for hook in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert counts == [3, 3]
+    assert emu.stats()["token_grants"]["refresh_token"] == 2  # the first token, then one refresh
