@@ -173,9 +173,7 @@ def test_retries_reuse_the_request_id_and_new_calls_get_new_ids(
 
 def test_connection_reset_is_retried(partner_center_emulator, connect) -> None:
     emu = partner_center_emulator
-    # The emulator's "reset" currently hangs the connection instead of resetting it: the client
-    # notices through its read timeout (kept short here) and retries the same way.
-    hook = PartnerCenterHook(connect(emu, timeout=1))
+    hook = PartnerCenterHook(connect(emu))
     emu.script_faults(["reset", "reset"])
     assert len(list(hook.iter_referrals(top=3))) == 3
     assert hook.http.attempts == 3
