@@ -190,8 +190,7 @@ def test_retried_faults_change_nothing_and_a_failed_run_leaves_the_old_file(emu,
     PartnerCenterReferralsOperator(task_id="clean", output_path=f"file://{clean}").execute(
         make_context(start, end)
     )
-    # "reset" is left out: against the emulator it costs a whole read timeout (see the report).
-    emu.script_faults(["429", "500", "503", "token_expired", "429"])
+    emu.script_faults(["429", "500", "reset", "503", "token_expired", "429"])
 
     PartnerCenterReferralsOperator(task_id="faulty", output_path=f"file://{faulty}").execute(
         make_context(start, end)
@@ -199,9 +198,10 @@ def test_retried_faults_change_nothing_and_a_failed_run_leaves_the_old_file(emu,
 
     assert faulty.read_bytes() == clean.read_bytes()
     faults = emu.stats()["faults"]
-    assert {kind: faults.get(kind) for kind in ("429", "500", "503", "token_expired")} == {
+    assert {kind: faults.get(kind) for kind in ("429", "500", "reset", "503", "token_expired")} == {
         "429": 2,
         "500": 1,
+        "reset": 1,
         "503": 1,
         "token_expired": 1,
     }
