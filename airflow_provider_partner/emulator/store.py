@@ -130,15 +130,22 @@ class ReferralStore:
             self.on_write(record)
 
     def load(self, records: list[Referral]) -> None:
-        """Add generated records (oldest first)."""
+        """Add generated records (oldest first), in bulk."""
         with self._lock:
+            start = len(self._records)
+            self._records.extend(records)
+            self._index.update((r["id"], start + i) for i, r in enumerate(records))
             for record in records:
-                self._append(record)
+                self._track_expiry(record)
+            self._grown.notify_all()
 
     def _append(self, record: Referral) -> None:
         self._index[record["id"]] = len(self._records)
         self._records.append(record)
         self._grown.notify_all()
+        self._track_expiry(record)
+
+    def _track_expiry(self, record: Referral) -> None:
         expiration = record.get("expirationDateTime")
         if record["status"] == "New" and record["direction"] == "Incoming" and expiration:
             heapq.heappush(self._expiry, (parse_to_ticks(expiration), record["id"]))
