@@ -157,8 +157,12 @@ class Emulator:
             self.info = self._make_info(api_url)
             if self.state:
                 self.state.save(self)
+            # A short poll interval: stop() (shutdown) waits for the loop to notice, once per test.
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name=f"partner-emulator-{port}", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.02},
+                name=f"partner-emulator-{port}",
+                daemon=True,
             )
             self._thread.start()
         except BaseException:
