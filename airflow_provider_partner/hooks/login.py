@@ -186,7 +186,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     mask_secrets(result.get("access_token"), result.get("refresh_token"))
     username = (result.get("id_token_claims") or {}).get("preferred_username", "the user")
     state = cache.serialize()
-    mask_secrets(state)
     conn_id = args.new_conn_id or args.conn_id or "partner_center_default"
     if settings.token_cache:
         open_store(settings.token_cache).save(state)

@@ -192,7 +192,8 @@ class TokenProvider:
         cache = msal.SerializableTokenCache()
         state = self.store.load() if self.store else None
         if state:
-            mask_secrets(state)
+            # Its secrets are registered one by one below (_mask_cached_secrets): registering the
+            # multi-kilobyte JSON itself would make the masker recompile a huge regex per rotation.
             try:
                 cache.deserialize(state)
             except ValueError:
@@ -218,7 +219,6 @@ class TokenProvider:
             return
         self._mask_cached_secrets()
         state = self._cache.serialize()
-        mask_secrets(state)
         if self.store is None:
             return
         try:
