@@ -1,0 +1,53 @@
+"""
+Daily incremental load of Partner Center referrals into a SQLite warehouse.
+
+Each run extracts the referrals updated in its data interval (plus a 2-hour lookback for late
+updates) to ``$PARTNER_CENTER_DATA_DIR/referrals/<day>.jsonl`` and upserts that file into
+``$PARTNER_CENTER_DATA_DIR/warehouse.db``. Reruns and backfills replace the day's file and never
+duplicate warehouse rows: the newest ``updatedDateTime`` of each ``id`` wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+
+from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
+
+DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR") or os.path.expanduser("~/partner_center_data")
+WAREHOUSE_DB = os.path.join(DATA_DIR, "warehouse.db")
+WAREHOUSE_ASSET = Asset(name="partner_center_referrals_warehouse", uri=f"file://{WAREHOUSE_DB}")
+
+# [START warehouse_load]
+with DAG(
+    dag_id="referrals_warehouse_load",
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # SQLite takes one writer at a time
+    tags=["partner_center", "example"],
+):
+    extract = PartnerCenterReferralsOperator(
+        task_id="extract_referrals",
+        # The interval's day names the file: a rerun of the day replaces it atomically.
+        output_path=f"file://{DATA_DIR}/referrals/" + "{{ data_interval_start | ds }}.jsonl",
+        output_format="jsonl",
+        lookback=dt.timedelta(hours=2),
+    )
+
+    @task(outlets=[WAREHOUSE_ASSET])
+    def load_warehouse(manifest: dict[str, Any]) -> dict[str, Any]:
+        """Upsert the extracted file into the warehouse; returns what changed."""
+        from airflow.sdk import ObjectStoragePath
+
+        from example_dags.warehouse import load_jsonl_file
+
+        result = load_jsonl_file(ObjectStoragePath(manifest["path"]), WAREHOUSE_DB)
+        return {**result, "path": manifest["path"], "fetched": manifest["count"]}
+
+    load_warehouse(extract.output)
+# [END warehouse_load]

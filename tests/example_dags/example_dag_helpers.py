@@ -1,0 +1,35 @@
+"""Shared helpers of the example-DAG tests: load a DAG from the DAGs folder, compute expectations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG ``dag_id`` parsed from its (symlinked) file in the test DAGs folder."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    link = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
+    dag = DagBag(dag_folder=str(link)).get_dag(dag_id)
+    assert dag is not None, f"{dag_id} did not parse from {link}"
+    return dag
+
+
+def iso(moment: dt.datetime) -> str:
+    """A UTC instant in the API's fixed 7-digit text format (text order == time order)."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def midnight_today() -> dt.datetime:
+    """Today's 00:00 UTC."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def updated_in(referrals: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> dict[str, str]:
+    """``{id: updatedDateTime}`` of the referrals updated in ``[start, end)``."""
+    low, high = iso(start), iso(end)
+    return {r["id"]: r["updatedDateTime"] for r in referrals if low <= r["updatedDateTime"] < high}
