@@ -47,7 +47,9 @@ with DAG(
         from example_dags.warehouse import load_jsonl_file
 
         result = load_jsonl_file(ObjectStoragePath(manifest["path"]), WAREHOUSE_DB)
-        return {**result, "path": manifest["path"], "fetched": manifest["count"]}
+        # "received" counts lookback/paging repeats; "count" is what the file holds.
+        fetched = manifest.get("received", manifest["count"])
+        return {**result, "path": manifest["path"], "fetched": fetched, "written": manifest["count"]}
 
     load_warehouse(extract.output)
 # [END warehouse_load]
