@@ -1,0 +1,101 @@
+"""
+Follow-up actions of ``referrals_followup`` (not a DAG; listed in ``.airflowignore``).
+
+Accepting a referral is a JSON Patch guarded by ``If-Match``: if someone changed the referral
+since it was read (HTTP 412), the referral is read again and, if it still waits for an answer,
+accepted with the fresh ``eTag`` once more; otherwise it is left alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+ACCEPT = [
+    {"op": "replace", "path": "/status", "value": "Active"},
+    {"op": "replace", "path": "/substatus", "value": "Accepted"},
+]
+
+FOLLOWUP_DDL = """
+CREATE TABLE IF NOT EXISTS referral_followups (
+    id TEXT PRIMARY KEY,
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    status TEXT,
+    substatus TEXT,
+    recorded_at TEXT NOT NULL
+)
+"""
+
+
+def _waiting(referral: dict[str, Any]) -> bool:
+    return referral.get("direction") == "Incoming" and referral.get("status") == "New"
+
+
+def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
+    """
+    Accept one incoming referral (status Active / substatus Accepted) with optimistic concurrency.
+
+    :param hook: a ``PartnerCenterHook``.
+    :param referral: the referral as the sensor returned it (``id``; ``eTag`` and ``status`` if known).
+    :return: ``{"id", "outcome", "attempts", "status", "substatus"}``; outcome is ``accepted``,
+        ``skipped`` (no longer new: someone else answered it) or ``conflict`` (changed twice meanwhile).
+    """
+    from airflow_provider_partner.hooks.errors import PartnerCenterPreconditionFailed
+
+    referral_id = referral["id"]
+    current = referral if referral.get("eTag") and "status" in referral else hook.get_referral(referral_id)
+    for attempt in (1, 2):
+        if not _waiting(current):
+            return _outcome(current, "skipped", attempt)
+        try:
+            updated = hook.update_referral(
+                referral_id, ACCEPT, etag=current["eTag"], return_representation=True
+            )
+        except PartnerCenterPreconditionFailed:
+            # Changed since we read it: look again before deciding (retry once, never loop).
+            current = hook.get_referral(referral_id)
+            continue
+        return _outcome(
+            updated or {**current, "status": "Active", "substatus": "Accepted"}, "accepted", attempt
+        )
+    return _outcome(current, "conflict", 2)
+
+
+def _outcome(referral: dict[str, Any], outcome: str, attempts: int) -> dict[str, Any]:
+    return {
+        "id": referral["id"],
+        "outcome": outcome,
+        "attempts": attempts,
+        "status": referral.get("status"),
+        "substatus": referral.get("substatus"),
+    }
+
+
+def record_followups(results: list[dict[str, Any]], db_path: str | Path) -> int:
+    """
+    Record follow-up outcomes in the warehouse (one row per referral; a rerun overwrites).
+
+    :param results: what :func:`accept_referral` returned, one per referral.
+    :param db_path: the SQLite warehouse file.
+    :return: rows in ``referral_followups`` afterwards.
+    """
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        with conn:
+            conn.execute(FOLLOWUP_DDL)
+            conn.executemany(
+                "INSERT INTO referral_followups (id, outcome, attempts, status, substatus, recorded_at) "
+                "VALUES (:id, :outcome, :attempts, :status, :substatus, :recorded_at) "
+                "ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, "
+                "attempts = excluded.attempts, status = excluded.status, "
+                "substatus = excluded.substatus, recorded_at = excluded.recorded_at",
+                [{**result, "recorded_at": now} for result in results],
+            )
+        return int(conn.execute("SELECT COUNT(*) FROM referral_followups").fetchone()[0])
+    finally:
+        conn.close()
