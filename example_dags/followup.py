@@ -45,6 +45,7 @@ def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
     """
     from airflow_provider_partner.hooks.errors import PartnerCenterPreconditionFailed
 
+    # [START accept]
     referral_id = referral["id"]
     current = referral if referral.get("eTag") and "status" in referral else hook.get_referral(referral_id)
     for attempt in (1, 2):
@@ -62,6 +63,7 @@ def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
             updated or {**current, "status": "Active", "substatus": "Accepted"}, "accepted", attempt
         )
     return _outcome(current, "conflict", 2)
+    # [END accept]
 
 
 def _outcome(referral: dict[str, Any], outcome: str, attempts: int) -> dict[str, Any]:
