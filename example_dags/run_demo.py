@@ -52,7 +52,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def emulator_process(state_dir: Path) -> Iterator[dict[str, Any]]:
+def emulator_process(state_dir: Path, referrals: int = REFERRALS) -> Iterator[dict[str, Any]]:
     """Run the emulator CLI in its own process group; yield its info line; always stop it."""
     command = [
         sys.executable,
@@ -61,7 +61,7 @@ def emulator_process(state_dir: Path) -> Iterator[dict[str, Any]]:
         "--port",
         "0",
         "--referrals",
-        str(REFERRALS),
+        str(referrals),
         "--seed",
         str(SEED),
         "--state-dir",
@@ -70,7 +70,9 @@ def emulator_process(state_dir: Path) -> Iterator[dict[str, Any]]:
     # The command is this interpreter and fixed arguments; its own session lets us kill the group.
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)  # noqa: S603
     try:
-        yield _read_info_line(proc)
+        info = _read_info_line(proc)
+        info["pid"] = proc.pid
+        yield info
     finally:
         _stop(proc)
 

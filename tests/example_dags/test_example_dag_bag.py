@@ -1,0 +1,52 @@
+"""The example DAGs folder parses cleanly, and the demo's emulator process never outlives it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_example_dags_folder_parses_without_errors(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "example_dags"))
+    assert bag.import_errors == {}
+    # .airflowignore keeps the helpers and the demo runner out of the DAG bag.
+    assert {Path(f).name for f in bag.file_last_changed} >= {
+        "referrals_warehouse_load.py",
+        "referrals_sample_queries.py",
+    }
+    assert not {Path(f).name for f in bag.file_last_changed} & {"warehouse.py", "followup.py", "run_demo.py"}
+    assert {"referrals_warehouse_load", "referrals_sample_queries"} <= set(bag.dag_ids)
+    load = bag.get_dag("referrals_warehouse_load")
+    assert [o.name for o in load.get_task("load_warehouse").outlets] == ["partner_center_referrals_warehouse"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone once reaped (Popen.wait in _stop reaps it).
+    return True
+
+
+def test_demo_emulator_process_stops_even_on_errors(tmp_path: Path) -> None:
+    from example_dags.run_demo import emulator_process
+
+    seen: dict[str, int] = {}
+
+    def run_and_fail() -> None:
+        with emulator_process(tmp_path / "state", referrals=50) as info:
+            seen["pid"] = info["pid"]
+            assert info["api_url"].startswith("https://127.0.0.1:")
+            assert _alive(info["pid"])
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_and_fail()
+    assert not _alive(seen["pid"])
