@@ -200,8 +200,7 @@ def run_followup(dags: Path, info: dict[str, Any]) -> dict[str, Any] | None:
         if importlib.util.find_spec(name) is None
     ]
     if missing or not (dags / "referrals_followup.py").exists():
-        _say("follow-up skipped: the provider's sensor (sensors/referrals.py) is not installed yet")
-        return None
+        return accept_without_sensor(info, Path(os.environ["PARTNER_CENTER_DATA_DIR"]) / "warehouse.db")
     dag = load_dag(dags, "referrals_followup")
     released: list[dict[str, Any]] = []
     stop = threading.Event()
@@ -220,6 +219,30 @@ def run_followup(dags: Path, info: dict[str, Any]) -> dict[str, Any] | None:
         "state": run.state,
         "released": [r["id"] for r in released],
         "accepted": accepted if isinstance(accepted, list) else [accepted],
+        "seconds": time.monotonic() - began,
+    }
+
+
+def accept_without_sensor(info: dict[str, Any], warehouse: Path) -> dict[str, Any]:
+    """
+    The follow-up's accept step alone, while the provider's sensor is not installed.
+
+    Releases new incoming referrals in the emulator and accepts each with
+    ``example_dags.followup.accept_referral`` (If-Match, 412 handling), outside any DAG.
+    """
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+    from example_dags.followup import accept_referral, record_followups
+
+    _say("sensor not installed yet: releasing new referrals and accepting them without the DAG")
+    began = time.monotonic()
+    released = _admin(info, "release_incoming", {"n": RELEASED})
+    hook = PartnerCenterHook()
+    results = [accept_referral(hook, {"id": referral["id"]}) for referral in released]
+    record_followups(results, warehouse)
+    return {
+        "state": "accept step only (no sensor)",
+        "released": [r["id"] for r in released],
+        "accepted": [f"{r['id']}: {r['outcome']} ({r['status']}/{r['substatus']})" for r in results],
         "seconds": time.monotonic() - began,
     }
 
