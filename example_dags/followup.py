@@ -34,6 +34,7 @@ def _waiting(referral: dict[str, Any]) -> bool:
     return referral.get("direction") == "Incoming" and referral.get("status") == "New"
 
 
+# [START accept]
 def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
     """
     Accept one incoming referral (status Active / substatus Accepted) with optimistic concurrency.
@@ -45,7 +46,6 @@ def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
     """
     from airflow_provider_partner.hooks.errors import PartnerCenterPreconditionFailed
 
-    # [START accept]
     referral_id = referral["id"]
     current = referral if referral.get("eTag") and "status" in referral else hook.get_referral(referral_id)
     for attempt in (1, 2):
@@ -63,7 +63,9 @@ def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
             updated or {**current, "status": "Active", "substatus": "Accepted"}, "accepted", attempt
         )
     return _outcome(current, "conflict", 2)
-    # [END accept]
+
+
+# [END accept]
 
 
 def _outcome(referral: dict[str, Any], outcome: str, attempts: int) -> dict[str, Any]:

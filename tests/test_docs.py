@@ -46,7 +46,8 @@ def region(file: str, name: str) -> str:
     ends = [i for i, line in enumerate(lines) if line.strip() == f"# [END {name}]"]
     if len(starts) != 1 or len(ends) != 1 or ends[0] <= starts[0]:
         raise LookupError(f"{file} needs exactly one '# [START {name}]' ... '# [END {name}]' pair")
-    return textwrap.dedent("".join(lines[starts[0] + 1 : ends[0]]))
+    # Blank lines the formatter puts around top-level markers are not part of the snippet.
+    return textwrap.dedent("".join(lines[starts[0] + 1 : ends[0]])).strip("\n") + "\n"
 
 
 def _includes() -> list[tuple[Path, str, str, str]]:
