@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import AirflowException
 __all__ = [
     "PartnerCenterAuthError",
     "PartnerCenterConfigError",
+    "PartnerCenterConnectionError",
     "PartnerCenterError",
     "PartnerCenterHTTPError",
     "PartnerCenterNextLinkError",
@@ -21,6 +22,7 @@ __all__ = [
     "PartnerCenterPermissionError",
     "PartnerCenterPreconditionFailed",
     "PartnerCenterResponseError",
+    "is_transient",
     "trim_body",
 ]
 
@@ -66,6 +68,10 @@ class PartnerCenterAuthError(PartnerCenterError):
         super().__init__(message)
         self.error = error
         self.correlation_id = correlation_id
+
+
+class PartnerCenterConnectionError(PartnerCenterError):
+    """The API could not be reached (connection refused or reset, timeouts) after every retry."""
 
 
 class PartnerCenterHTTPError(PartnerCenterError):
@@ -130,3 +136,15 @@ class PartnerCenterResponseError(PartnerCenterError):
 
 class PartnerCenterNextLinkError(PartnerCenterError):
     """An ``@odata.nextLink`` points to another host, or repeats (a paging loop)."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """
+    Whether waiting and trying again later can help (network trouble, throttling, server errors).
+
+    Configuration, sign-in, permission and malformed-response errors are not transient: retrying
+    them only hides the message a person has to act on.
+    """
+    if isinstance(error, PartnerCenterConnectionError):
+        return True
+    return isinstance(error, PartnerCenterHTTPError) and (error.status == 429 or error.status >= 500)

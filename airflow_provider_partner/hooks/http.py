@@ -27,6 +27,7 @@ from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterAuthError,
+    PartnerCenterConnectionError,
     PartnerCenterError,
     PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
@@ -301,7 +302,7 @@ class PartnerCenterHttp:
                 "private CA, set the connection extra ca_bundle to its PEM bundle."
             ) from None
         except TRANSIENT_ERRORS as err:
-            raise PartnerCenterError(
+            raise PartnerCenterConnectionError(
                 f"{method} {url} failed after {tries} attempt(s) "
                 f"(MS-RequestId={headers['MS-RequestId']}): "
                 f"{type(err).__name__}: {trim_body(str(err), 300)}. "
