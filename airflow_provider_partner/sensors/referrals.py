@@ -1,0 +1,256 @@
+"""
+Sensor that waits for new incoming Partner Center referrals and hands them to downstream tasks.
+
+DAG files import this module at parse time: it imports no HTTP or MSAL code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+
+from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.hooks.new_referrals import (
+    DEFAULT_FIELDS,
+    NewReferralsCheck,
+    NewReferralsQuery,
+    check_new_referrals,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+__all__ = ["PartnerCenterNewReferralsSensor"]
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class PartnerCenterNewReferralsSensor(BaseSensorOperator):
+    """
+    Wait until new referrals arrive in Partner Center, then return them (oldest first).
+
+    By default it waits for unanswered incoming referrals (``direction eq 'Incoming' and status eq
+    'New'``) created in the run's window on ``createdDateTime``, which is half-open
+    (``created_after <= createdDateTime < created_before``):
+
+    * ``created_after`` / ``created_before`` when given (templated; ISO-8601, UTC if no offset);
+    * else the run's data interval, when it is a real one (``CronDataIntervalTimetable``):
+      consecutive runs cover time with no gap and no overlap;
+    * else (manual runs, ``"@daily"``-style trigger timetables) from the run's logical date (or, with
+      none, the time it was triggered) with no upper bound: referrals arriving after the run began.
+
+    Each poke is one request (newest first, small ``$select`` and ``$top``). The return value
+    (XCom ``return_value``) is the list of matching referrals with the ``select`` fields, at most
+    ``max_referrals`` of them: map a follow-up task over it with ``.expand()``. If more match, the
+    oldest ``max_referrals`` are returned (they expire first) and a warning says how to see all.
+
+    .. seealso::
+        ``docs/sensor.md`` for modes, watermark semantics and the AssetWatcher alternative.
+
+    :param partner_center_conn_id: the Airflow connection id.
+    :param created_after: inclusive lower bound of the window (templated).
+    :param created_before: exclusive upper bound of the window (templated).
+    :param direction: ``Incoming`` (default) or ``Outgoing``; ``None`` for both.
+    :param status: ``New`` (default: not answered yet); ``None`` for any status.
+    :param filter: an extra OData ``$filter`` ANDed with the rest, e.g. ``type eq 'Shared'`` (templated).
+    :param min_count: how many referrals must match before the wait is over.
+    :param max_referrals: most referrals returned (1-1000; they travel through XCom).
+    :param select: fields returned (default: id, name, times, status, substatus, type,
+        qualification, direction, eTag); ``None`` returns whole referrals.
+    :param expiring_within: instead of new arrivals, wait for unanswered referrals whose 14-day
+        deadline (``expirationDateTime``) is closer than this; the window is not applied.
+    :param deferrable: hand the wait to the triggerer and free the worker slot (default: the
+        ``[operators] default_deferrable`` setting).
+    :param max_consecutive_errors: (deferrable) transient API failures in a row, each already
+        retried by the hook, before the task fails.
+    """
+
+    template_fields: Sequence[str] = ("created_after", "created_before", "filter")
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        partner_center_conn_id: str = "partner_center_default",
+        created_after: str | dt.datetime | None = None,
+        created_before: str | dt.datetime | None = None,
+        direction: str | None = "Incoming",
+        status: str | None = "New",
+        filter: str | None = None,
+        min_count: int = 1,
+        max_referrals: int = 100,
+        select: Iterable[str] | None = DEFAULT_FIELDS,
+        expiring_within: dt.timedelta | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        max_consecutive_errors: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.partner_center_conn_id = partner_center_conn_id
+        self.created_after = created_after
+        self.created_before = created_before
+        self.direction = direction
+        self.status = status
+        self.filter = filter
+        self.min_count = min_count
+        self.max_referrals = max_referrals
+        self.select = tuple(select) if select is not None else None
+        if expiring_within is not None and not isinstance(expiring_within, dt.timedelta):
+            raise PartnerCenterConfigError(
+                f"expiring_within must be a timedelta, got {type(expiring_within).__name__}."
+            )
+        self.expiring_within = expiring_within
+        self.deferrable = deferrable
+        self.max_consecutive_errors = max_consecutive_errors
+        # Fail at DAG parse time, not at 3 a.m.: everything but the templated bounds is known now.
+        self._build_query(None, None)
+
+    # -- what to wait for ------------------------------------------------------------------------
+    def _build_query(self, created_after: Any, created_before: Any) -> NewReferralsQuery:
+        return NewReferralsQuery(
+            created_after=created_after,
+            created_before=created_before,
+            direction=self.direction,
+            status=self.status,
+            filter=self.filter if isinstance(self.filter, str) else None,
+            expiring_within_seconds=(
+                self.expiring_within.total_seconds() if self.expiring_within is not None else None
+            ),
+            select=self.select,
+            min_count=self.min_count,
+            max_referrals=self.max_referrals,
+        )
+
+    def _window(self, context: Mapping[str, Any]) -> tuple[Any, Any, str]:
+        if not _blank(self.created_after):
+            before = None if _blank(self.created_before) else self.created_before
+            return self.created_after, before, "created_after/created_before"
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and start < end:
+            before = end if _blank(self.created_before) else self.created_before
+            return start, before, "the data interval"
+        anchor = context.get("logical_date")
+        dag_run = context.get("dag_run")
+        if not isinstance(anchor, dt.datetime) and dag_run is not None:
+            anchor = getattr(dag_run, "run_after", None) or getattr(dag_run, "start_date", None)
+        if not isinstance(anchor, dt.datetime):
+            raise PartnerCenterConfigError(
+                f"{self.task_id} cannot tell from when to wait: the run has no data interval, logical "
+                "date or trigger time. Set created_after (e.g. '{{ data_interval_start }}')."
+            )
+        before = None if _blank(self.created_before) else self.created_before
+        return anchor, before, "the run's logical date (no data interval)"
+
+    def query_for(self, context: Mapping[str, Any]) -> NewReferralsQuery:
+        """
+        Return the query of this run (the window resolved from the context).
+
+        :param context: the task context.
+        """
+        after, before, source = self._window(context)
+        if self.expiring_within is not None:
+            return self._build_query(None, None)
+        query = self._build_query(after, before)
+        self.log.info(
+            "Window on createdDateTime from %s: [%s, %s)",
+            source,
+            query.created_after,
+            query.created_before or "open",
+        )
+        return query
+
+    @property
+    def hook(self) -> PartnerCenterHook:
+        """The hook (built on first use, so that DAG parsing stays light)."""
+        hook: PartnerCenterHook | None = getattr(self, "_hook", None)
+        if hook is None:
+            from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+            hook = PartnerCenterHook(self.partner_center_conn_id)
+            self._hook = hook
+        return hook
+
+    # -- poke and reschedule ---------------------------------------------------------------------
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """Check once; done when at least ``min_count`` referrals match."""
+        query = self.query_for(context)
+        result = check_new_referrals(self.hook, query)
+        if result.satisfies(query):
+            return PokeReturnValue(is_done=True, xcom_value=self._report(result))
+        self.log.info(
+            "%d of %d referral(s) so far matching %s", len(result.referrals), query.min_count, result.filter
+        )
+        return False
+
+    def _report(self, result: NewReferralsCheck) -> list[dict[str, Any]]:
+        self.log.info(
+            "Found %d new referral(s) matching %s: %s",
+            len(result.referrals),
+            result.filter,
+            ", ".join(str(referral.get("id")) for referral in result.referrals[:20])
+            + (" ..." if len(result.referrals) > 20 else ""),
+        )
+        if result.more:
+            self.log.warning(
+                "More than %d referrals match; returning the oldest %d (they expire first). Raise "
+                "max_referrals (up to 1000), schedule more often, or read them all with "
+                "PartnerCenterReferralsOperator.",
+                self.max_referrals,
+                self.max_referrals,
+            )
+        return result.referrals
+
+    # -- deferrable ------------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as usual; with ``deferrable=True`` check once, then defer."""
+        if not self.deferrable:
+            return super().execute(context)
+        query = self.query_for(context)
+        result = check_new_referrals(self.hook, query)
+        if result.satisfies(query):
+            return self._report(result)
+        from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsTrigger
+
+        self.log.info(
+            "%d of %d referral(s) so far; deferring to the triggerer (check every %.0f s)",
+            len(result.referrals),
+            query.min_count,
+            self.poke_interval,
+        )
+        timeout_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.timeout)
+        self.defer(
+            trigger=PartnerCenterNewReferralsTrigger(
+                query=query.serialize(),
+                partner_center_conn_id=self.partner_center_conn_id,
+                poke_interval=self.poke_interval,
+                exponential_backoff=self.exponential_backoff,
+                max_wait=self.max_wait.total_seconds() if self.max_wait else None,
+                timeout_at=timeout_at.isoformat(),
+                max_consecutive_errors=self.max_consecutive_errors,
+            ),
+            method_name="execute_complete",
+            # The trigger stops itself at timeout_at with a clear event; this is the backstop.
+            timeout=dt.timedelta(seconds=self.timeout + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Return the referrals the trigger found, or fail / skip with its message."""
+        status = event.get("status")
+        if status == "success":
+            referrals: list[dict[str, Any]] = list(event.get("referrals") or [])
+            return self._report(NewReferralsCheck(referrals, bool(event.get("more")), 0, event.get("filter")))
+        message = str(event.get("message") or event)
+        if status == "timeout":
+            if self.soft_fail:
+                raise AirflowSkipException(f"Sensor timed out (soft_fail): {message}")
+            raise AirflowSensorTimeout(message)
+        raise AirflowException(f"Waiting for new referrals failed: {message}")
