@@ -156,9 +156,9 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
 
         :param context: the task context.
         """
-        after, before, source = self._window(context)
         if self.expiring_within is not None:
             return self._build_query(None, None)
+        after, before, source = self._window(context)
         query = self._build_query(after, before)
         self.log.info(
             "Window on createdDateTime from %s: [%s, %s)",
