@@ -57,3 +57,13 @@ def test_airflow_providers_hooks_shows_the_connection_type() -> None:
     assert len(mine) == 1
     assert mine[0]["class"] == "airflow_provider_partner.hooks.partner_center.PartnerCenterHook"
     assert mine[0]["package_name"] == "airflow-provider-partner"
+
+
+def test_airflow_providers_triggers_shows_the_triggers_module_and_every_trigger_imports() -> None:
+    from airflow.sdk._shared.module_loading import import_string
+
+    rows = _airflow_cli("providers", "triggers")
+    mine = [r for r in rows if r["package_name"] == "airflow-provider-partner"]
+    assert [r["class"] for r in mine] == ["airflow_provider_partner.triggers.referrals"]
+    for name in ("PartnerCenterNewReferralsTrigger", "PartnerCenterNewReferralsEventTrigger"):
+        assert import_string(f"{mine[0]['class']}.{name}").__name__ == name
