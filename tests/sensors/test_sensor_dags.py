@@ -35,7 +35,7 @@ def _mapped_results(run: Any) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
 def test_each_mode_returns_exactly_the_referrals_that_arrived_and_maps_one_follow_up_each(
-    mode: str, emu: Any, airflow_db: Any, arrivals_after_pokes: Any
+    mode: str, emu: Any, airflow_db: Any, arrivals_after_pokes: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     dag = _load(f"test_sensor_{mode}")
     before = {r["id"] for r in emu.referrals()}
@@ -52,6 +52,11 @@ def test_each_mode_returns_exactly_the_referrals_that_arrived_and_maps_one_follo
     assert all(set(r) == set(DEFAULT_FIELDS) for r in returned)
     assert [(r["direction"], r["status"]) for r in returned] == [("Incoming", "New")] * 3
     assert _mapped_results(run) == [f"{i}:New" for i in arrivals.ids]
+    logged = capsys.readouterr().out
+    assert ("deferring to the triggerer" in logged) is (mode == "deferrable")
+    assert ("AirflowRescheduleException" in logged or "up_for_reschedule" in logged.lower()) is (
+        mode == "reschedule"
+    )
 
 
 def _floor_hour(moment: dt.datetime) -> dt.datetime:
