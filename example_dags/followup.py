@@ -1,5 +1,6 @@
 """
-Follow-up actions of ``referrals_followup`` (not a DAG; listed in ``.airflowignore``).
+Follow-up actions of ``referrals_followup`` and ``referrals_event_driven`` (not a DAG; listed in
+``.airflowignore``).
 
 Accepting a referral is a JSON Patch guarded by ``If-Match``: if someone changed the referral
 since it was read (HTTP 412), the referral is read again and, if it still waits for an answer,
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+OUTCOMES = ("accepted", "skipped", "conflict")
 
 ACCEPT = [
     {"op": "replace", "path": "/status", "value": "Active"},
@@ -80,7 +84,11 @@ def _outcome(referral: dict[str, Any], outcome: str, attempts: int) -> dict[str,
 
 def record_followups(results: list[dict[str, Any]], db_path: str | Path) -> int:
     """
-    Record follow-up outcomes in the warehouse (one row per referral; a rerun overwrites).
+    Record follow-up outcomes in the warehouse (one row per referral).
+
+    A rerun overwrites a referral's row, except that ``accepted`` is never replaced: accepting
+    again finds the referral no longer new and reports ``skipped``, which must not hide that this
+    follow-up accepted it.
 
     :param results: what :func:`accept_referral` returned, one per referral.
     :param db_path: the SQLite warehouse file.
@@ -97,9 +105,42 @@ def record_followups(results: list[dict[str, Any]], db_path: str | Path) -> int:
                 "VALUES (:id, :outcome, :attempts, :status, :substatus, :recorded_at) "
                 "ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, "
                 "attempts = excluded.attempts, status = excluded.status, "
-                "substatus = excluded.substatus, recorded_at = excluded.recorded_at",
+                "substatus = excluded.substatus, recorded_at = excluded.recorded_at "
+                "WHERE referral_followups.outcome != 'accepted'",
                 [{**result, "recorded_at": now} for result in results],
             )
         return int(conn.execute("SELECT COUNT(*) FROM referral_followups").fetchone()[0])
     finally:
         conn.close()
+
+
+def summarize(results: Iterable[dict[str, Any]], rows: int) -> dict[str, Any]:
+    """
+    What a follow-up run did, for its XCom and the demo: ids by outcome, and the table's size.
+
+    :param results: what :func:`accept_referral` returned, one per referral.
+    :param rows: rows in ``referral_followups`` afterwards.
+    """
+    by_outcome: dict[str, list[str]] = {outcome: [] for outcome in OUTCOMES}
+    for result in results:
+        by_outcome.setdefault(result["outcome"], []).append(result["id"])
+    return {**by_outcome, "rows": rows}
+
+
+def referral_ids_from_events(events: Iterable[Any]) -> list[str]:
+    """
+    The referral ids of the asset events that triggered a run, in order, each once.
+
+    The scheduler may fold several events into one run, and a watcher's event is delivered at
+    least once, so ids are deduplicated. Events without the trigger's payload (an event posted by
+    hand through the API, say) carry no ids and are ignored.
+
+    :param events: the run's ``triggering_asset_events[asset]``: objects with an ``extra`` dict whose
+        ``payload`` is what ``PartnerCenterNewReferralsEventTrigger`` fired (``ids``, ``count``, ...).
+    """
+    ids: dict[str, None] = {}
+    for event in events:
+        payload = (getattr(event, "extra", None) or {}).get("payload")
+        if isinstance(payload, dict):
+            ids.update(dict.fromkeys(str(i) for i in payload.get("ids") or ()))
+    return list(ids)

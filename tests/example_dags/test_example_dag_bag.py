@@ -16,12 +16,14 @@ def test_example_dags_folder_parses_without_errors(airflow_db: Path) -> None:
     bag = DagBag(dag_folder=str(REPO_ROOT / "example_dags"))
     assert bag.import_errors == {}
     # .airflowignore keeps the helpers and the demo runner out of the DAG bag.
-    assert {Path(f).name for f in bag.file_last_changed} >= {
-        "referrals_warehouse_load.py",
-        "referrals_sample_queries.py",
+    dag_ids = {
+        "referrals_warehouse_load",
+        "referrals_sample_queries",
+        "referrals_followup",
+        "referrals_event_driven",
     }
-    assert not {Path(f).name for f in bag.file_last_changed} & {"warehouse.py", "followup.py", "run_demo.py"}
-    assert {"referrals_warehouse_load", "referrals_sample_queries"} <= set(bag.dag_ids)
+    assert {Path(f).name for f in bag.file_last_changed} == {f"{dag_id}.py" for dag_id in dag_ids}
+    assert set(bag.dag_ids) == dag_ids
     load = bag.get_dag("referrals_warehouse_load")
     assert [o.name for o in load.get_task("load_warehouse").outlets] == ["partner_center_referrals_warehouse"]
 

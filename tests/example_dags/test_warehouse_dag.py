@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from example_dag_helpers import load_dag, midnight_today, updated_in
 
 LOOKBACK = dt.timedelta(hours=2)
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    folder = Path(os.environ["PARTNER_CENTER_DATA_DIR"])
-    for leftover in (folder / "referrals", folder / "warehouse.db"):
-        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-    yield folder
-    shutil.rmtree(folder / "referrals", ignore_errors=True)
-    (folder / "warehouse.db").unlink(missing_ok=True)
 
 
 def _warehouse(db: Path) -> dict[str, str]:
