@@ -70,7 +70,9 @@ with DAG(
         """Write every outcome to the warehouse; returns the ids by outcome."""
         from example_dags.followup import record_followups, summarize
 
-        outcomes = list(results)
+        # A slice reads every mapped result in one request (iterating reads one by one, then
+        # probes past the end).
+        outcomes = list(results[:])
         return summarize(outcomes, record_followups(outcomes, WAREHOUSE_DB))
 
     record_outcomes(accept_referral.expand(referral=wait.output))

@@ -6,15 +6,21 @@ The README's main command (``make demo``): the example DAGs against a local emul
    DAGs into its DAGs folder and points the ``partner_center_default`` connection at the emulator.
 3. Runs ``referrals_warehouse_load`` for the last 7 complete days with ``dag.test()`` and reruns
    one of them to show that nothing is duplicated.
-4. Runs ``referrals_followup`` while the emulator releases new incoming referrals (when the
-   sensor of the provider is installed).
-5. Prints a summary. The emulator is stopped on exit, Ctrl-C or SIGTERM included.
+4. Runs ``referrals_followup`` with ``dag.test()``: its deferrable sensor finds nothing and
+   defers; once it has polled, the emulator releases new incoming referrals (admin API
+   ``POST /_emulator/release_incoming``); the trigger finds them, one mapped task accepts each
+   (``If-Match``) and the outcomes go to the warehouse table ``referral_followups``.
+5. Prints a summary.
+
+Steps 2-5 run in a child process: Airflow's in-process task runner (``dag.test()``) takes over
+SIGTERM and turns a Ctrl-C that lands inside a task into a task failure (then a retry), so only
+a process that runs no task can always stop everything. This one starts the emulator and the
+child, each in its own process group, and on exit, Ctrl-C or SIGTERM stops both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import selectors
@@ -25,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +46,11 @@ REFERRALS = 20_000
 SEED = 2026
 DAYS = 7
 RELEASED = 3
+POKE_INTERVAL = 1.0  # seconds between the follow-up trigger's checks (production default: 60)
 STARTUP_TIMEOUT = 120.0
+# How the parent hands the emulator's info line to the child that runs the DAGs.
+INFO_ENV = "PARTNER_CENTER_DEMO_EMULATOR"
+DAG_RUNS_FLAG = "--dag-runs"
 
 
 def _say(text: str) -> None:
@@ -90,16 +101,16 @@ def _read_info_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return info
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
     if proc.poll() is not None:
         return
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=grace)
+            proc.wait(timeout=wait)
             return
         except subprocess.TimeoutExpired:
             continue
@@ -107,6 +118,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def prepare_airflow_home(run_dir: Path, info: dict[str, Any]) -> dict[str, Path]:
     """Set the environment Airflow reads at import, migrate the DB and link the example DAGs."""
+    from cryptography.fernet import Fernet
+
     home, dags, data = run_dir / "airflow", run_dir / "airflow" / "dags", run_dir / "data"
     dags.mkdir(parents=True)
     data.mkdir()
@@ -117,9 +130,13 @@ def prepare_airflow_home(run_dir: Path, info: dict[str, Any]) -> dict[str, Path]
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            # A throwaway key: the connection and XComs of this run are stored encrypted, as in
+            # production (and Airflow does not warn that they are not).
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
             "AIRFLOW_CONN_PARTNER_CENTER_DEFAULT": info["airflow_conn"],
             "REQUESTS_CA_BUNDLE": info["ca_bundle"],
             "PARTNER_CENTER_DATA_DIR": str(data),
+            "PARTNER_CENTER_POKE_INTERVAL": str(POKE_INTERVAL),
         }
     )
     for dag_file in sorted(EXAMPLE_DAGS.glob("*.py")):
@@ -192,62 +209,39 @@ def _release_when_polled(info: dict[str, Any], released: list[dict[str, Any]], s
             return
 
 
-def run_followup(dags: Path, info: dict[str, Any]) -> dict[str, Any] | None:
-    """The follow-up DAG while referrals arrive; None when the sensor is not available yet."""
-    missing = [
-        name
-        for name in ("airflow_provider_partner.sensors.referrals",)
-        if importlib.util.find_spec(name) is None
-    ]
-    if missing or not (dags / "referrals_followup.py").exists():
-        return accept_without_sensor(info, Path(os.environ["PARTNER_CENTER_DATA_DIR"]) / "warehouse.db")
+def run_followup(dags: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """``referrals_followup`` while new incoming referrals arrive; what it accepted."""
     dag = load_dag(dags, "referrals_followup")
     released: list[dict[str, Any]] = []
     stop = threading.Event()
     releaser = threading.Thread(target=_release_when_polled, args=(info, released, stop), daemon=True)
     began = time.monotonic()
+    _say(f"follow-up: waiting (deferred sensor) for new referrals; the emulator releases {RELEASED} ...")
     releaser.start()
     try:
         run = dag.test()
     finally:
         stop.set()
         releaser.join(timeout=10)
-    accepted = run.get_task_instance("accept_referral", map_index=0).xcom_pull(
-        task_ids="accept_referral", map_indexes=None
+    if run.state != "success":
+        raise RuntimeError(f"referrals_followup ended {run.state}")
+    mapped = sorted(
+        (ti for ti in run.get_task_instances() if ti.task_id == "accept_referral"),
+        key=lambda ti: ti.map_index,
     )
+    # One mapped task per referral the sensor returned: their outcomes, in the sensor's order.
+    results = [ti.xcom_pull(task_ids="accept_referral", map_indexes=ti.map_index) for ti in mapped]
+    recorded = run.get_task_instance("record_outcomes").xcom_pull(task_ids="record_outcomes")
     return {
-        "state": run.state,
         "released": [r["id"] for r in released],
-        "accepted": accepted if isinstance(accepted, list) else [accepted],
+        "results": results,
+        "accepted": recorded["accepted"],
+        "rows": recorded["rows"],
         "seconds": time.monotonic() - began,
     }
 
 
-def accept_without_sensor(info: dict[str, Any], warehouse: Path) -> dict[str, Any]:
-    """
-    The follow-up's accept step alone, while the provider's sensor is not installed.
-
-    Releases new incoming referrals in the emulator and accepts each with
-    ``example_dags.followup.accept_referral`` (If-Match, 412 handling), outside any DAG.
-    """
-    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-    from example_dags.followup import accept_referral, record_followups
-
-    _say("sensor not installed yet: releasing new referrals and accepting them without the DAG")
-    began = time.monotonic()
-    released = _admin(info, "release_incoming", {"n": RELEASED})
-    hook = PartnerCenterHook()
-    results = [accept_referral(hook, {"id": referral["id"]}) for referral in released]
-    record_followups(results, warehouse)
-    return {
-        "state": "accept step only (no sensor)",
-        "released": [r["id"] for r in released],
-        "accepted": [f"{r['id']}: {r['outcome']} ({r['status']}/{r['substatus']})" for r in results],
-        "seconds": time.monotonic() - began,
-    }
-
-
-def summary(paths: dict[str, Path], loads: list[dict[str, Any]], followup: dict[str, Any] | None) -> str:
+def summary(paths: dict[str, Path], loads: list[dict[str, Any]], followup: dict[str, Any]) -> str:
     """The readable end-of-demo report."""
     warehouse = paths["data"] / "warehouse.db"
     conn = sqlite3.connect(warehouse)
@@ -279,18 +273,45 @@ def summary(paths: dict[str, Path], loads: list[dict[str, Any]], followup: dict[
         f"{'OK' if rows == len(unique) else 'MISMATCH'}"
     )
     lines.append("  by status: " + ", ".join(f"{status} {count}" for status, count in by_status))
-    if followup is None:
-        lines.append("Follow-up: skipped (the sensor is not installed yet).")
-    else:
-        lines.append(
-            f"Follow-up run: {followup['state']} in {followup['seconds']:.1f} s; released "
-            f"{len(followup['released'])} new incoming referrals, accepted {len(followup['accepted'])}:"
-        )
-        lines.extend(f"  {item}" for item in followup["accepted"])
+    same = sorted(followup["accepted"]) == sorted(followup["released"])
+    lines.append(
+        f"Follow-up run ({followup['seconds']:.1f} s): {len(followup['released'])} new incoming referrals "
+        f"arrived while the sensor waited; accepted {len(followup['accepted'])} "
+        f"({'= the arrivals: OK' if same else 'MISMATCH with the arrivals'}):"
+    )
+    lines.extend(
+        f"  {r['id']}  {r['outcome']} -> {r['status']}/{r['substatus']} (attempts {r['attempts']})"
+        for r in followup["results"]
+    )
+    lines.append(f"  recorded in referral_followups ({followup['rows']} rows)")
     lines.append(f"Files:         {paths['data'] / 'referrals'}")
-    lines.append(f"Warehouse:     {warehouse}  (table referrals)")
+    lines.append(f"Warehouse:     {warehouse}  (tables referrals, referral_followups)")
     lines.append(f"Airflow home:  {paths['home']}")
     return "\n".join(lines)
+
+
+def run_dags() -> int:
+    """The child: Airflow home, the DAG runs and the summary, against the parent's emulator."""
+    info = json.loads(os.environ.pop(INFO_ENV))
+    # Noise from a test client Airflow imports, not from anything the demo does.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    paths = prepare_airflow_home(DEMO_DIR / "run", info)
+    _say(f"Airflow home {paths['home']} migrated; loading {DAYS} daily intervals ...")
+    loads = run_warehouse_loads(paths["dags"])
+    followup = run_followup(paths["dags"], info)
+    print(summary(paths, loads, followup), flush=True)
+    return 0
+
+
+def _run_child(info: dict[str, Any]) -> int:
+    command = [sys.executable, "-m", "example_dags.run_demo", DAG_RUNS_FLAG]
+    env = {**os.environ, INFO_ENV: json.dumps(info)}
+    # This interpreter and fixed arguments; its own session keeps terminal signals for us.
+    proc = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
+    try:
+        return proc.wait()
+    finally:
+        _stop(proc, grace=2.0)  # a task may have taken over SIGTERM: SIGKILL soon after
 
 
 def main() -> int:
@@ -304,17 +325,16 @@ def main() -> int:
     try:
         with emulator_process(run_dir / "emulator-state") as info:
             _say(f"emulator ready at {info['api_url']} ({time.monotonic() - began:.1f} s)")
-            paths = prepare_airflow_home(run_dir, info)
-            _say(f"Airflow home {paths['home']} migrated; loading {DAYS} daily intervals ...")
-            loads = run_warehouse_loads(paths["dags"])
-            followup = run_followup(paths["dags"], info)
-            print(summary(paths, loads, followup))
+            code = _run_child(info)
     except KeyboardInterrupt:
-        _say("interrupted: the emulator was stopped")
+        _say("interrupted: the DAG runs and the emulator were stopped")
         return 130
+    if code != 0:
+        _say(f"the DAG runs failed (exit code {code}); the emulator was stopped")
+        return code
     _say(f"done in {time.monotonic() - began:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_dags() if sys.argv[1:] == [DAG_RUNS_FLAG] else main())

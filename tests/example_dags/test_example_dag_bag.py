@@ -52,3 +52,24 @@ def test_demo_emulator_process_stops_even_on_errors(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         run_and_fail()
     assert not _alive(seen["pid"])
+
+
+def test_demo_kills_a_child_that_ignores_sigterm() -> None:
+    # Airflow's in-process task runner takes over SIGTERM in the demo's DAG-runs child.
+    import signal
+    import subprocess
+    import sys
+
+    from example_dags.run_demo import _stop
+
+    code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+    code += "time.sleep(60)"
+    command = [sys.executable, "-c", code]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert child.stdout is not None
+    assert child.stdout.readline() == "ready\n"
+
+    _stop(child, grace=0.2)
+
+    assert child.returncode == -signal.SIGKILL
+    child.stdout.close()
