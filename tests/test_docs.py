@@ -63,6 +63,8 @@ def test_docs_include_snippets() -> None:
     assert {(doc.name, file) for doc, file, _, _ in _includes()} >= {
         ("index.md", "example_dags/referrals_warehouse_load.py"),
         ("index.md", "example_dags/referrals_sample_queries.py"),
+        ("index.md", "example_dags/referrals_followup.py"),
+        ("index.md", "example_dags/referrals_event_driven.py"),
     }
 
 
