@@ -64,6 +64,22 @@ def _snippet(text: str | bytes) -> str:
     return flat[:200] + ("..." if len(flat) > 200 else "")
 
 
+def _loads(body: str | bytes) -> Any:
+    """
+    Decode a page: orjson (3-4x faster than ``json``: the biggest cost of paging), else ``json``.
+
+    ``json`` is the fallback for what orjson refuses but JSON text may be: UTF-16/32 bodies, a
+    UTF-8 BOM, ``NaN``/``Infinity``; its error is the one reported when both fail. Unlike ``json``,
+    orjson reads integers beyond 64 bits as floats (no Partner Center field holds one).
+    """
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 def parse_page(
     *,
     body: str | bytes,
@@ -89,7 +105,7 @@ def parse_page(
             f"a proxy or gateway may have answered instead of the API. Body starts: {_snippet(body)!r}"
         )
     try:
-        data = json.loads(body)
+        data = _loads(body)
     except ValueError as err:
         raise PartnerCenterResponseError(
             f"Invalid JSON in {where}: {err} ({len(body)} chars received; the response was probably "

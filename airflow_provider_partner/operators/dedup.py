@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
+from airflow_provider_partner.operators.closing import CloseGuard
 
-__all__ = ["SPOOL_PREFIX", "ReferralSpool", "remove_stale_spools", "timestamp_key"]
+__all__ = ["SPOOL_PREFIX", "ReferralSpool", "SpoolClosedError", "remove_stale_spools", "timestamp_key"]
 
 #: Prefix of spool directories in the temp dir; the owning process id follows it.
 SPOOL_PREFIX = "partner-referrals-spool-"
@@ -37,12 +38,6 @@ _UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, sortkey = excluded.sortkey, "
     "pos = excluded.pos, size = excluded.size WHERE excluded.updated > spool.updated"
 )
-
-
-def _dumps(record: dict[str, Any]) -> bytes:
-    import orjson
-
-    return orjson.dumps(record)
 
 
 def timestamp_key(value: Any) -> str:
@@ -102,13 +97,23 @@ def remove_stale_spools(directory: str | None = None) -> list[Path]:
     return removed
 
 
+class SpoolClosedError(RuntimeError):
+    """The spool was closed (the task is being killed) while it was still in use."""
+
+
 class ReferralSpool:
     """
     Referrals keyed by ``id`` in a temporary directory; the newest ``updatedDateTime`` wins.
 
-    Bodies are appended to a flat file as they arrive (sequential writes, nothing kept in
+    Bodies are appended to a flat JSONL file as they arrive (sequential writes, nothing kept in
     memory); a small SQLite table maps each ``id`` to the offset of its winning version. Reading
-    back follows an index on ``(order key, id)``.
+    back follows an index on ``(order key, id)``, unless the referrals arrived already in that
+    order with no repeats: then the file itself is the output (:meth:`ordered_jsonl`).
+
+    :meth:`close` may be called from a signal handler (``on_kill``) that interrupts the thread
+    using the spool: it then only marks the spool closed, and the interrupted call finishes its
+    step and does the closing itself. Every later call raises :class:`SpoolClosedError`, so nothing is
+    ever written to or read from a closed file.
 
     :param order_field: the field the output is ordered by (then ``id``), e.g. ``updatedDateTime``.
     :param directory: parent of the temporary directory (default: the system temp dir).
@@ -131,6 +136,13 @@ class ReferralSpool:
             "BEGIN;"
         )
         self._reading = False
+        # Whether every referral so far arrived after the previous one in output order.
+        self._ordered = True
+        self._last: tuple[str, str] = ("", "")
+        self._indexed = False
+        self._guard = CloseGuard(
+            self._release, lambda: SpoolClosedError("The spool was closed (the task is being killed).")
+        )
 
     def __repr__(self) -> str:
         return f"ReferralSpool({self.path})"
@@ -146,14 +158,23 @@ class ReferralSpool:
         Upsert a batch of referrals (one page); return how many were given.
 
         :param records: referral objects as returned by the API; each must have a string ``id``.
+        :raises SpoolClosedError: the spool was closed meanwhile.
         """
+        with self._guard.step():
+            return self._add(records)
+
+    def _add(self, records: Iterable[dict[str, Any]]) -> int:
         if self._reading:
             raise RuntimeError("The spool is being read; no more records can be added.")
+        import orjson
+
+        dumps = orjson.dumps
         order_field = self.order_field
         by_updated = order_field == "updatedDateTime"
         rows = []
         chunks = []
         offset = self._offset
+        ordered, last = self._ordered, self._last
         for record in records:
             referral_id = record.get("id")
             if not isinstance(referral_id, str) or not referral_id:
@@ -163,37 +184,70 @@ class ReferralSpool:
                 )
             updated = timestamp_key(record.get("updatedDateTime"))
             sortkey = updated if by_updated else timestamp_key(record.get(order_field))
-            body = _dumps(record)
-            rows.append((referral_id, updated, sortkey, offset, len(body)))
+            if ordered:
+                key = (sortkey, referral_id)
+                ordered = key > last
+                last = key
+            body = dumps(record)
+            size = len(body)
+            rows.append((referral_id, updated, sortkey, offset, size))
             chunks.append(body)
-            offset += len(body)
-        self._bodies.write(b"".join(chunks))
+            offset += size + 1
+        if chunks:
+            chunks.append(b"")
+            # One line per referral: when they arrive in output order, this file is the output.
+            self._bodies.write(b"\n".join(chunks))
         self._offset = offset
+        self._ordered, self._last = ordered, last
         self._db.executemany(_UPSERT, rows)
         self.received += len(rows)
         return len(rows)
 
     def count(self) -> int:
         """Number of distinct referrals held."""
-        (value,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+        with self._guard.step():
+            (value,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
         return int(value)
 
-    def _finish_loading(self) -> None:
+    def _finish_loading(self, *, index: bool = True) -> None:
         if not self._reading:
             self._db.execute("COMMIT")
             self._bodies.flush()
+            self._reading = True
+        if index and not self._indexed:
             # Built once after loading: cheaper than maintaining it on every upsert.
             self._db.execute("CREATE INDEX spool_order ON spool (sortkey, id)")
-            self._reading = True
+            self._indexed = True
+
+    def ordered_jsonl(self) -> Path | None:
+        """
+        The body file, if it already is the JSONL output; else ``None``.
+
+        It is when every referral arrived after the previous one in output order (paging ordered
+        by the order field; ties by ``id``) and none arrived twice. Ends loading. The caller may
+        move the file away; the spool stays usable for :meth:`count` only.
+        """
+        with self._guard.step():
+            if not self._ordered:
+                return None
+            self._finish_loading(index=False)
+            (distinct,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+            return self.path / "bodies.jsonl" if distinct == self.received else None
 
     def iter_json(self) -> Iterator[bytes]:
         """Yield each referral once as compact JSON (UTF-8), ordered by the order field, then ``id``."""
-        self._finish_loading()
-        descriptor = self._bodies.fileno()
-        cursor = self._db.execute("SELECT pos, size FROM spool ORDER BY sortkey, id")
-        while batch := cursor.fetchmany(1000):
-            for offset, length in batch:
-                yield os.pread(descriptor, length, offset)
+        with self._guard.step():
+            self._finish_loading()
+            cursor = self._db.execute("SELECT pos, size FROM spool ORDER BY sortkey, id")
+        while True:
+            # Read a batch inside the guard, yield it outside: the spool may close between batches.
+            with self._guard.step():
+                batch = cursor.fetchmany(1000)
+                descriptor = self._bodies.fileno()
+                bodies = [os.pread(descriptor, length, offset) for offset, length in batch]
+            if not bodies:
+                return
+            yield from bodies
 
     def iter_records(self) -> Iterator[dict[str, Any]]:
         """Yield each referral once as a dict, in the order of :meth:`iter_json`."""
@@ -203,7 +257,15 @@ class ReferralSpool:
             yield orjson.loads(body)
 
     def close(self) -> None:
-        """Close the files and delete the temporary directory (safe to call twice)."""
+        """
+        Close the files and delete the temporary directory (safe to call twice).
+
+        Called while another call is in progress (a signal handler interrupting it), the closing
+        is left to that call, which does it as soon as its current step is done.
+        """
+        self._guard.close()
+
+    def _release(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         with contextlib.suppress(OSError):

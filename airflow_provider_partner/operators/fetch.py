@@ -104,6 +104,47 @@ def _worker(
     _put(items, ("done", index, None), stop)
 
 
+def _cancelled(pages: int, received: int) -> FetchCancelled:
+    return FetchCancelled(
+        f"Stopped after {pages} page(s) ({received} referrals) because the task is being killed; "
+        "no output was written."
+    )
+
+
+def _fetch_inline(
+    hook: PartnerCenterHook,
+    query: Mapping[str, Any],
+    spool: ReferralSpool,
+    stop: threading.Event,
+    on_page: Callable[[], None] | None,
+    started: float,
+) -> FetchStats:
+    """
+    Page one query in the calling thread.
+
+    A worker thread would overlap spooling with the next request, but the two threads then fight
+    for the GIL: the paging thread waits for it after every socket read while the spooling thread
+    encodes, which cost more than the overlap saved (measured: 200k referrals 25% slower).
+    """
+    pages = received = 0
+    iterator = iter(hook.iter_pages(**query))
+    try:
+        for page in iterator:
+            if stop.is_set():
+                break
+            received += spool.add(page.records)
+            pages += 1
+            if on_page is not None:
+                on_page()
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if stop.is_set():
+        raise _cancelled(pages, received)
+    return FetchStats(pages=pages, received=received, seconds=time.monotonic() - started)
+
+
 def fetch_into_spool(
     hooks: Sequence[PartnerCenterHook],
     queries: Sequence[Mapping[str, Any]],
@@ -125,6 +166,8 @@ def fetch_into_spool(
     if len(hooks) != len(queries):
         raise ValueError(f"{len(hooks)} hooks for {len(queries)} queries.")
     started = time.monotonic()
+    if len(queries) == 1:
+        return _fetch_inline(hooks[0], queries[0], spool, stop, on_page, started)
     items: queue.Queue[_Item] = queue.Queue(maxsize=2 * len(queries) + 2)
     threads = [
         threading.Thread(
@@ -142,10 +185,7 @@ def fetch_into_spool(
     try:
         while finished < len(threads):
             if stop.is_set():
-                raise FetchCancelled(
-                    f"Stopped after {pages} page(s) ({received} referrals) because the task is being killed; "
-                    "no output was written."
-                )
+                raise _cancelled(pages, received)
             try:
                 kind, index, payload = items.get(timeout=_POLL)
             except queue.Empty:

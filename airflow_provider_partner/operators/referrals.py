@@ -183,8 +183,12 @@ class PartnerCenterReferralsOperator(BaseOperator):
         fields = self.select.split(",") if isinstance(self.select, str) else list(self.select)
         return odata.select([*fields, *required])
 
+    def _paging_order(self) -> str:
+        """The given ``orderby``, else the output order: pages then arrive as the file is written."""
+        return self.orderby or f"{self.window_field or 'updatedDateTime'} asc"
+
     def _queries(self, window: QueryWindow | None) -> list[dict[str, Any]]:
-        common: dict[str, Any] = {"orderby": self.orderby, "select": self._select(), "top": self.top}
+        common: dict[str, Any] = {"orderby": self._paging_order(), "select": self._select(), "top": self.top}
         if window is None or self.parallelism == 1:
             return [{"filter": self.query_filter, **common}]
         return [
@@ -195,8 +199,13 @@ class PartnerCenterReferralsOperator(BaseOperator):
     # -- run ---------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         """Fetch the window into a local spool, then return the referrals or write the output file."""
-        from airflow_provider_partner.operators.dedup import ReferralSpool, remove_stale_spools
+        from airflow_provider_partner.operators.dedup import (
+            ReferralSpool,
+            SpoolClosedError,
+            remove_stale_spools,
+        )
         from airflow_provider_partner.operators.fetch import fetch_into_spool, make_hooks
+        from airflow_provider_partner.operators.writers import WriterDiscardedError
 
         started = time.monotonic()
         self._stop = threading.Event()
@@ -227,27 +236,32 @@ class PartnerCenterReferralsOperator(BaseOperator):
         for stale in remove_stale_spools():
             self.log.info("Removed the spool of a killed run: %s", stale)
         hooks = make_hooks(self.partner_center_conn_id, len(queries))
-        with ReferralSpool(order_field=self.window_field or "updatedDateTime") as spool:
-            self._spool = spool
-            on_page = self._xcom_limit_check(spool) if target is None else None
-            stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
-            count = spool.count()
-            duplicates = stats.received - count
-            self.log.info(
-                "Fetched %d page(s), %d referral(s), %d distinct (%d duplicate(s) removed) in %.1f s",
-                stats.pages,
-                stats.received,
-                count,
-                duplicates,
-                stats.seconds,
-            )
-            extra = self._event_extra(count, window, target)
-            if target is None:
-                self._check_xcom_size(count)
-                records = list(spool.iter_records())
-                self._emit_asset_events(context, extra, None)
-                return records
-            written = self._write(spool, target)
+        try:
+            with ReferralSpool(order_field=self.window_field or "updatedDateTime") as spool:
+                self._spool = spool
+                on_page = self._xcom_limit_check(spool) if target is None else None
+                stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
+                count = spool.count()
+                duplicates = stats.received - count
+                self.log.info(
+                    "Fetched %d page(s), %d referral(s), %d distinct (%d duplicate(s) removed) in %.1f s",
+                    stats.pages,
+                    stats.received,
+                    count,
+                    duplicates,
+                    stats.seconds,
+                )
+                extra = self._event_extra(count, window, target)
+                if target is None:
+                    self._check_xcom_size(count)
+                    records = list(spool.iter_records())
+                    self._emit_asset_events(context, extra, None)
+                    return records
+                written = self._write(spool, target)
+        except (SpoolClosedError, WriterDiscardedError):
+            # on_kill closed them under this thread: report the kill, not the closed file.
+            self._check_stop()
+            raise
         manifest = {
             "path": str(target),
             "format": self.output_format,
@@ -284,9 +298,16 @@ class PartnerCenterReferralsOperator(BaseOperator):
         for stale in writer.remove_stale():
             self.log.info("Removed a temporary file of an earlier attempt: %s", stale)
         try:
-            written = write_output(self.output_format, spool, writer.open(), check=self._check_stop)
-            self._check_stop()
-            writer.publish()
+            with writer.in_use():
+                # Referrals that arrived in output order, each once, are already the JSONL file.
+                ordered = spool.ordered_jsonl() if self.output_format == "jsonl" else None
+                if ordered is not None:
+                    written = spool.received
+                    writer.adopt(ordered)
+                else:
+                    written = write_output(self.output_format, spool, writer.open(), check=self._check_stop)
+                self._check_stop()
+                writer.publish()
         finally:
             writer.discard()
         return written
@@ -297,7 +318,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
 
             raise FetchCancelled(
                 "Stopped while writing because the task is being killed; no output was written."
-            )
+            ) from None
 
     # -- XCom --------------------------------------------------------------------------------------
     def _xcom_limit_message(self, count: int) -> str:

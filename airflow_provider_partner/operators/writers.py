@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from airflow_provider_partner.operators.closing import CloseGuard
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_partner.operators.dedup import ReferralSpool
 
-__all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "write_output"]
+__all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "WriterDiscardedError", "write_output"]
 
 #: Output formats the operator writes.
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
@@ -33,9 +38,17 @@ _WRITE_CHUNK = 1 << 20
 _LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
 
 
+class WriterDiscardedError(RuntimeError):
+    """The writer was discarded (the task is being killed) while it was still in use."""
+
+
 class AtomicObjectWriter:
     """
     Write one object through a temporary key and move it into place when complete.
+
+    :meth:`discard` may be called from a signal handler (``on_kill``) interrupting the thread
+    that writes: inside :meth:`in_use` it then only marks the writer discarded, and the writing
+    thread discards when it leaves the block, so nothing ever writes to a closed file.
 
     :param target: the final location.
     """
@@ -45,6 +58,11 @@ class AtomicObjectWriter:
         self.temp = target.parent / f".{target.name}{TEMP_MARKER}{uuid.uuid4().hex}"
         self._file: IO[bytes] | None = None
         self.published = False
+        self._adopted = False
+        self._guard = CloseGuard(
+            self._discard,
+            lambda: WriterDiscardedError("The output was discarded (the task is being killed)."),
+        )
 
     def __repr__(self) -> str:
         return f"AtomicObjectWriter({self.target})"
@@ -67,6 +85,31 @@ class AtomicObjectWriter:
                 self._fs.rm(entry)
         return [str(e) for e in stale]
 
+    def in_use(self) -> contextlib.AbstractContextManager[None]:
+        """Hold off :meth:`discard` until the block ends (:class:`WriterDiscardedError` if it came first)."""
+        return self._guard.step()
+
+    def adopt(self, local: Path) -> None:
+        """
+        Make a finished local file the temporary key (then :meth:`publish` it); ``local`` is consumed.
+
+        On the same local file system the file is renamed (no copy); otherwise it is copied or
+        uploaded in ~1 MiB writes.
+        """
+        if self.target.protocol in _LOCAL_PROTOCOLS:
+            self._fs.makedirs(self.target.parent.path, exist_ok=True)
+            try:
+                os.replace(local, self.temp.path)
+            except OSError:  # another file system (EXDEV): copy instead
+                pass
+            else:
+                self._adopted = True
+                return
+        with open(local, "rb") as source, self._fs.open(self.temp.path, "wb") as copy:
+            shutil.copyfileobj(source, copy, _WRITE_CHUNK)
+        local.unlink()
+        self._adopted = True
+
     def open(self) -> IO[bytes]:
         """Open the temporary key for writing (parent folders are created on local file systems)."""
         if self.target.protocol in _LOCAL_PROTOCOLS:
@@ -78,14 +121,18 @@ class AtomicObjectWriter:
 
     def publish(self) -> None:
         """Close the temporary key and move it over the target (replacing an earlier output)."""
-        if self._file is None:
-            raise RuntimeError("publish() before open().")
-        self._file.close()
+        if self._file is None and not self._adopted:
+            raise RuntimeError("publish() before open() or adopt().")
+        if self._file is not None:
+            self._file.close()
         self._fs.mv(self.temp.path, self.target.path)
         self.published = True
 
     def discard(self) -> None:
         """Close and delete the temporary key, if any (safe to call twice, and from on_kill)."""
+        self._guard.close()
+
+    def _discard(self) -> None:
         if self._file is not None:
             with contextlib.suppress(Exception):
                 self._file.close()

@@ -1,0 +1,111 @@
+"""
+The spool and the writer closed under a running step (on_kill from a signal handler), and the
+fast path that publishes the spool file itself when the referrals arrived in output order.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_partner.operators.dedup import ReferralSpool, SpoolClosedError
+from airflow_provider_partner.operators.writers import (
+    AtomicObjectWriter,
+    WriterDiscardedError,
+    write_output,
+)
+
+
+def _ref(referral_id: str, updated: str, **fields) -> dict:
+    return {"id": referral_id, "updatedDateTime": updated, **fields}
+
+
+def _closing_midway(spool: ReferralSpool, records: list[dict]) -> Iterator[dict]:
+    """Records whose iteration closes the spool halfway: a signal handler running inside add()."""
+    for number, record in enumerate(records):
+        if number == len(records) // 2:
+            spool.close()
+        yield record
+
+
+def test_close_during_add_waits_for_the_page_then_every_call_refuses(tmp_path):
+    spool = ReferralSpool(directory=str(tmp_path))
+    records = [_ref(f"r{i}", f"2026-11-01T10:00:0{i}Z") for i in range(6)]
+    # The interrupted page completes (no write to a closed file), then the spool is gone.
+    assert spool.add(_closing_midway(spool, records)) == 6
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SpoolClosedError):
+        spool.add([_ref("late", "2026-11-01T11:00:00Z")])
+    with pytest.raises(SpoolClosedError):
+        spool.count()
+    spool.close()  # twice is fine
+
+
+def test_close_between_read_batches_stops_the_reader(tmp_path):
+    with ReferralSpool(directory=str(tmp_path)) as spool:
+        spool.add([_ref(f"r{i:04d}", "2026-11-01T10:00:00Z") for i in range(2500)])
+        reader = spool.iter_json()
+        assert next(reader).startswith(b'{"id":"r0000"')
+        spool.close()
+        with pytest.raises(SpoolClosedError):
+            list(reader)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_discard_while_in_use_waits_for_the_block(tmp_path):
+    from airflow.sdk import ObjectStoragePath
+
+    target = ObjectStoragePath(f"file://{tmp_path}/out.jsonl")
+    writer = AtomicObjectWriter(target)
+    with writer.in_use():
+        handle = writer.open()
+        writer.discard()  # on_kill, interrupting the writing thread
+        handle.write(b"still open\n")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(WriterDiscardedError), writer.in_use():
+        pass
+
+
+@pytest.mark.parametrize(
+    ("pages", "fast"),
+    [
+        # In order: the spool file is the output.
+        (
+            [
+                [_ref("a", "2026-11-01T10:00:00Z"), _ref("b", "2026-11-01T10:00:00Z")],
+                [_ref("c", "2026-11-02")],
+            ],
+            True,
+        ),
+        # A repeat (updated while paging) or an order break: sorted and deduplicated the slow way.
+        ([[_ref("a", "2026-11-01T10:00:00Z"), _ref("a", "2026-11-01T11:00:00Z", v=2)]], False),
+        ([[_ref("b", "2026-11-01T10:00:00Z"), _ref("a", "2026-11-01T10:00:00Z")]], False),
+        ([[_ref("a", "2026-11-01T10:00:01Z"), _ref("b", "2026-11-01T10:00:00.5Z")]], False),
+        ([], True),
+    ],
+)
+def test_ordered_spool_file_is_byte_for_byte_the_sorted_output(tmp_path, pages, fast):
+    from airflow.sdk import ObjectStoragePath
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    with ReferralSpool(directory=str(tmp_path / "a")) as sorted_spool:
+        for page in pages:
+            sorted_spool.add(page)
+        expected = io.BytesIO()
+        write_output("jsonl", sorted_spool, expected)
+
+    with ReferralSpool(directory=str(tmp_path / "b")) as spool:
+        for page in pages:
+            spool.add(page)
+        ordered = spool.ordered_jsonl()
+        assert (ordered is not None) is fast
+        if ordered is not None:
+            target = ObjectStoragePath(f"file://{tmp_path}/out/referrals.jsonl")
+            writer = AtomicObjectWriter(target)
+            writer.adopt(ordered)
+            writer.publish()
+            assert target.read_bytes() == expected.getvalue()
+            assert spool.count() == spool.received
