@@ -264,19 +264,14 @@ def check_new_referrals(
     """
     filter_ = query.to_filter(now or dt.datetime.now(dt.timezone.utc))
     wanted = query.max_referrals + len(query.exclude_ids)
+    top = min(wanted, _PAGE)
     first = next(
-        iter(
-            hook.iter_pages(
-                filter=filter_,
-                orderby="createdDateTime desc",
-                select=query.select,
-                top=min(wanted, _PAGE),
-            )
-        ),
+        iter(hook.iter_pages(filter=filter_, orderby="createdDateTime desc", select=query.select, top=top)),
         None,
     )
     records = _keep(first.records if first else [], query.exclude_ids)
-    if first is None or (first.next_link is None and len(first.records) < wanted):
+    # Complete only if the one page was not full: a full page may hide older matches.
+    if first is None or (first.next_link is None and len(first.records) < top):
         records.sort(key=_created_key)
         return NewReferralsCheck(records[: query.max_referrals], False, 1, filter_)
     # One more than needed tells "exactly max_referrals matched" from "more matched".

@@ -56,32 +56,33 @@ class TokenCacheStore(Protocol):
         """Replace the stored cache with ``data``."""
 
 
-def validate_location(location: str) -> str:
+def validate_location(location: str, what: str = "Token cache location") -> str:
     """
     Check that ``location`` names a supported store; return it unchanged.
 
     :param location: ``variable://<key>`` or an ObjectStoragePath URL (``file:///abs/path``, ...).
+    :param what: how error messages name the setting.
     """
     parts = urlsplit(location)
     if parts.scheme == VARIABLE_SCHEME:
         key = location[len("variable://") :]
         if not key or "/" in key:
             raise PartnerCenterConfigError(
-                f"Token cache location {location!r} must be variable://<key> with a non-empty key "
+                f"{what} {location!r} must be variable://<key> with a non-empty key "
                 "and no slash, e.g. variable://partner_center_token_cache."
             )
         return location
     if not parts.scheme or len(parts.scheme) == 1:  # "C:\..." is a Windows path, not a scheme
         raise PartnerCenterConfigError(
-            f"Token cache location {location!r} needs a scheme: variable://<key>, file:///<absolute path> "
+            f"{what} {location!r} needs a scheme: variable://<key>, file:///<absolute path> "
             "or an object store URL such as s3://<conn_id>@<bucket>/<key>."
         )
     if parts.scheme == "file" and not parts.path.startswith("/"):
         raise PartnerCenterConfigError(
-            f"Token cache location {location!r} must be an absolute file URL: file:///<absolute path>."
+            f"{what} {location!r} must be an absolute file URL: file:///<absolute path>."
         )
     if location.endswith("/"):
-        raise PartnerCenterConfigError(f"Token cache location {location!r} must name a file, not a folder.")
+        raise PartnerCenterConfigError(f"{what} {location!r} must name a file, not a folder.")
     return location
 
 
@@ -178,13 +179,14 @@ class ObjectStorageTokenCacheStore:
         return f"ObjectStorageTokenCacheStore({self.location!r})"
 
 
-def open_store(location: str) -> TokenCacheStore:
+def open_store(location: str, what: str = "Token cache location") -> TokenCacheStore:
     """
-    Return the store for a ``token_cache`` location.
+    Return the store for a ``token_cache`` location (or another one-value text store).
 
     :param location: ``variable://<key>`` or an ObjectStoragePath URL.
+    :param what: how error messages name the setting.
     """
-    validate_location(location)
+    validate_location(location, what)
     if location.startswith("variable://"):
         return VariableTokenCacheStore(location[len("variable://") :])
     return ObjectStorageTokenCacheStore(location)

@@ -107,7 +107,16 @@ class _AssetStateWatermarkStore:
         self.location = f"asset state {accessor!r} key {key!r}"
 
     async def load(self) -> Watermark | None:
-        value = await self._accessor.aget(self._key, None)
+        try:
+            value = await self._accessor.aget(self._key, None)
+        except ValueError as err:
+            # Airflow's accessor serves one asset only; a trigger shared by several assets has no
+            # single state store to keep its watermark in.
+            raise PartnerCenterConfigError(
+                f"The asset state store cannot hold this trigger's watermark ({err}); the same trigger "
+                "watches several assets. Set watermark_location (variable://<key> or a file/object "
+                "storage URL)."
+            ) from None
         return None if value is None else Watermark.from_json(value, self.location)
 
     async def save(self, mark: Watermark) -> None:
@@ -119,7 +128,7 @@ class _TextWatermarkStore:
     def __init__(self, location: str, key: str) -> None:
         from airflow_provider_partner.hooks.token_cache import open_store
 
-        self._store = open_store(_keyed(location, key))
+        self._store = open_store(_keyed(location, key), "Watermark location")
         self.location = self._store.location
 
     async def load(self) -> Watermark | None:

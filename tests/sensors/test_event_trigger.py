@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk._shared.module_loading import import_string
-from conftest import list_requests
+from sensor_helpers import list_requests
 
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsEventTrigger
@@ -217,3 +217,33 @@ def test_watermark_advances_past_the_newest_fired_instant() -> None:
         ]
     )
     assert later == Watermark("2026-11-27T10:00:01.0000000Z", ("d", "e"))
+
+
+def test_a_backlog_larger_than_a_page_fires_oldest_first_without_skipping(
+    emu: Any, tmp_path: Path, watchers: Any
+) -> None:
+    start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=10)
+    tied = _api(start + dt.timedelta(seconds=1))
+    trigger = _trigger(tmp_path, batch_size=100, start_after=_api(start))
+    released = [r["id"] for r in emu.release_incoming(2, createdDateTime=tied)]
+    released += [r["id"] for r in emu.release_incoming(230)]
+    watcher = watchers(trigger)
+
+    fired: list[str] = []
+    while len(fired) < len(released):
+        fired += watcher.next_event()["ids"]
+
+    assert sorted(fired[:2]) == sorted(released[:2])
+    assert fired[2:] == released[2:]
+    assert watcher.no_event_during_polls(emu, 2)
+
+
+def test_a_trigger_shared_by_several_assets_is_told_to_set_a_watermark_location() -> None:
+    from airflow.sdk import Asset
+    from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+    trigger = PartnerCenterNewReferralsEventTrigger()
+    trigger.asset_state_store = AssetStateStoreAccessors(inlets=[Asset("a"), Asset("b")])
+
+    with pytest.raises(PartnerCenterConfigError, match=r"watches several assets\. Set watermark_location"):
+        asyncio.run(trigger.run().__anext__())

@@ -9,7 +9,7 @@ from typing import Any
 import pendulum
 import pytest
 from airflow.sdk import PokeReturnValue
-from conftest import list_requests
+from sensor_helpers import list_requests
 
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError, PartnerCenterPermissionError
 from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
@@ -179,3 +179,14 @@ def test_trigger_events_end_the_deferred_wait_as_airflow_users_expect() -> None:
         )
     with pytest.raises(AirflowException, match=r"^Waiting for new referrals failed: HTTP 403"):
         sensor.execute_complete({}, {"status": "error", "message": "HTTP 403"})
+
+
+def test_more_than_a_page_of_matches_returns_the_oldest_across_pages(emu: Any) -> None:
+    start = dt.datetime.now(dt.timezone.utc)
+    released = [r["id"] for r in emu.release_incoming(160)]
+    sensor = _sensor(created_after=start.isoformat(), max_referrals=150)
+
+    result = sensor.poke({})
+
+    assert isinstance(result, PokeReturnValue)
+    assert [r["id"] for r in result.xcom_value] == released[:150]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk._shared.module_loading import import_string
-from conftest import list_requests
+from sensor_helpers import list_requests
 
 from airflow_provider_partner.hooks.new_referrals import NewReferralsQuery
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsTrigger
