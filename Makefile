@@ -28,8 +28,19 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP)
-	$(BIN)/python -m tests.benchmarks.run
+# The benchmarks run in their own environment: the peers they compare with (HttpOperator, dlt)
+# must never become dependencies of the provider. BENCH_ARGS, e.g. "--quick", are passed on.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml Makefile
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade uv
+	@$(BENCH_VENV)/bin/uv pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .demo .mypy_cache .ruff_cache

@@ -1,0 +1,223 @@
+"""
+The four ways to copy every referral into a JSONL file, each run in a fresh process.
+
+``python -m benchmarks.contenders NAME OUTPUT`` (the emulator's info in ``BENCH_EMULATOR_INFO``)
+imports what NAME needs, then times only the copy, token acquisition included, and prints one
+JSON line: ``{"name", "records", "seconds", "base_rss_mb", "peak_rss_mb"}``. ``base_rss_mb`` is
+the resident size after the imports, ``peak_rss_mb`` the process's high-water mark
+(``ru_maxrss``). A fresh process per run keeps one contender's memory out of the next one's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+
+__all__ = ["CONTENDERS", "prepare"]
+
+Runner = Callable[[], int]
+
+#: Delegated scope of the Partner Center API (what the provider asks for too).
+API_SCOPE = "https://api.partner.microsoft.com/user_impersonation"
+
+
+def _token(info: dict[str, Any], session: requests.Session | None = None) -> str:
+    """One refresh-token grant at the emulator's Entra endpoint: the least any client must do."""
+    response = (session or requests).post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "refresh_token": info["refresh_token"],
+            "scope": f"{API_SCOPE} offline_access",
+        },
+        timeout=60,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def prepare_floor(info: dict[str, Any], output: str) -> Runner:
+    """The floor: one ``requests`` session, orjson, follow nextLink, write each record as a line."""
+
+    def run() -> int:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {_token(info, session)}"
+        url: str | None = info["referrals_url"]
+        count = 0
+        with open(output, "wb") as out:
+            while url:
+                response = session.get(url, timeout=60)
+                response.raise_for_status()
+                page = orjson.loads(response.content)
+                records = page["value"]
+                out.write(b"".join([orjson.dumps(record) + b"\n" for record in records]))
+                count += len(records)
+                url = page.get("@odata.nextLink")
+        return count
+
+    return run
+
+
+def prepare_operator(info: dict[str, Any], output: str) -> Runner:
+    """This provider: ``PartnerCenterReferralsOperator.execute`` writing ``file://`` JSONL."""
+    from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
+
+    operator = PartnerCenterReferralsOperator(
+        task_id="bench", window_field=None, output_path=f"file://{output}", output_format="jsonl"
+    )
+
+    def run() -> int:
+        manifest = operator.execute({"params": {}})  # type: ignore[arg-type]
+        return int(manifest["count"])
+
+    return run
+
+
+def prepare_http_operator(info: dict[str, Any], output: str) -> Runner:
+    """
+    Airflow's ``HttpOperator`` with a ``pagination_function`` following ``@odata.nextLink``.
+
+    The pagination function and the response filter both get raw responses, so each page is parsed
+    twice (with orjson here, the fastest a user could write); ``paginate_sync`` keeps every
+    response until the filter runs, which writes the file.
+    """
+    from airflow.providers.http.operators.http import HttpOperator
+
+    api = urlsplit(info["api_url"])
+    os.environ["AIRFLOW_CONN_PARTNER_HTTP"] = json.dumps(
+        {"conn_type": "http", "host": api.hostname, "port": api.port, "schema": "https"}
+    )
+    endpoint = urlsplit(info["referrals_url"]).path
+
+    def next_page(response: requests.Response) -> dict[str, Any] | None:
+        link = orjson.loads(response.content).get("@odata.nextLink")
+        if not link:
+            return None
+        parts = urlsplit(link)
+        return {"endpoint": f"{parts.path}?{parts.query}"}
+
+    def write(responses: list[requests.Response]) -> int:
+        count = 0
+        with open(output, "wb") as out:
+            for response in responses:
+                records = orjson.loads(response.content)["value"]
+                out.write(b"".join([orjson.dumps(record) + b"\n" for record in records]))
+                count += len(records)
+        return count
+
+    def run() -> int:
+        operator = HttpOperator(
+            task_id="bench",
+            http_conn_id="partner_http",
+            method="GET",
+            endpoint=endpoint,
+            headers={"Authorization": f"Bearer {_token(info)}", "Accept": "application/json"},
+            pagination_function=next_page,
+            response_filter=write,
+        )
+        return int(operator.execute({}))  # type: ignore[arg-type]
+
+    return run
+
+
+def prepare_dlt(info: dict[str, Any], output: str) -> Runner:
+    """
+    The dlt ``rest_api`` source: JSON-link paginator, ``filesystem`` destination writing JSONL.
+
+    ``max_table_nesting=0`` keeps each referral one row (nested objects as JSON), like the other
+    contenders' files; compression is off. dlt's own working directory is under the output's.
+    """
+    workdir = f"{output}.dlt"
+    os.environ.update(
+        {
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+            "DATA_WRITER__DISABLE_COMPRESSION": "true",
+            "DLT_DATA_DIR": f"{workdir}/data",
+            "RUNTIME__LOG_LEVEL": "WARNING",
+        }
+    )
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    base = info["referrals_url"].rsplit("/", 1)[0] + "/"
+
+    def run() -> int:
+        source = rest_api_source(
+            {
+                "client": {
+                    "base_url": base,
+                    "auth": {"type": "bearer", "token": _token(info)},
+                    "paginator": {"type": "json_link", "next_url_path": "'@odata.nextLink'"},
+                },
+                "resource_defaults": {"max_table_nesting": 0},
+                "resources": [
+                    {"name": "referrals", "endpoint": {"path": "referrals", "data_selector": "value"}}
+                ],
+            }
+        )
+        pipeline = dlt.pipeline(
+            pipeline_name="bench",
+            destination=dlt.destinations.filesystem(bucket_url=f"file://{workdir}/out"),
+            dataset_name="partner",
+            pipelines_dir=f"{workdir}/pipelines",
+        )
+        pipeline.run(source, loader_file_format="jsonl")
+        trace = pipeline.last_trace.last_normalize_info
+        assert trace is not None
+        return int(trace.row_counts.get("referrals", 0))
+
+    return run
+
+
+CONTENDERS: dict[str, Callable[[dict[str, Any], str], Runner]] = {
+    "floor": prepare_floor,
+    "operator": prepare_operator,
+    "http_operator": prepare_http_operator,
+    "dlt": prepare_dlt,
+}
+
+
+def prepare(name: str, info: dict[str, Any], output: str) -> Runner:
+    """Import and set up contender ``name``; return the function that does the copy."""
+    return CONTENDERS[name](info, output)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main(argv: list[str]) -> int:
+    """Run one contender once and print its JSON line."""
+    name, output = argv
+    info = json.loads(os.environ["BENCH_EMULATOR_INFO"])
+    runner = prepare(name, info, output)
+    base = _rss_mb()
+    started = time.perf_counter()
+    records = runner()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    shutil.rmtree(f"{output}.dlt", ignore_errors=True)
+    print(
+        json.dumps(
+            {"name": name, "records": records, "seconds": seconds, "base_rss_mb": base, "peak_rss_mb": peak}
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,235 @@
+"""
+The figures: each one runs child processes (``benchmarks.contenders``, ``benchmarks.scenarios``)
+against an emulator process and aggregates what they print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.emulator import EmulatorProcess
+from benchmarks.scenarios import DAYS, FIRST_DAY, WINDOWS
+
+__all__ = ["Sample", "Stat", "backfill", "import_cost", "soak", "throughput"]
+
+CONTENDER_ORDER = ("floor", "operator", "http_operator", "dlt")
+#: Random faults of the soak. The expired token is scripted once per window instead of drawn: two
+#: in a row would be a refreshed token refused, which the hook rightly treats as an auth failure.
+SOAK_FAULTS = ("429", "500", "503", "reset")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Median, min and max of a series; ``runs`` is its length."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        """Summarise ``values`` (at least one)."""
+        return cls(statistics.median(values), min(values), max(values), len(values))
+
+
+@dataclass
+class Sample:
+    """The runs of one contender at one size: throughput, memory and request counts."""
+
+    name: str
+    records: int
+    rates: list[float] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)
+    bases: list[float] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    lists: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and modules
+        [sys.executable, "-m", module, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        raise RuntimeError(f"{module} {' '.join(args)} failed ({done.returncode}): {done.stderr[-1500:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def throughput(
+    records: int,
+    runs: dict[str, int],
+    *,
+    page_size: int = 100,
+    log: Callable[[str], None] = print,
+) -> dict[str, Sample]:
+    """
+    P1/P2/P3: copy ``records`` referrals to JSONL with each contender, ``runs[name]`` times.
+
+    Rounds are interleaved (floor, operator, HttpOperator, dlt, then again), so a change of load
+    on the shared machine hits every contender alike. Each run is a fresh process; the emulator's
+    counters are reset before it and read after it.
+    """
+    samples = {name: Sample(name, records) for name in CONTENDER_ORDER if runs.get(name)}
+    with EmulatorProcess(records, page_size=page_size) as emu, tempfile.TemporaryDirectory() as tmp:
+        env = emu.env()
+        for round_number in range(max(runs.values())):
+            for name, sample in samples.items():
+                if round_number >= runs[name]:
+                    continue
+                output = os.path.join(tmp, f"{name}.jsonl")
+                emu.reset_stats()
+                try:
+                    result = _child("benchmarks.contenders", [name, output], env, timeout=1200)
+                except (RuntimeError, subprocess.TimeoutExpired) as err:
+                    sample.errors.append(str(err))
+                    log(f"  {name} at {records:,}: FAILED {str(err)[:300]}")
+                    continue
+                finally:
+                    if os.path.exists(output):
+                        os.remove(output)
+                stats = emu.stats()["requests"]
+                if result["records"] != records:
+                    sample.errors.append(f"copied {result['records']} of {records}")
+                sample.rates.append(result["records"] / result["seconds"])
+                sample.peaks.append(result["peak_rss_mb"])
+                sample.bases.append(result["base_rss_mb"])
+                sample.tokens.append(int(stats.get("token", 0)))
+                sample.lists.append(int(stats.get("list", 0)))
+                log(
+                    f"  {name:<13} {records:>8,} referrals: {sample.rates[-1]:>7,.0f}/s, "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB, {sample.tokens[-1]} token + "
+                    f"{sample.lists[-1]} list requests"
+                )
+    return samples
+
+
+def expected_pages(records: int, page_size: int) -> int:
+    """Pages a complete listing takes."""
+    return max(1, math.ceil(records / page_size))
+
+
+def import_cost(runs: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """P4: seconds to import the operator (and sensor) module after ``airflow.sdk``, fresh processes."""
+    operator: list[float] = []
+    sensor: list[float] = []
+    sdk: list[float] = []
+    for _ in range(runs):
+        result = _child("benchmarks.scenarios", ["imports"], dict(os.environ), timeout=120)
+        sdk.append(result["sdk"])
+        operator.append(result["operator"])
+        if result["sensor"] is not None:
+            sensor.append(result["sensor"])
+    log(
+        f"  import: airflow.sdk {statistics.median(sdk) * 1000:.0f} ms, operator module "
+        f"{statistics.median(operator) * 1000:.1f} ms, sensor module "
+        f"{f'{statistics.median(sensor) * 1000:.1f} ms' if sensor else 'n/a (not yet built)'}"
+    )
+    return {
+        "sdk": Stat.of(sdk),
+        "operator": Stat.of(operator),
+        "sensor": Stat.of(sensor) if len(sensor) == runs else None,
+        "both": Stat.of([o + s for o, s in zip(operator, sensor, strict=False)]) if sensor else None,
+    }
+
+
+def _backfill_emulator(page_size: int) -> EmulatorProcess:
+    # About 200 referrals created per day over DAYS + 1 days: 8 pages of 25 per daily window.
+    return EmulatorProcess(200 * (DAYS + 1), page_size=page_size, period_days=DAYS + 1)
+
+
+def backfill(
+    runs: int, *, latency: float = 0.1, page_size: int = 25, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """P5: the daily windows one after another, ``parallelism`` 1 vs 4, ``latency`` s per page."""
+    results: dict[int, list[dict[str, Any]]] = {1: [], 4: []}
+    tokens: dict[int, list[int]] = {1: [], 4: []}
+    with _backfill_emulator(page_size) as emu, tempfile.TemporaryDirectory() as tmp:
+        emu.configure(latency_per_page=latency)
+        for _ in range(runs):
+            for parallelism in (1, 4):
+                emu.reset_stats()
+                result = _child("benchmarks.scenarios", ["backfill", str(parallelism), tmp], emu.env(), 900)
+                results[parallelism].append(result)
+                tokens[parallelism].append(int(emu.stats()["requests"].get("token", 0)))
+                log(
+                    f"  backfill parallelism={parallelism}: {result['seconds']:.1f} s, "
+                    f"{result['records']} referrals, {result['pages']} pages, "
+                    f"{tokens[parallelism][-1]} tokens"
+                )
+    sequential = Stat.of([r["seconds"] for r in results[1]])
+    parallel = Stat.of([r["seconds"] for r in results[4]])
+    return {
+        "sequential": sequential,
+        "parallel": parallel,
+        "speedup": Stat.of(
+            [s["seconds"] / p["seconds"] for s, p in zip(results[1], results[4], strict=True)]
+        ),
+        "records": results[1][0]["records"],
+        "pages": {p: results[p][0]["pages"] for p in (1, 4)},
+        "tokens_per_window": {p: statistics.median(tokens[p]) / len(WINDOWS) for p in (1, 4)},
+        "latency": latency,
+        "page_size": page_size,
+    }
+
+
+def soak(
+    *, fault_rate: float = 0.2, page_size: int = 25, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """P6: the daily windows with random faults and token expiry; delivered vs served."""
+    with _backfill_emulator(page_size) as emu, tempfile.TemporaryDirectory() as tmp:
+        served: dict[str, set[str]] = {start.strftime("%Y-%m-%d"): set() for start, _ in WINDOWS}
+        last = (FIRST_DAY + len(WINDOWS) * (WINDOWS[0][1] - WINDOWS[0][0])).strftime("%Y-%m-%d")
+        for referral in emu.referrals():
+            day = referral["createdDateTime"][:10]
+            if day in served and day < last:
+                served[day].add(referral["id"])
+        emu.configure(fault_rate=fault_rate, fault_kinds=list(SOAK_FAULTS), fault_seed=11, retry_after=0)
+        emu.reset_stats()
+        env = emu.env()
+        conn = json.loads(env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"])
+        # Retry fast: the figure is about what arrives, not about waiting out backoffs.
+        conn["extra"].update({"backoff_factor": 0.01, "max_retry_wait": 0.2})
+        env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
+        started = time.perf_counter()
+        result = _child("benchmarks.scenarios", ["soak", tmp], env, timeout=900)
+        stats = emu.stats()
+    delivered = sum(len(ids) for ids in result["files"].values())
+    everywhere = [i for ids in result["files"].values() for i in ids]
+    missing = sum(len(served[day] - set(ids)) for day, ids in result["files"].items())
+    extra = sum(len(set(ids) - served[day]) for day, ids in result["files"].items())
+    figures = {
+        "intervals": len(result["files"]),
+        "served": sum(len(ids) for ids in served.values()),
+        "delivered": delivered,
+        "duplicates": len(everywhere) - len(set(everywhere)),
+        "missing": missing,
+        "unexpected": extra,
+        "faults": sum(stats.get("faults", {}).values()),
+        "faults_by_kind": stats.get("faults", {}),
+        "token_requests": stats["requests"].get("token", 0),
+        "expired_tokens": stats.get("faults", {}).get("token_expired", 0),
+        "fault_rate": fault_rate,
+        "fault_kinds": list(SOAK_FAULTS),
+        "api_requests": stats["requests"].get("list", 0),
+        "seconds": time.perf_counter() - started,
+    }
+    log(f"  soak: {figures}")
+    return figures
