@@ -52,19 +52,58 @@ def imports() -> dict[str, Any]:
     return {"sdk": sdk - started, "operator": operator - sdk, "sensor": sensor}
 
 
-def _script_expiry() -> None:
+def _admin(action: str, body: Any = None) -> None:
     import requests
 
     info = json.loads(os.environ["BENCH_EMULATOR_INFO"])
     response = requests.post(
-        f"{info['admin_url']}/script_faults", json=["token_expired"], timeout=30, verify=info["ca_bundle"]
+        f"{info['admin_url']}/{action}", json=body or {}, timeout=30, verify=info["ca_bundle"]
     )
     response.raise_for_status()
+
+
+def _script_expiry() -> None:
+    _admin("script_faults", ["token_expired"])
+
+
+def _forked(task: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """
+    Run ``task`` in a forked child and return its result (with its ``seconds``).
+
+    Airflow runs every task instance in a process of its own: a fork of this fully imported
+    process is that, minus the interpreter start and imports (P4's figure). It also keeps
+    per-process state, such as the log masker's growing list of secrets, from piling up over
+    windows as it never would in Airflow.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, report, and leave without the parent's cleanup
+        os.close(reader)
+        code = 0
+        try:
+            started = time.perf_counter()
+            result = task()
+            result["seconds"] = time.perf_counter() - started
+            payload = json.dumps(result).encode()
+        except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
+            payload = json.dumps({"error": f"{type(err).__name__}: {err}"}).encode()
+            code = 1
+        with os.fdopen(writer, "wb") as out:
+            out.write(payload)
+        os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as source:
+        result: dict[str, Any] = json.loads(source.read() or b'{"error": "no result"}')
+    os.waitpid(pid, 0)
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result
 
 
 def _run_windows(
     outdir: str, parallelism: int, prefix: str, before: Callable[[], None] | None = None
 ) -> list[dict[str, Any]]:
+    """One operator run per window, each in its own (forked) process; their manifests."""
     from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
     manifests = []
@@ -79,30 +118,44 @@ def _run_windows(
             parallelism=parallelism,
             output_path=f"file://{outdir}/{prefix}_{start:%Y%m%d}.jsonl",
         )
-        manifests.append(operator.execute({"params": {}}))  # type: ignore[arg-type]
+        manifests.append(_forked(lambda operator=operator: operator.execute({"params": {}})))  # type: ignore[misc]
     return manifests
 
 
 def backfill(parallelism: int, outdir: str) -> dict[str, Any]:
-    """Every window, one after another, each with ``parallelism`` slices."""
-    from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator  # noqa: F401
-
-    started = time.perf_counter()
+    """Every window, one after another, each with ``parallelism`` slices; the sum of their run times."""
+    _warm_up(outdir)
     manifests = _run_windows(outdir, parallelism, f"p{parallelism}")
-    seconds = time.perf_counter() - started
     return {
-        "seconds": seconds,
+        "seconds": sum(m["seconds"] for m in manifests),
         "windows": len(manifests),
         "records": sum(m["count"] for m in manifests),
         "pages": sum(m["pages"] for m in manifests),
     }
 
 
+def _warm_up(outdir: str) -> None:
+    # One run in this process first: what the operator imports and initialises on first use is
+    # then inherited by every forked run, as a task process has it from the task runner.
+    from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
+
+    start, end = WINDOWS[0]
+    PartnerCenterReferralsOperator(
+        task_id="warm_up",
+        window_field="createdDateTime",
+        window_start=start,
+        window_end=end,
+        output_path=f"file://{outdir}/warm_up.jsonl",
+        top=10,
+    ).execute({"params": {}})  # type: ignore[arg-type]
+    _admin("reset_stats")  # the warm-up's requests are not the figure's
+
+
 def soak(outdir: str) -> dict[str, Any]:
     """The windows under the emulator's faults, each starting with an expired token; the files' ids."""
-    started = time.perf_counter()
+    _warm_up(outdir)
     manifests = _run_windows(outdir, 1, "soak", before=_script_expiry)
-    seconds = time.perf_counter() - started
+    seconds = sum(m["seconds"] for m in manifests)
     files: dict[str, list[str]] = {}
     for (start, _), manifest in zip(WINDOWS, manifests, strict=True):
         path = manifest["path"].removeprefix("file://")
