@@ -17,9 +17,12 @@ interface imported at DAG parse time.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
 
-__all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page"]
+__all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page", "prefetching"]
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +207,26 @@ class NextLinkPolicy:
 PageFetcher = Callable[[str, Mapping[str, str] | None], tuple[str | bytes, str | None, str | None]]
 
 
+_PREFETCH: contextvars.ContextVar[bool] = contextvars.ContextVar("partner_center_prefetch", default=False)
+
+
+@contextlib.contextmanager
+def prefetching(enabled: bool = True) -> Iterator[None]:
+    """
+    Within the block, :func:`iterate_pages` started in this thread prefetches (see its ``prefetch``).
+
+    For callers that consume pages through :meth:`PartnerCenterHook.iter_pages` and spend real time
+    on each page (the referrals operator spools it): the server prepares page k+1 meanwhile.
+
+    :param enabled: whether to prefetch inside the block.
+    """
+    reset = _PREFETCH.set(enabled)
+    try:
+        yield
+    finally:
+        _PREFETCH.reset(reset)
+
+
 def iterate_pages(
     fetch: PageFetcher,
     *,
@@ -211,6 +234,7 @@ def iterate_pages(
     params: Mapping[str, str],
     top: int | None = None,
     log_every: int = 10,
+    prefetch: bool | None = None,
 ) -> Iterator[ReferralPage]:
     """
     Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
@@ -223,17 +247,27 @@ def iterate_pages(
     :param params: the query of the first request.
     :param top: maximum number of records in total (``None``: all).
     :param log_every: log progress at INFO every this many pages (0: only at the end).
+    :param prefetch: request the next page (from a daemon thread) as soon as this one is parsed,
+        so it travels while the caller works on this one; ``None``: as :func:`prefetching` says.
+        Off by default: a caller that stops early would have sent one request for nothing.
     """
+    if prefetch is None:
+        prefetch = _PREFETCH.get()
     policy = NextLinkPolicy(endpoint, params)
     url, query = endpoint, dict(params)
     number = records = 0
     started = time.monotonic()
     next_params: dict[str, str] | None = query
+    ahead: _PageRequest | None = None
     while True:
         if top is not None and records >= top:
             break
         number += 1
-        body, content_type, request_id = fetch(url, next_params)
+        if ahead is not None:
+            body, content_type, request_id = ahead.result()
+        else:
+            body, content_type, request_id = fetch(url, next_params)
+        ahead = None
         page = parse_page(body=body, content_type=content_type, number=number, url=url, request_id=request_id)
         del body
         if top is not None and records + len(page.records) > top:
@@ -241,11 +275,54 @@ def iterate_pages(
         records += len(page.records)
         if log_every and number % log_every == 0:
             _log_progress(number, records, started)
+        refused: PartnerCenterNextLinkError | None = None
+        if page.next_link is not None:
+            try:
+                url, next_params = policy.resolve(page.next_link)
+            except PartnerCenterNextLinkError as err:
+                refused = err  # raised after this page was handed over, as without prefetch
+            else:
+                if prefetch and (top is None or records < top):
+                    ahead = _PageRequest(fetch, url, next_params)
         yield page
+        if refused is not None:
+            raise refused
         if page.next_link is None:
             break
-        url, next_params = policy.resolve(page.next_link)
     _log_progress(number, records, started, done=True)
+
+
+class _PageRequest:
+    """One page request sent from a daemon thread, so it travels while the caller works on a page."""
+
+    def __init__(
+        self,
+        fetch: PageFetcher,
+        url: str,
+        params: Mapping[str, str] | None,
+    ) -> None:
+        self._done = threading.Event()
+        self._result: tuple[str | bytes, str | None, str | None] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(
+            target=self._run, args=(fetch, url, params), name="partner-center-next-page", daemon=True
+        ).start()
+
+    def _run(self, fetch: PageFetcher, url: str, params: Mapping[str, str] | None) -> None:
+        try:
+            self._result = fetch(url, params)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = err
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[str | bytes, str | None, str | None]:
+        """Wait for the response; raise what the request raised."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
 def _log_progress(pages: int, records: int, started: float, *, done: bool = False) -> None:

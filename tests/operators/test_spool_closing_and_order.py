@@ -109,3 +109,22 @@ def test_ordered_spool_file_is_byte_for_byte_the_sorted_output(tmp_path, pages, 
             writer.publish()
             assert target.read_bytes() == expected.getvalue()
             assert spool.count() == spool.received
+
+
+def test_fetch_leaves_the_collector_as_it_found_it(tmp_path):
+    import gc
+    import threading
+
+    from airflow_provider_partner.hooks.paging import ReferralPage
+    from airflow_provider_partner.operators.fetch import fetch_into_spool
+
+    class Hook:
+        def iter_pages(self, **_):
+            assert gc.get_freeze_count() > 0  # the process's objects are out of the collector's way
+            yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
+
+    assert gc.get_freeze_count() == 0
+    with ReferralSpool(directory=str(tmp_path)) as spool:
+        stats = fetch_into_spool([Hook()], [{}], spool, threading.Event())
+    assert stats.received == 1
+    assert gc.get_freeze_count() == 0

@@ -1,0 +1,69 @@
+"""iterate_pages with the next page requested ahead: same pages, same errors, one request early."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError
+from airflow_provider_partner.hooks.paging import iterate_pages, prefetching
+
+ENDPOINT = "https://api.example.com/v1.0/engagements/referrals"
+
+
+class _Pages:
+    """Three pages linked by nextLinks; records which were requested and from which thread."""
+
+    def __init__(self, last_link: str | None = None) -> None:
+        self.requested: list[str] = []
+        self.threads: set[str] = set()
+        self.last_link = last_link
+
+    def __call__(self, url, params):
+        number = len(self.requested) + 1
+        self.requested.append(url)
+        self.threads.add(threading.current_thread().name)
+        link = f"{ENDPOINT}?$skiptoken={number}" if number < 3 else self.last_link
+        body = {"value": [{"id": f"r{number}"}], **({"@odata.nextLink": link} if link else {})}
+        return json.dumps(body).encode(), "application/json", f"req-{number}"
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_same_pages_with_and_without_prefetch(prefetch):
+    fetch = _Pages()
+    pages = iterate_pages(fetch, endpoint=ENDPOINT, params={}, prefetch=prefetch)
+    seen = []
+    for page in pages:
+        seen.append([r["id"] for r in page.records])
+        # With prefetch the next page was already asked for when this one is handed over.
+        assert len(fetch.requested) == min(page.number + int(prefetch), 3)
+    assert seen == [["r1"], ["r2"], ["r3"]]
+    assert (len(fetch.threads) > 1) is prefetch
+
+
+def test_prefetching_block_switches_it_on_for_this_thread():
+    fetch = _Pages()
+    with prefetching():
+        pages = iterate_pages(fetch, endpoint=ENDPOINT, params={})
+        first = next(pages)
+    assert first.number == 1
+    assert len(fetch.requested) == 2
+    pages.close()
+
+
+def test_a_refused_next_link_is_raised_after_its_page_as_without_prefetch():
+    fetch = _Pages(last_link="https://evil.example.net/steal?$skiptoken=x")
+    fetch_pages = iterate_pages(fetch, endpoint=ENDPOINT, params={}, prefetch=True)
+    assert [next(fetch_pages).number for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(PartnerCenterNextLinkError, match="not the configured API host"):
+        next(fetch_pages)
+    assert all("evil" not in url for url in fetch.requested)
+
+
+def test_no_request_ahead_once_top_is_reached():
+    fetch = _Pages()
+    pages = list(iterate_pages(fetch, endpoint=ENDPOINT, params={}, top=2, prefetch=True))
+    assert [p.number for p in pages] == [1, 2]
+    assert len(fetch.requested) == 2
