@@ -141,19 +141,24 @@ def _goals(results: dict[str, Any], sizes: dict[int, dict[str, Sample]], page_si
     if samples.get("operator") and samples["operator"].rates and samples["floor"].rates:
         operator = statistics.median(samples["operator"].rates)
         ratio = operator / statistics.median(samples["floor"].rates)
-        peers = [
-            statistics.median(s.rates)
-            for n, s in samples.items()
-            if n not in {"floor", "operator"} and s.rates
-        ]
         lines.append(
             f"| P1: operator >= 0.9 of the floor at {large:,} | {ratio:.2f} | {_met(ratio >= 0.9)} |"
         )
-        ahead = all(operator > p for p in peers)
-        lines.append(
-            f"| P1: operator ahead of every peer at {large:,} | {len(peers)} peer(s) measured "
-            f"| {_met(ahead)} |"
-        )
+    compared: dict[str, list[str]] = {}
+    ahead = True
+    for records, by_name in sizes.items():
+        mine = by_name.get("operator")
+        if not mine or not mine.rates:
+            continue
+        for name, peer in by_name.items():
+            if name in {"floor", "operator"} or not peer.rates:
+                continue
+            compared.setdefault(LABELS[name].split(" ")[0], []).append(f"{records:,}")
+            ahead = ahead and statistics.median(mine.rates) > statistics.median(peer.rates)
+    where = "; ".join(f"{peer} at {', '.join(at)}" for peer, at in compared.items())
+    lines.append(
+        f"| P1: operator ahead of every peer ({where}) | see P1 | {_met(ahead and bool(compared))} |"
+    )
     small = min(sizes)
     op_small, op_large = sizes[small].get("operator"), samples.get("operator")
     if op_small and op_large and op_small.peaks and op_large.peaks:

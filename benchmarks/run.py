@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="small sizes, 2 runs; docs untouched")
     parser.add_argument("--runs", type=int, default=5, help="runs of every figure (default 5)")
     parser.add_argument(
-        "--large-runs", type=int, default=3, help="runs per contender at the large size (default 3)"
+        "--large-runs", type=int, default=5, help="runs per contender at the large size (default 5)"
     )
     parser.add_argument(
         "--backfill-runs", type=int, default=3, help="runs of each backfill (default 3: ~1 min each)"

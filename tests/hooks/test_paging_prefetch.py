@@ -67,3 +67,35 @@ def test_no_request_ahead_once_top_is_reached():
     pages = list(iterate_pages(fetch, endpoint=ENDPOINT, params={}, top=2, prefetch=True))
     assert [p.number for p in pages] == [1, 2]
     assert len(fetch.requested) == 2
+
+
+def test_a_repeated_next_link_stops_paging_with_prefetch_too():
+    calls = []
+
+    def fetch(url, params):
+        calls.append(url)
+        body = {"value": [{"id": str(len(calls))}], "@odata.nextLink": f"{ENDPOINT}?$skiptoken=same"}
+        return json.dumps(body).encode(), "application/json", None
+
+    pages = iterate_pages(fetch, endpoint=ENDPOINT, params={}, prefetch=True)
+    assert [next(pages).number for _ in range(2)] == [1, 2]
+    with pytest.raises(PartnerCenterNextLinkError, match=r"same @odata\.nextLink twice"):
+        next(pages)
+    assert len(calls) == 2  # the repeated link was never requested a second time
+
+
+def test_a_next_link_anywhere_in_the_page_is_followed():
+    calls = []
+
+    def fetch(url, params):
+        calls.append(url)
+        link = {"@odata.nextLink": f"{ENDPOINT}?$skiptoken=2"} if len(calls) == 1 else {}
+        return json.dumps({**link, "value": [{"id": str(len(calls))}]}).encode(), "application/json", None
+
+    assert [
+        p.records[0]["id"] for p in iterate_pages(fetch, endpoint=ENDPOINT, params={}, prefetch=True)
+    ] == [
+        "1",
+        "2",
+    ]
+    assert calls == [ENDPOINT, f"{ENDPOINT}?$skiptoken=2"]
