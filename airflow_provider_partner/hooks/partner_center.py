@@ -110,6 +110,21 @@ class PartnerCenterHook(BaseHook):
             lambda rejected: self.tokens.get_token(force_refresh=rejected is not None, rejected=rejected),
         )
 
+    def sibling(self) -> PartnerCenterHook:
+        """
+        Return a hook on the same connection that shares this hook's settings and token provider.
+
+        Use one hook per thread: each has its own HTTP session (``requests`` sessions are not
+        thread-safe), while the shared, lock-protected token provider makes k threads cost one
+        token request instead of k racing refreshes of a rotating refresh token. Call it in the
+        thread that read the connection (inside a task, connections come through the Task SDK).
+        """
+        other = type(self)(self.partner_center_conn_id, log_every_pages=self.log_every_pages)
+        # Seed the cached properties: the sibling never reads the connection or builds its own tokens.
+        other.__dict__["settings"] = self.settings
+        other.__dict__["tokens"] = self.tokens
+        return other
+
     def get_conn(self) -> requests.Session:
         """
         Return a ``requests.Session`` that authenticates requests to the API host.

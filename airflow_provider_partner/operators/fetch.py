@@ -69,14 +69,7 @@ def make_hooks(partner_center_conn_id: str, count: int) -> list[PartnerCenterHoo
     :param count: number of hooks (one per concurrent slice).
     """
     first = PartnerCenterHook(partner_center_conn_id=partner_center_conn_id)
-    settings = first.settings
-    hooks = [first]
-    for _ in range(count - 1):
-        hook = PartnerCenterHook(partner_center_conn_id=partner_center_conn_id)
-        hook.settings = settings
-        hook.tokens = first.tokens
-        hooks.append(hook)
-    return hooks
+    return [first, *(first.sibling() for _ in range(count - 1))]
 
 
 _Item = tuple[str, int, Any]

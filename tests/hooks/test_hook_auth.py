@@ -144,8 +144,10 @@ def test_threads_sharing_a_token_provider_refresh_once_after_a_401(partner_cente
     emu.configure(latency_per_page=0.2)  # both threads' requests are in flight together
     conn_id = connect(emu, "pc_threads")
     first = PartnerCenterHook(conn_id)
-    second = PartnerCenterHook(conn_id)
-    second.tokens = first.tokens  # as the operator's parallel slices do
+    second = first.sibling()  # as the operator's parallel slices do
+    assert second.tokens is first.tokens
+    assert second.settings is first.settings
+    assert second.http is not first.http  # each thread its own HTTP session
     first.tokens.get_token()
     emu.expire_access_tokens()
     barrier = threading.Barrier(2)
