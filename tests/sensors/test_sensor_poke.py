@@ -12,6 +12,7 @@ from airflow.sdk import PokeReturnValue
 from sensor_helpers import list_requests
 
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError, PartnerCenterPermissionError
+from airflow_provider_partner.hooks.new_referrals import DEFAULT_FIELDS
 from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
 
 T0 = pendulum.datetime(2026, 11, 20, tz="UTC")
@@ -190,3 +191,31 @@ def test_more_than_a_page_of_matches_returns_the_oldest_across_pages(emu: Any) -
 
     assert isinstance(result, PokeReturnValue)
     assert [r["id"] for r in result.xcom_value] == released[:150]
+
+
+def test_a_poke_asks_for_the_newest_few_with_a_small_select(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+    asked: list[dict[str, Any]] = []
+    original = PartnerCenterHook.iter_pages
+
+    def recording(self: PartnerCenterHook, **kwargs: Any) -> Any:
+        asked.append(kwargs)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(PartnerCenterHook, "iter_pages", recording)
+    sensor = _sensor(created_after="2026-11-27T10:00:00Z", filter="type eq 'Shared'", max_referrals=10)
+
+    sensor.poke({})
+
+    assert asked == [
+        {
+            "filter": "direction eq 'Incoming' and status eq 'New' and type eq 'Shared' "
+            "and createdDateTime ge 2026-11-27T10:00:00Z",
+            "orderby": "createdDateTime desc",
+            "select": DEFAULT_FIELDS,
+            "top": 10,
+        }
+    ]

@@ -134,3 +134,11 @@ def test_an_invalid_query_fails_with_the_reason() -> None:
     event = asyncio.run(_first_event(trigger))
 
     assert event == {"status": "error", "message": "min_count must be an integer from 1 to 1000, got 0."}
+
+
+def test_exponential_backoff_doubles_the_interval_up_to_max_wait() -> None:
+    from airflow_provider_partner.triggers.referrals import _next_interval
+
+    assert [_next_interval(5, False, n, None) for n in range(4)] == [5, 5, 5, 5]
+    assert [_next_interval(5, True, n, None) for n in range(4)] == [5, 10, 20, 40]
+    assert [_next_interval(5, True, n, 30) for n in range(5)] == [5, 10, 20, 30, 30]
