@@ -42,6 +42,7 @@ __all__ = [
     "not_",
     "or_",
     "orderby",
+    "parse_utc_datetime",
     "select",
     "team_has_email",
     "validate_orderby",
@@ -52,11 +53,62 @@ __all__ = [
 ORDERBY_FIELDS: tuple[str, ...] = ("createdDateTime", "updatedDateTime")
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FIELD_PATH = re.compile(rf"{_IDENTIFIER}(?:/{_IDENTIFIER})*")
 _TOP_LEVEL_FIELD = re.compile(_IDENTIFIER)
 _ORDERBY_ITEM = re.compile(rf"\s*({_IDENTIFIER})(?:\s+(asc|desc))?\s*", re.IGNORECASE)
 
 LiteralValue = str | int | float | Decimal | bool | dt.datetime | uuid.UUID | enum.Enum | None
+
+
+def parse_utc_datetime(value: object, name: str) -> dt.datetime:
+    """
+    Turn a datetime or an ISO-8601 string into an aware UTC ``datetime.datetime``.
+
+    A date (``2026-11-01``) means midnight UTC; a string without offset is taken as UTC (the API
+    compares in UTC), so a value typed into the trigger form works as expected.
+
+    :param value: a ``datetime`` (``pendulum.DateTime`` too), a ``date`` or an ISO-8601 string.
+    :param name: the name of the setting, for the error message.
+    :raises ValueError: ``value`` is neither; the message says what to pass.
+    """
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if _DATE_ONLY.fullmatch(text):
+            text += "T00:00:00"
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r} is not an ISO-8601 date-time; use e.g. '2026-11-01T00:00:00Z' "
+                "or '2026-11-01'."
+            ) from None
+    else:
+        raise ValueError(
+            f"{name} must be an ISO-8601 date-time string or a datetime, got {type(value).__name__} "
+            f"{value!r}."
+        )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    utc = parsed.astimezone(dt.timezone.utc)
+    # A plain datetime: pendulum.DateTime (Airflow's context values) with a stdlib tzinfo drops the
+    # zone on arithmetic, which would make "start - lookback" naive.
+    return dt.datetime(
+        utc.year,
+        utc.month,
+        utc.day,
+        utc.hour,
+        utc.minute,
+        utc.second,
+        utc.microsecond,
+        tzinfo=dt.timezone.utc,
+    )
 
 
 def datetime_literal(value: dt.datetime) -> str:

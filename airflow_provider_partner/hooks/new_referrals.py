@@ -54,7 +54,6 @@ DEFAULT_FIELDS: tuple[str, ...] = (
 MAX_REFERRALS_LIMIT = 1000
 _PAGE = 100
 _API_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def instant_literal(value: Any, name: str) -> str:
@@ -65,25 +64,12 @@ def instant_literal(value: Any, name: str) -> str:
         ``createdDateTime`` value as the API returns it.
     :param name: the argument's name, for the error message.
     """
-    if isinstance(value, str):
-        text = value.strip()
-        if _API_INSTANT.fullmatch(text):
-            return text
-        if _DATE_ONLY.fullmatch(text):
-            text += "T00:00:00"
-        try:
-            value = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except ValueError:
-            raise PartnerCenterConfigError(
-                f"{name}={value!r} is not an ISO-8601 date-time; use e.g. '2026-11-01T00:00:00Z'."
-            ) from None
-    if not isinstance(value, dt.datetime):
-        raise PartnerCenterConfigError(
-            f"{name} must be a datetime or an ISO-8601 string, got {type(value).__name__} {value!r}."
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return odata.datetime_literal(value)
+    if isinstance(value, str) and _API_INSTANT.fullmatch(value.strip()):
+        return value.strip()
+    try:
+        return odata.datetime_literal(odata.parse_utc_datetime(value, name))
+    except ValueError as err:
+        raise PartnerCenterConfigError(str(err)) from None
 
 
 def _instant_key(literal: str) -> str:

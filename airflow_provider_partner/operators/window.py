@@ -45,7 +45,6 @@ PARAM_WINDOW_END = "window_end"
 
 WindowSource = Literal["operator", "params", "data_interval"]
 
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PLACEHOLDER = re.compile(r"\{(window_start|window_end)(?::([^{}]*))?\}")
 
 
@@ -86,49 +85,15 @@ def parse_window_datetime(value: Any, name: str) -> dt.datetime:
     """
     Turn a window bound (datetime or ISO-8601 string) into an aware UTC datetime.
 
-    A date (``2026-11-01``) means midnight UTC; a string without offset is taken as UTC (the API
-    compares in UTC), so a value typed into the trigger form works as expected.
+    See :func:`airflow_provider_partner.odata.parse_utc_datetime`; errors are :class:`WindowError`.
 
     :param value: a ``datetime`` or an ISO-8601 string.
     :param name: the name of the setting, for the error message.
     """
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, dt.date):
-        parsed = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if _DATE_ONLY.fullmatch(text):
-            text += "T00:00:00"
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise WindowError(
-                f"{name}={value!r} is not an ISO-8601 date-time; use e.g. '2026-11-01T00:00:00Z' "
-                "or '2026-11-01'."
-            ) from None
-    else:
-        raise WindowError(
-            f"{name} must be an ISO-8601 date-time string or a datetime, got {type(value).__name__} "
-            f"{value!r}."
-        )
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    utc = parsed.astimezone(dt.timezone.utc)
-    # A plain datetime: pendulum.DateTime (Airflow's context values) with a stdlib tzinfo drops the
-    # zone on arithmetic, which would make "start - lookback" naive.
-    return dt.datetime(
-        utc.year,
-        utc.month,
-        utc.day,
-        utc.hour,
-        utc.minute,
-        utc.second,
-        utc.microsecond,
-        tzinfo=dt.timezone.utc,
-    )
+    try:
+        return odata.parse_utc_datetime(value, name)
+    except ValueError as err:
+        raise WindowError(str(err)) from None
 
 
 def _blank(value: Any) -> bool:

@@ -131,13 +131,12 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         )
 
     def _window(self, context: Mapping[str, Any]) -> tuple[Any, Any, str]:
+        explicit_before = None if _blank(self.created_before) else self.created_before
         if not _blank(self.created_after):
-            before = None if _blank(self.created_before) else self.created_before
-            return self.created_after, before, "created_after/created_before"
+            return self.created_after, explicit_before, "created_after/created_before"
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and start < end:
-            before = end if _blank(self.created_before) else self.created_before
-            return start, before, "the data interval"
+            return start, explicit_before or end, "the data interval"
         anchor = context.get("logical_date")
         dag_run = context.get("dag_run")
         if not isinstance(anchor, dt.datetime) and dag_run is not None:
@@ -147,8 +146,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
                 f"{self.task_id} cannot tell from when to wait: the run has no data interval, logical "
                 "date or trigger time. Set created_after (e.g. '{{ data_interval_start }}')."
             )
-        before = None if _blank(self.created_before) else self.created_before
-        return anchor, before, "the run's logical date (no data interval)"
+        return anchor, explicit_before, "the run's logical date (no data interval)"
 
     def query_for(self, context: Mapping[str, Any]) -> NewReferralsQuery:
         """

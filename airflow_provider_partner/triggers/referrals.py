@@ -167,14 +167,14 @@ class PartnerCenterNewReferralsTrigger(BaseTrigger):
                     }
                 )
                 return
+            delay = _next_interval(self.poke_interval, self.exponential_backoff, attempt, self.max_wait)
             if result is not None:
                 self.log.info(
                     "%d of %d referral(s) so far; next check in %.0f s",
                     len(result.referrals),
                     query.min_count,
-                    _next_interval(self.poke_interval, self.exponential_backoff, attempt, self.max_wait),
+                    delay,
                 )
-            delay = _next_interval(self.poke_interval, self.exponential_backoff, attempt, self.max_wait)
             if deadline is not None:
                 left = (deadline - _utcnow()).total_seconds()
                 if left <= 0:
