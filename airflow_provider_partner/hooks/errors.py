@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException
 
 __all__ = [
     "PartnerCenterAuthError",
+    "PartnerCenterCancelledError",
     "PartnerCenterConfigError",
     "PartnerCenterConnectionError",
     "PartnerCenterError",
@@ -22,6 +23,7 @@ __all__ = [
     "PartnerCenterPermissionError",
     "PartnerCenterPreconditionFailed",
     "PartnerCenterResponseError",
+    "PartnerCenterResultTooLargeError",
     "is_transient",
     "trim_body",
 ]
@@ -136,6 +138,14 @@ class PartnerCenterResponseError(PartnerCenterError):
 
 class PartnerCenterNextLinkError(PartnerCenterError):
     """An ``@odata.nextLink`` points to another host, or repeats (a paging loop)."""
+
+
+class PartnerCenterCancelledError(PartnerCenterError):
+    """The work was stopped before the end because the task is being killed; nothing was written."""
+
+
+class PartnerCenterResultTooLargeError(PartnerCenterError):
+    """More referrals matched than the chosen output can hold (XCom); the message says what to change."""
 
 
 def is_transient(error: BaseException) -> bool:
