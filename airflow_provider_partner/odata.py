@@ -27,6 +27,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
+from airflow_provider_partner.instants import Instant
+
 __all__ = [
     "ORDERBY_FIELDS",
     "and_",
@@ -42,7 +44,6 @@ __all__ = [
     "not_",
     "or_",
     "orderby",
-    "parse_utc_datetime",
     "select",
     "team_has_email",
     "validate_orderby",
@@ -53,84 +54,31 @@ __all__ = [
 ORDERBY_FIELDS: tuple[str, ...] = ("createdDateTime", "updatedDateTime")
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FIELD_PATH = re.compile(rf"{_IDENTIFIER}(?:/{_IDENTIFIER})*")
 _TOP_LEVEL_FIELD = re.compile(_IDENTIFIER)
 _ORDERBY_ITEM = re.compile(rf"\s*({_IDENTIFIER})(?:\s+(asc|desc))?\s*", re.IGNORECASE)
 
-LiteralValue = str | int | float | Decimal | bool | dt.datetime | uuid.UUID | enum.Enum | None
+LiteralValue = str | int | float | Decimal | bool | dt.datetime | Instant | uuid.UUID | enum.Enum | None
 
 
-def parse_utc_datetime(value: object, name: str) -> dt.datetime:
+def datetime_literal(value: dt.datetime | Instant) -> str:
     """
-    Turn a datetime or an ISO-8601 string into an aware UTC ``datetime.datetime``.
+    Render an aware datetime (or an :class:`~airflow_provider_partner.instants.Instant`) as the UTC
+    literal the API compares against.
 
-    A date (``2026-11-01``) means midnight UTC; a string without offset is taken as UTC (the API
-    compares in UTC), so a value typed into the trigger form works as expected.
+    Fractions are kept (the API stores 7 fractional digits, so dropping them would move a window
+    boundary): see :meth:`~airflow_provider_partner.instants.Instant.literal`.
 
-    :param value: a ``datetime`` (``pendulum.DateTime`` too), a ``date`` or an ISO-8601 string.
-    :param name: the name of the setting, for the error message.
-    :raises ValueError: ``value`` is neither; the message says what to pass.
+    :param value: a timezone-aware datetime (``pendulum.DateTime`` works too) or an instant.
     """
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, dt.date):
-        parsed = dt.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if _DATE_ONLY.fullmatch(text):
-            text += "T00:00:00"
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{name}={value!r} is not an ISO-8601 date-time; use e.g. '2026-11-01T00:00:00Z' "
-                "or '2026-11-01'."
-            ) from None
-    else:
-        raise ValueError(
-            f"{name} must be an ISO-8601 date-time string or a datetime, got {type(value).__name__} "
-            f"{value!r}."
-        )
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    utc = parsed.astimezone(dt.timezone.utc)
-    # A plain datetime: pendulum.DateTime (Airflow's context values) with a stdlib tzinfo drops the
-    # zone on arithmetic, which would make "start - lookback" naive.
-    return dt.datetime(
-        utc.year,
-        utc.month,
-        utc.day,
-        utc.hour,
-        utc.minute,
-        utc.second,
-        utc.microsecond,
-        tzinfo=dt.timezone.utc,
-    )
-
-
-def datetime_literal(value: dt.datetime) -> str:
-    """
-    Render an aware datetime as the UTC literal the API compares against.
-
-    Microseconds are kept when present (the API stores 7 fractional digits, so dropping
-    them would move a window boundary).
-
-    :param value: a timezone-aware datetime (``pendulum.DateTime`` works too).
-    """
+    if isinstance(value, Instant):
+        return value.literal()
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
             f"OData datetime literal needs a timezone-aware datetime, got naive {value.isoformat()}; "
             "attach a timezone (e.g. pendulum.datetime(..., tz='UTC'))."
         )
-    utc = value.astimezone(dt.timezone.utc)
-    # Formatted by hand: strftime does not zero-pad years before 1000 on every platform.
-    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}"
-    return text + "Z"
+    return Instant.from_datetime(value).literal()
 
 
 def literal(value: LiteralValue) -> str:
@@ -138,7 +86,7 @@ def literal(value: LiteralValue) -> str:
     Render a Python value as an OData literal.
 
     :param value: ``str`` (single-quoted, inner quotes doubled), ``bool``, ``int``,
-        ``float``/``Decimal`` (finite only), aware ``datetime`` (UTC literal), ``UUID``
+        ``float``/``Decimal`` (finite only), aware ``datetime`` or ``Instant`` (UTC literal), ``UUID``
         (quoted: the API's ids are strings), an ``Enum`` (its value) or ``None`` (``null``).
     """
     if value is None:
@@ -159,7 +107,7 @@ def literal(value: LiteralValue) -> str:
         if isinstance(value, Decimal) and not value.is_finite():
             raise ValueError(f"OData has no literal for the decimal {value!r}.")
         return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime | Instant):
         return datetime_literal(value)
     raise TypeError(
         f"Cannot render {type(value).__name__} as an OData literal; "
@@ -319,21 +267,24 @@ def team_has_email(email: str, collection: str = "team") -> str:
     return any_(collection, lambda t: eq(f"{t}/email", email))
 
 
-def window(field: str, start: dt.datetime, end: dt.datetime) -> str:
+def window(field: str, start: dt.datetime | Instant, end: dt.datetime | Instant) -> str:
     """
     Return the half-open window ``<field> ge <start> and <field> lt <end>``.
 
     Consecutive windows that share a boundary never both match the same timestamp.
 
     :param field: the datetime field, usually ``updatedDateTime`` or ``createdDateTime``.
-    :param start: inclusive lower bound (aware datetime).
-    :param end: exclusive upper bound (aware datetime), after ``start``.
+    :param start: inclusive lower bound (aware datetime or instant).
+    :param end: exclusive upper bound (aware datetime or instant), after ``start``.
     """
-    if end <= start:
-        raise ValueError(
-            f"Empty OData window on {field}: start {start.isoformat()} is not before end {end.isoformat()}."
-        )
+    low, high = datetime_literal(start), datetime_literal(end)
+    if _as_instant(end) <= _as_instant(start):
+        raise ValueError(f"Empty OData window on {field}: start {low} is not before end {high}.")
     return f"{ge(field, start)} and {lt(field, end)}"
+
+
+def _as_instant(value: dt.datetime | Instant) -> Instant:
+    return value if isinstance(value, Instant) else Instant.from_datetime(value)
 
 
 def orderby(field: str, descending: bool = False) -> str:

@@ -82,8 +82,8 @@ def prepare_operator(info: dict[str, Any], output: str) -> Runner:
     import msal  # noqa: F401
     import requests  # noqa: F401
 
-    import airflow_provider_partner.operators.fetch
-    import airflow_provider_partner.operators.writers  # noqa: F401
+    import airflow_provider_partner.extract.fetch
+    import airflow_provider_partner.extract.writers  # noqa: F401
     from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
     operator = PartnerCenterReferralsOperator(

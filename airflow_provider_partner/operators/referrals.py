@@ -1,41 +1,31 @@
 """
 The referrals operator: each run reads the referrals that changed in its window, exactly once.
 
-See ``docs/operator.md`` for windows, outputs, the parquet schema, parallelism and idempotency.
+Airflow glue around the extraction engine (:mod:`airflow_provider_partner.extract`): argument
+checks at parse time, templating, the run's window from its context, asset events and the return
+value. See ``docs/operator.md`` for windows, outputs, the parquet schema, parallelism and idempotency.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
-from airflow_provider_partner import odata
-from airflow_provider_partner.operators.window import (
-    QueryWindow,
-    build_filter,
-    format_output_path,
-    resolve_window,
-    split_window,
-)
-from airflow_provider_partner.operators.writers import OUTPUT_FORMATS
+from airflow_provider_partner.extract.slices import WINDOW_FIELDS, ExtractionPlan
+from airflow_provider_partner.extract.window import Window, format_output_path, resolve_window
+from airflow_provider_partner.extract.writers import OUTPUT_FORMATS
+from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
-    from airflow_provider_partner.operators.dedup import ReferralSpool
-    from airflow_provider_partner.operators.writers import AtomicObjectWriter
+    from airflow_provider_partner.extract.engine import Extraction, ExtractionResult
 
-__all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator"]
-
-#: Fields a window can apply to (the datetime fields the API can order by).
-WINDOW_FIELDS: tuple[str, ...] = odata.ORDERBY_FIELDS
+__all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator", "asset_uri"]
 
 
 def _is_dynamic(path: str) -> bool:
@@ -60,6 +50,52 @@ def asset_uri(path: str) -> str:
     parts = urlsplit(_storage_url(path))
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _non_negative_int(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 0
+
+
+def validate_arguments(
+    *,
+    window_field: str | None,
+    lookback: Any,
+    output_format: str,
+    parallelism: Any,
+    top: int | None,
+    max_xcom_records: Any,
+) -> None:
+    """
+    Refuse arguments that can never work, when the DAG is parsed (not at 3 a.m.).
+
+    :raises PartnerCenterConfigError: naming the argument and what it accepts.
+    """
+    if window_field is not None and window_field not in WINDOW_FIELDS:
+        raise PartnerCenterConfigError(
+            f"window_field must be one of {', '.join(WINDOW_FIELDS)} or None (no window), "
+            f"got {window_field!r}."
+        )
+    if not isinstance(lookback, dt.timedelta) or lookback < dt.timedelta(0):
+        raise PartnerCenterConfigError(
+            f"lookback must be a non-negative datetime.timedelta, got {lookback!r}."
+        )
+    if output_format not in OUTPUT_FORMATS:
+        raise PartnerCenterConfigError(
+            f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}."
+        )
+    if not _non_negative_int(parallelism) or parallelism < 1:
+        raise PartnerCenterConfigError(f"parallelism must be an integer >= 1, got {parallelism!r}.")
+    if parallelism > 1 and window_field is None:
+        raise PartnerCenterConfigError(
+            "parallelism > 1 splits the window into slices, but window_field is None (no window); "
+            "set window_field or use parallelism=1."
+        )
+    if parallelism > 1 and top is not None:
+        raise PartnerCenterConfigError("top caps one query; it cannot be combined with parallelism > 1.")
+    if not _non_negative_int(max_xcom_records):
+        raise PartnerCenterConfigError(
+            f"max_xcom_records must be a non-negative integer, got {max_xcom_records!r}."
+        )
 
 
 class PartnerCenterReferralsOperator(BaseOperator):
@@ -130,32 +166,14 @@ class PartnerCenterReferralsOperator(BaseOperator):
             # Declared at parse time, so downstream DAGs can be scheduled on the file.
             kwargs["outlets"] = [Asset(asset_uri(path_text))]
         super().__init__(**kwargs)
-        if window_field is not None and window_field not in WINDOW_FIELDS:
-            raise ValueError(
-                f"window_field must be one of {', '.join(WINDOW_FIELDS)} or None (no window), "
-                f"got {window_field!r}."
-            )
-        if not isinstance(lookback, dt.timedelta) or lookback < dt.timedelta(0):
-            raise ValueError(f"lookback must be a non-negative datetime.timedelta, got {lookback!r}.")
-        if output_format not in OUTPUT_FORMATS:
-            raise ValueError(
-                f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}."
-            )
-        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or parallelism < 1:
-            raise ValueError(f"parallelism must be an integer >= 1, got {parallelism!r}.")
-        if parallelism > 1 and window_field is None:
-            raise ValueError(
-                "parallelism > 1 splits the window into slices, but window_field is None (no window); "
-                "set window_field or use parallelism=1."
-            )
-        if parallelism > 1 and top is not None:
-            raise ValueError("top caps one query; it cannot be combined with parallelism > 1.")
-        if (
-            isinstance(max_xcom_records, bool)
-            or not isinstance(max_xcom_records, int)
-            or max_xcom_records < 0
-        ):
-            raise ValueError(f"max_xcom_records must be a non-negative integer, got {max_xcom_records!r}.")
+        validate_arguments(
+            window_field=window_field,
+            lookback=lookback,
+            output_format=output_format,
+            parallelism=parallelism,
+            top=top,
+            max_xcom_records=max_xcom_records,
+        )
         self.partner_center_conn_id = partner_center_conn_id
         self.filter = filter
         self.orderby = orderby
@@ -171,115 +189,72 @@ class PartnerCenterReferralsOperator(BaseOperator):
         self.window_end = window_end
         #: The complete ``$filter`` sent (user filter and window), set by :meth:`execute`.
         self.query_filter: str | None = None
-        self._stop: threading.Event | None = None
-        self._spool: ReferralSpool | None = None
-        self._writer: AtomicObjectWriter | None = None
-
-    # -- query -------------------------------------------------------------------------------------
-    def _select(self) -> str | None:
-        if self.select is None:
-            return None
-        required = ["id", "updatedDateTime"] + ([self.window_field] if self.window_field else [])
-        fields = self.select.split(",") if isinstance(self.select, str) else list(self.select)
-        return odata.select([*fields, *required])
-
-    def _paging_order(self) -> str:
-        """The given ``orderby``, else the output order: pages then arrive as the file is written."""
-        return self.orderby or f"{self.window_field or 'updatedDateTime'} asc"
-
-    def _queries(self, window: QueryWindow | None) -> list[dict[str, Any]]:
-        common: dict[str, Any] = {"orderby": self._paging_order(), "select": self._select(), "top": self.top}
-        if window is None or self.parallelism == 1:
-            return [{"filter": self.query_filter, **common}]
-        return [
-            {"filter": build_filter(self.window_field, _slice(window, start, end), self.filter), **common}
-            for start, end in split_window(window, self.parallelism)
-        ]
+        self._extraction: Extraction | None = None
 
     # -- run ---------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        """Fetch the window into a local spool, then return the referrals or write the output file."""
-        from airflow_provider_partner.operators.dedup import (
-            ReferralSpool,
-            SpoolClosedError,
-            remove_stale_spools,
-        )
-        from airflow_provider_partner.operators.fetch import fetch_into_spool, make_hooks
-        from airflow_provider_partner.operators.writers import WriterDiscardedError
+        """Read the window into a local spool, then return the referrals or write the output file."""
+        from airflow_provider_partner.extract.engine import Extraction
 
-        started = time.monotonic()
-        self._stop = threading.Event()
-        window = None
-        if self.window_field is not None:
-            window = resolve_window(
-                context,
-                lookback=self.lookback,
-                window_start=self.window_start,
-                window_end=self.window_end,
-                task_id=self.task_id,
-            )
-        self.query_filter = build_filter(self.window_field, window, self.filter)
-        if window is not None:
-            self.log.info(
-                "Window %s <= %s < %s (from the %s)",
-                odata.datetime_literal(window.start),
-                self.window_field,
-                odata.datetime_literal(window.end),
-                window.source.replace("_", " "),
-            )
+        window = self._window(context)
+        plan = ExtractionPlan(
+            window_field=self.window_field,
+            window=window,
+            filter=self.filter,
+            orderby=self.orderby,
+            select=self.select,
+            top=self.top,
+            parallelism=self.parallelism,
+        )
+        self.query_filter = plan.query_filter
         if self.query_filter is None:
             self.log.info("No $filter: reading every referral the signed-in user can see")
         else:
             self.log.info("$filter: %s", self.query_filter)
-        queries = self._queries(window)
         target = self._target(window)
-        for stale in remove_stale_spools():
-            self.log.info("Removed the spool of a killed run: %s", stale)
-        hooks = make_hooks(self.partner_center_conn_id, len(queries))
-        try:
-            with ReferralSpool(order_field=self.window_field or "updatedDateTime") as spool:
-                self._spool = spool
-                on_page = self._xcom_limit_check(spool) if target is None else None
-                stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
-                count = spool.count()
-                duplicates = stats.received - count
-                self.log.info(
-                    "Fetched %d page(s), %d referral(s), %d distinct (%d duplicate(s) removed) in %.1f s",
-                    stats.pages,
-                    stats.received,
-                    count,
-                    duplicates,
-                    stats.seconds,
-                )
-                extra = self._event_extra(count, window, target)
-                if target is None:
-                    self._check_xcom_size(count)
-                    records = list(spool.iter_records())
-                    self._emit_asset_events(context, extra, None)
-                    return records
-                written = self._write(spool, target)
-        except (SpoolClosedError, WriterDiscardedError):
-            # on_kill closed them under this thread: report the kill, not the closed file.
-            self._check_stop()
-            raise
-        manifest = {
+        extraction = self._extraction = Extraction(self.partner_center_conn_id, plan)
+        if target is None:
+            result = extraction.to_records(self.max_xcom_records)
+            self._emit_asset_events(context, self._event_extra(result, window, None), None)
+            return result.records
+        result = extraction.to_file(target, self.output_format)
+        self.log.info("Wrote %d referral(s) to %s", result.count, target)
+        extra = self._event_extra(result, window, target)
+        self._emit_asset_events(context, extra, asset_uri(str(target)))
+        return {
             "path": str(target),
             "format": self.output_format,
-            "count": written,
+            "count": result.count,
             "window_start": extra["window_start"],
             "window_end": extra["window_end"],
             "filter": self.query_filter,
-            "pages": stats.pages,
-            "received": stats.received,
-            "duplicates_removed": duplicates,
-            "parallelism": len(queries),
-            "seconds": round(time.monotonic() - started, 3),
+            "pages": result.pages,
+            "received": result.received,
+            "duplicates_removed": result.duplicates_removed,
+            "parallelism": result.slices,
+            "seconds": result.seconds,
         }
-        self.log.info("Wrote %d referral(s) to %s", written, target)
-        self._emit_asset_events(context, extra, asset_uri(str(target)))
-        return manifest
 
-    def _target(self, window: QueryWindow | None) -> ObjectStoragePath | None:
+    def _window(self, context: Context) -> Window | None:
+        if self.window_field is None:
+            return None
+        window = resolve_window(
+            context,
+            start=self.window_start,
+            end=self.window_end,
+            lookback=self.lookback,
+            task_id=self.task_id,
+        )
+        self.log.info(
+            "Window %s <= %s < %s (from the %s)",
+            window.start,
+            self.window_field,
+            window.end,
+            window.source.replace("_", " "),
+        )
+        return window
+
+    def _target(self, window: Window | None) -> ObjectStoragePath | None:
         if self.output_path is None:
             return None
         from airflow.sdk import ObjectStoragePath
@@ -288,68 +263,19 @@ class PartnerCenterReferralsOperator(BaseOperator):
             return self.output_path
         text = str(self.output_path).strip()
         if not text:
-            raise ValueError("output_path rendered to an empty string; give a URL or None (XCom output).")
+            raise PartnerCenterConfigError(
+                "output_path rendered to an empty string; give a URL or None (XCom output)."
+            )
         return ObjectStoragePath(_storage_url(format_output_path(text, window)))
-
-    def _write(self, spool: ReferralSpool, target: ObjectStoragePath) -> int:
-        from airflow_provider_partner.operators.writers import AtomicObjectWriter, write_output
-
-        writer = self._writer = AtomicObjectWriter(target)
-        for stale in writer.remove_stale():
-            self.log.info("Removed a temporary file of an earlier attempt: %s", stale)
-        try:
-            with writer.in_use():
-                # Referrals that arrived in output order, each once, are already the JSONL file.
-                ordered = spool.ordered_jsonl() if self.output_format == "jsonl" else None
-                if ordered is not None:
-                    written = spool.received
-                    writer.adopt(ordered)
-                else:
-                    written = write_output(self.output_format, spool, writer.open(), check=self._check_stop)
-                self._check_stop()
-                writer.publish()
-        finally:
-            writer.discard()
-        return written
-
-    def _check_stop(self) -> None:
-        if self._stop is not None and self._stop.is_set():
-            from airflow_provider_partner.operators.fetch import FetchCancelled
-
-            raise FetchCancelled(
-                "Stopped while writing because the task is being killed; no output was written."
-            ) from None
-
-    # -- XCom --------------------------------------------------------------------------------------
-    def _xcom_limit_message(self, count: int) -> str:
-        return (
-            f"The query found more than max_xcom_records={self.max_xcom_records} referrals ({count} so far); "
-            "XCom values live in the Airflow metadata database and must stay small. Set output_path "
-            "(e.g. 'file:///data/referrals/{{ ds }}.jsonl' or "
-            "'s3://aws_default@bucket/referrals/{{ ds }}.jsonl') "
-            "to write them to a file, narrow the filter or window, or raise max_xcom_records."
-        )
-
-    def _xcom_limit_check(self, spool: ReferralSpool) -> Any:
-        def check() -> None:
-            # received only grows; count() (distinct) is read only once received passes the limit.
-            if spool.received > self.max_xcom_records and spool.count() > self.max_xcom_records:
-                raise AirflowException(self._xcom_limit_message(spool.count()))
-
-        return check
-
-    def _check_xcom_size(self, count: int) -> None:
-        if count > self.max_xcom_records:
-            raise AirflowException(self._xcom_limit_message(count))
 
     # -- assets ------------------------------------------------------------------------------------
     def _event_extra(
-        self, count: int, window: QueryWindow | None, target: ObjectStoragePath | None
+        self, result: ExtractionResult, window: Window | None, target: ObjectStoragePath | None
     ) -> dict[str, Any]:
         return {
-            "count": count,
-            "window_start": odata.datetime_literal(window.start) if window else None,
-            "window_end": odata.datetime_literal(window.end) if window else None,
+            "count": result.count,
+            "window_start": window.start.literal() if window else None,
+            "window_end": window.end.literal() if window and window.end else None,
             "format": self.output_format if target is not None else "xcom",
             "path": str(target) if target is not None else None,
         }
@@ -368,14 +294,6 @@ class PartnerCenterReferralsOperator(BaseOperator):
     # -- kill --------------------------------------------------------------------------------------
     def on_kill(self) -> None:
         """Stop paging at the next page boundary and delete temporary files at once."""
-        if self._stop is not None:
-            self._stop.set()
         self.log.warning("Killed: stopping paging and removing temporary files.")
-        if self._writer is not None:
-            self._writer.discard()
-        if self._spool is not None:
-            self._spool.close()
-
-
-def _slice(window: QueryWindow, start: dt.datetime, end: dt.datetime) -> QueryWindow:
-    return QueryWindow(start=start, end=end, interval_start=window.interval_start, source=window.source)
+        if self._extraction is not None:
+            self._extraction.cancel()

@@ -14,13 +14,14 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
-from airflow_provider_partner.hooks.new_referrals import (
+from airflow_provider_partner.extract.new_referrals import (
     DEFAULT_FIELDS,
     NewReferralsCheck,
     NewReferralsQuery,
     check_new_referrals,
 )
+from airflow_provider_partner.extract.window import resolve_window
+from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,8 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["PartnerCenterNewReferralsSensor"]
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+#: How the log names where the window came from.
+_WINDOW_SOURCES = {
+    "operator": "created_after/created_before",
+    "data_interval": "the data interval",
+    "logical_date": "the run's logical date (no data interval)",
+}
 
 
 class PartnerCenterNewReferralsSensor(BaseSensorOperator):
@@ -130,24 +135,6 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
             max_referrals=self.max_referrals,
         )
 
-    def _window(self, context: Mapping[str, Any]) -> tuple[Any, Any, str]:
-        explicit_before = None if _blank(self.created_before) else self.created_before
-        if not _blank(self.created_after):
-            return self.created_after, explicit_before, "created_after/created_before"
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if isinstance(start, dt.datetime) and isinstance(end, dt.datetime) and start < end:
-            return start, explicit_before or end, "the data interval"
-        anchor = context.get("logical_date")
-        dag_run = context.get("dag_run")
-        if not isinstance(anchor, dt.datetime) and dag_run is not None:
-            anchor = getattr(dag_run, "run_after", None) or getattr(dag_run, "start_date", None)
-        if not isinstance(anchor, dt.datetime):
-            raise PartnerCenterConfigError(
-                f"{self.task_id} cannot tell from when to wait: the run has no data interval, logical "
-                "date or trigger time. Set created_after (e.g. '{{ data_interval_start }}')."
-            )
-        return anchor, explicit_before, "the run's logical date (no data interval)"
-
     def query_for(self, context: Mapping[str, Any]) -> NewReferralsQuery:
         """
         Return the query of this run (the window resolved from the context).
@@ -156,11 +143,13 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         """
         if self.expiring_within is not None:
             return self._build_query(None, None)
-        after, before, source = self._window(context)
-        query = self._build_query(after, before)
+        window = resolve_window(
+            context, start=self.created_after, end=self.created_before, open_end=True, task_id=self.task_id
+        )
+        query = self._build_query(window.start, window.end)
         self.log.info(
             "Window on createdDateTime from %s: [%s, %s)",
-            source,
+            _WINDOW_SOURCES[window.source],
             query.created_after,
             query.created_before or "open",
         )
@@ -245,7 +234,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         status = event.get("status")
         if status == "success":
             referrals: list[dict[str, Any]] = list(event.get("referrals") or [])
-            return self._report(NewReferralsCheck(referrals, bool(event.get("more")), 0, event.get("filter")))
+            return self._report(NewReferralsCheck(referrals, bool(event.get("more")), event.get("filter")))
         message = str(event.get("message") or event)
         if status == "timeout":
             if self.soft_fail:

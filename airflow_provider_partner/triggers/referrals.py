@@ -8,7 +8,7 @@ Triggers that wait for new Partner Center referrals in the triggerer.
   batch of new referrals, forever, and keeps a durable watermark so that a referral fires once.
 
 Both run the same one-request check as the sensor's poke
-(:func:`~airflow_provider_partner.hooks.new_referrals.check_new_referrals`). The hook is
+(:func:`~airflow_provider_partner.extract.new_referrals.check_new_referrals`). The hook is
 synchronous (``requests``), so every check runs in a worker thread: the triggerer's event loop
 never blocks.
 """
@@ -23,12 +23,12 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from airflow_provider_partner.hooks.errors import PartnerCenterError, is_transient
-from airflow_provider_partner.hooks.new_referrals import (
+from airflow_provider_partner.extract.new_referrals import (
     NewReferralsCheck,
     NewReferralsQuery,
     check_new_referrals,
 )
+from airflow_provider_partner.hooks.errors import PartnerCenterError, is_transient
 from airflow_provider_partner.triggers.watermark import Watermark, open_watermark_store
 
 __all__ = ["PartnerCenterNewReferralsEventTrigger", "PartnerCenterNewReferralsTrigger"]
@@ -97,7 +97,7 @@ class PartnerCenterNewReferralsTrigger(BaseTrigger):
     Wait until enough new referrals match, then fire once with them.
 
     :param query: a serialised
-        :class:`~airflow_provider_partner.hooks.new_referrals.NewReferralsQuery`.
+        :class:`~airflow_provider_partner.extract.new_referrals.NewReferralsQuery`.
     :param partner_center_conn_id: the Airflow connection id.
     :param poke_interval: seconds between checks.
     :param exponential_backoff: double the interval after every unsuccessful check.

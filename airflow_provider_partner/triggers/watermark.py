@@ -26,8 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airflow_provider_partner import instants
+from airflow_provider_partner.extract.window import parse_bound
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
-from airflow_provider_partner.hooks.new_referrals import instant_literal
 
 __all__ = ["Watermark", "WatermarkStore", "open_watermark_store"]
 
@@ -44,10 +45,14 @@ class Watermark:
     created_after: str
     ids_at_mark: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # One spelling per instant ("...:00.0000000Z" and "...:00Z" are the same mark).
+        object.__setattr__(self, "created_after", parse_bound(self.created_after, "created_after").literal())
+
     @classmethod
     def start(cls, start_after: str | None, now: dt.datetime) -> Watermark:
         """The first watermark: ``start_after`` if given, else ``now`` (only later arrivals fire)."""
-        return cls(instant_literal(start_after if start_after else now, "start_after"))
+        return cls(parse_bound(start_after if start_after else now, "start_after").literal())
 
     def advanced(self, fired: Sequence[Mapping[str, Any]]) -> Watermark:
         """
@@ -57,11 +62,13 @@ class Watermark:
         """
         if not fired:
             return self
-        newest = str(fired[-1]["createdDateTime"])
-        at_newest = tuple(str(r["id"]) for r in fired if r.get("createdDateTime") == newest)
-        if newest == self.created_after:
-            return Watermark(newest, self.ids_at_mark + at_newest)
-        return Watermark(newest, at_newest)
+        newest = instants.parse(fired[-1]["createdDateTime"], "createdDateTime")
+        at_newest = tuple(
+            str(r["id"]) for r in fired if instants.sort_key(r.get("createdDateTime")) == _key(newest)
+        )
+        if newest == instants.parse(self.created_after):
+            return Watermark(newest.literal(), self.ids_at_mark + at_newest)
+        return Watermark(newest.literal(), at_newest)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (what the stores keep)."""
@@ -78,7 +85,7 @@ class Watermark:
         try:
             value = json.loads(data) if isinstance(data, str) else data
             return cls(
-                instant_literal(value["created_after"], "created_after"),
+                parse_bound(value["created_after"], "created_after").literal(),
                 tuple(str(i) for i in value.get("ids_at_mark") or ()),
             )
         except (ValueError, KeyError, TypeError, PartnerCenterConfigError) as err:
@@ -86,6 +93,10 @@ class Watermark:
                 f"The watermark stored in {where} is unreadable ({type(err).__name__}: {err}); delete it "
                 "to start again from the trigger's start_after (referrals since then fire again)."
             ) from None
+
+
+def _key(instant: instants.Instant) -> str:
+    return instants.sort_key(instant.literal())
 
 
 class WatermarkStore(Protocol):

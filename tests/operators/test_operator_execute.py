@@ -12,14 +12,16 @@ import threading
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import AirflowException
 from operator_helpers import UTC, expected_referrals, midnight_today, read_jsonl
 
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
-from airflow_provider_partner.operators.dedup import SPOOL_PREFIX
-from airflow_provider_partner.operators.fetch import FetchCancelled
+from airflow_provider_partner.extract.spool import SPOOL_PREFIX
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterCancelledError,
+    PartnerCenterConfigError,
+    PartnerCenterResponseError,
+    PartnerCenterResultTooLargeError,
+)
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
-from airflow_provider_partner.operators.window import WindowError
 
 
 def _lines(records: list[dict]) -> bytes:
@@ -63,7 +65,7 @@ def test_xcom_limit_fails_early_and_names_output_path(emu, make_context):
     emu.configure(page_size=50)
     op = PartnerCenterReferralsOperator(task_id="too_big", window_field=None, max_xcom_records=120)
 
-    with pytest.raises(AirflowException) as caught:
+    with pytest.raises(PartnerCenterResultTooLargeError) as caught:
         op.execute(make_context())
 
     assert str(caught.value) == (
@@ -122,7 +124,7 @@ def test_file_output_has_each_referral_once_and_a_manifest(emu, make_context, tm
     else:
         import pyarrow.parquet as pq
 
-        from airflow_provider_partner.operators.parquet import parquet_schema
+        from airflow_provider_partner.extract.parquet import parquet_schema
 
         table = pq.read_table(target)
         assert table.schema == parquet_schema()
@@ -238,9 +240,9 @@ def test_rerun_replaces_the_file_and_clears_leftover_temporary_files(emu, make_c
 def test_no_usable_interval_fails_before_any_request(emu, make_context, day):
     op = PartnerCenterReferralsOperator(task_id="manual")
 
-    with pytest.raises(WindowError) as no_interval:
+    with pytest.raises(PartnerCenterConfigError) as no_interval:
         op.execute(make_context())
-    with pytest.raises(WindowError) as trigger:
+    with pytest.raises(PartnerCenterConfigError) as trigger:
         op.execute(make_context(day[0], day[0]))
 
     fix = (
@@ -278,7 +280,9 @@ def test_explicit_window_from_params_or_arguments_is_read_as_given(emu, make_con
     )
     assert op.execute(make_context(day[0], day[1], window_start="2020-01-01")) == from_params
 
-    with pytest.raises(WindowError, match=r"Only one bound of the explicit window is set in params"):
+    with pytest.raises(
+        PartnerCenterConfigError, match=r"Only one bound of the explicit window is set in params"
+    ):
         PartnerCenterReferralsOperator(task_id="half").execute(make_context(window_start="2026-11-01"))
 
 
@@ -341,7 +345,7 @@ def test_on_kill_stops_paging_at_the_next_page_and_cleans_up(emu, make_context, 
     worker.join(timeout=10)
 
     assert not worker.is_alive()
-    assert isinstance(outcome["error"], FetchCancelled)
+    assert isinstance(outcome["error"], PartnerCenterCancelledError)
     assert emu.stats()["pages_served"] < 10  # of 200
     assert list(tmp_path.iterdir()) == []
     assert _own_spools() == []

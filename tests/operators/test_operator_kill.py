@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from operator_helpers import read_jsonl
 
-from airflow_provider_partner.operators.dedup import SPOOL_PREFIX
+from airflow_provider_partner.extract.spool import SPOOL_PREFIX
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
 # The operator's execute() in its own process, with the SIGTERM handling of Airflow's task runner
@@ -109,7 +109,7 @@ def test_sigterm_stops_paging_promptly_and_removes_temporary_files(slow_emu, tmp
             process.communicate()
 
     assert code == 1
-    assert "FetchCancelled: Stopped after" in stderr
+    assert "PartnerCenterCancelledError: Stopped after" in stderr
     assert "because the task is being killed; no output was written." in stderr
     assert slow_emu.stats()["pages_served"] < 30
     assert list(out.iterdir()) == []

@@ -12,16 +12,16 @@ import threading
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
-from airflow_provider_partner.hooks.paging import ReferralPage
-from airflow_provider_partner.operators.dedup import (
+from airflow_provider_partner.extract.fetch import fetch_into_spool
+from airflow_provider_partner.extract.spool import (
     SPOOL_PREFIX,
     ReferralSpool,
     remove_stale_spools,
-    timestamp_key,
 )
-from airflow_provider_partner.operators.fetch import fetch_into_spool
-from airflow_provider_partner.operators.writers import AtomicObjectWriter, write_output
+from airflow_provider_partner.extract.writers import AtomicObjectWriter, write_output
+from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
+from airflow_provider_partner.hooks.paging import ReferralPage
+from airflow_provider_partner.instants import sort_key
 
 
 def _ref(referral_id: str, updated: str, **fields) -> dict:
@@ -33,7 +33,7 @@ def _ref(referral_id: str, updated: str, **fields) -> dict:
     }
 
 
-def test_timestamp_key_orders_instants_not_strings():
+def test_sort_key_orders_instants_not_strings():
     texts = [
         "2026-11-01T10:00:00.5Z",
         "2026-11-01T10:00:00Z",
@@ -41,14 +41,14 @@ def test_timestamp_key_orders_instants_not_strings():
         "2026-11-01T10:00:00.1234567Z",
         "2026-11-01T10:00:00.12345678Z",
     ]
-    assert [timestamp_key(t) for t in texts] == [
+    assert [sort_key(t) for t in texts] == [
         "2026-11-01T10:00:00.5000000Z",
         "2026-11-01T10:00:00.0000000Z",
         "2026-11-01T10:00:00.2500000Z",
         "2026-11-01T10:00:00.1234567Z",
         "2026-11-01T10:00:00.1234567Z",
     ]
-    assert timestamp_key(None) == timestamp_key("not a date") == timestamp_key(5) == ""
+    assert sort_key(None) == sort_key("not a date") == sort_key(5) == ""
 
 
 def test_spool_keeps_the_latest_version_once_in_window_order(tmp_path):
@@ -168,7 +168,7 @@ def test_jsonl_and_gzip_are_byte_for_byte_reproducible(filled_spool):
 def test_parquet_schema_is_fixed_and_nothing_is_lost(filled_spool):
     import pyarrow.parquet as pq
 
-    from airflow_provider_partner.operators.parquet import parquet_schema
+    from airflow_provider_partner.extract.parquet import parquet_schema
 
     buffer = io.BytesIO()
     assert write_output("parquet", filled_spool, buffer) == 2

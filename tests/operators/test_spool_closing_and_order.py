@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_partner.operators.dedup import ReferralSpool, SpoolClosedError
-from airflow_provider_partner.operators.writers import (
+from airflow_provider_partner.extract.spool import ReferralSpool
+from airflow_provider_partner.extract.writers import (
     AtomicObjectWriter,
-    WriterDiscardedError,
     write_output,
 )
+from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 
 
 def _ref(referral_id: str, updated: str, **fields) -> dict:
@@ -36,9 +36,9 @@ def test_close_during_add_waits_for_the_page_then_every_call_refuses(tmp_path):
     # The interrupted page completes (no write to a closed file), then the spool is gone.
     assert spool.add(_closing_midway(spool, records)) == 6
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(SpoolClosedError):
+    with pytest.raises(PartnerCenterCancelledError):
         spool.add([_ref("late", "2026-11-01T11:00:00Z")])
-    with pytest.raises(SpoolClosedError):
+    with pytest.raises(PartnerCenterCancelledError):
         spool.count()
     spool.close()  # twice is fine
 
@@ -49,7 +49,7 @@ def test_close_between_read_batches_stops_the_reader(tmp_path):
         reader = spool.iter_json()
         assert next(reader).startswith(b'{"id":"r0000"')
         spool.close()
-        with pytest.raises(SpoolClosedError):
+        with pytest.raises(PartnerCenterCancelledError):
             list(reader)
     assert list(tmp_path.iterdir()) == []
 
@@ -64,7 +64,7 @@ def test_writer_discard_while_in_use_waits_for_the_block(tmp_path):
         writer.discard()  # on_kill, interrupting the writing thread
         handle.write(b"still open\n")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(WriterDiscardedError), writer.in_use():
+    with pytest.raises(PartnerCenterCancelledError), writer.in_use():
         pass
 
 
@@ -115,8 +115,8 @@ def test_fetch_leaves_the_collector_as_it_found_it(tmp_path):
     import gc
     import threading
 
+    from airflow_provider_partner.extract.fetch import fetch_into_spool
     from airflow_provider_partner.hooks.paging import ReferralPage
-    from airflow_provider_partner.operators.fetch import fetch_into_spool
 
     class Hook:
         def iter_pages(self, **_):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from airflow.utils.state import TaskInstanceState
 
-from airflow_provider_partner.hooks.new_referrals import DEFAULT_FIELDS
+from airflow_provider_partner.extract.new_referrals import DEFAULT_FIELDS
 
 pytestmark = pytest.mark.dag
 

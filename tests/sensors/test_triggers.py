@@ -12,7 +12,7 @@ import pytest
 from airflow.sdk._shared.module_loading import import_string
 from sensor_helpers import list_requests
 
-from airflow_provider_partner.hooks.new_referrals import NewReferralsQuery
+from airflow_provider_partner.extract.new_referrals import NewReferralsQuery
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsTrigger
 
 

@@ -19,14 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_partner.operators.closing import CloseGuard
+from airflow_provider_partner.extract.closing import CloseGuard
+from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-    from airflow_provider_partner.operators.dedup import ReferralSpool
+    from airflow_provider_partner.extract.spool import ReferralSpool
 
-__all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "WriterDiscardedError", "write_output"]
+__all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "write_output"]
 
 #: Output formats the operator writes.
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
@@ -36,10 +37,6 @@ TEMP_MARKER = ".partial-"
 #: Bytes collected before each write call: few calls, and memory stays at about this much.
 _WRITE_CHUNK = 1 << 20
 _LOCAL_PROTOCOLS = frozenset({"", "file", "local"})
-
-
-class WriterDiscardedError(RuntimeError):
-    """The writer was discarded (the task is being killed) while it was still in use."""
 
 
 class AtomicObjectWriter:
@@ -61,7 +58,9 @@ class AtomicObjectWriter:
         self._adopted = False
         self._guard = CloseGuard(
             self._discard,
-            lambda: WriterDiscardedError("The output was discarded (the task is being killed)."),
+            lambda: PartnerCenterCancelledError(
+                "Stopped because the task is being killed (the output was discarded); no output was written."
+            ),
         )
 
     def __repr__(self) -> str:
@@ -86,7 +85,7 @@ class AtomicObjectWriter:
         return [str(e) for e in stale]
 
     def in_use(self) -> contextlib.AbstractContextManager[None]:
-        """Hold off :meth:`discard` until the block ends (:class:`WriterDiscardedError` if it came first)."""
+        """Hold off :meth:`discard` until the block ends (a cancellation error if it came first)."""
         return self._guard.step()
 
     def adopt(self, local: Path) -> None:
@@ -172,7 +171,7 @@ def write_output(
     - ``jsonl``: one compact JSON object per line (UTF-8, ``\\n`` after every line), in spool order.
     - ``jsonl.gz``: the same, gzip-compressed with a fixed header (no name, mtime 0), so the same
       data always gives the same bytes.
-    - ``parquet``: see :mod:`airflow_provider_partner.operators.parquet`.
+    - ``parquet``: see :mod:`airflow_provider_partner.extract.parquet`.
 
     :param output_format: one of :data:`OUTPUT_FORMATS`.
     :param spool: the deduplicated referrals.
@@ -180,7 +179,7 @@ def write_output(
     :param check: called between chunks; raises to abort (e.g. when the task is being killed).
     """
     if output_format == "parquet":
-        from airflow_provider_partner.operators.parquet import write_parquet
+        from airflow_provider_partner.extract.parquet import write_parquet
 
         def checked() -> Iterator[dict[str, Any]]:
             for number, record in enumerate(spool.iter_records()):

@@ -3,12 +3,11 @@ Fetch one or more referral queries concurrently into a :class:`ReferralSpool`.
 
 A single query is paged in the calling thread, with the next page's request sent ahead (see
 :func:`_fetch_inline`). With several, each query (one slice of the window) is paged by its own
-thread with its own hook, so each has
-its own HTTP session; the hooks share one token provider (it is lock-protected), so k slices cost
-one token acquisition, not k racing refreshes of a rotating refresh token. Pages travel through a
-small bounded queue to the calling thread, the only one that touches the spool: memory stays at a
-few pages whatever the result size. A stop event (set by ``on_kill`` or by an error in any slice)
-is checked between pages.
+thread with its own hook, so each has its own HTTP session; the hooks share one token provider
+(it is lock-protected), so k slices cost one token acquisition, not k racing refreshes of a
+rotating refresh token. Pages travel through a small bounded queue to the calling thread, the
+only one that touches the spool: memory stays at a few pages whatever the result size. A stop
+event (set by ``on_kill`` or by an error in any slice) is checked between pages.
 """
 
 from __future__ import annotations
@@ -23,13 +22,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
-
+from airflow_provider_partner.extract.spool import ReferralSpool
+from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 from airflow_provider_partner.hooks.paging import prefetching
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-from airflow_provider_partner.operators.dedup import ReferralSpool
 
-__all__ = ["FetchCancelled", "FetchStats", "fetch_into_spool", "make_hooks"]
+__all__ = ["FetchStats", "fetch_into_spool", "make_hooks"]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +35,6 @@ log = logging.getLogger(__name__)
 _POLL = 0.2
 #: How long to wait for slice threads to finish their current request after a stop, seconds.
 _JOIN_TIMEOUT = 5.0
-
-
-class FetchCancelled(AirflowException):
-    """Paging was stopped before the end (the task is being killed)."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +96,8 @@ def _worker(
     _put(items, ("done", index, None), stop)
 
 
-def _cancelled(pages: int, received: int) -> FetchCancelled:
-    return FetchCancelled(
+def _cancelled(pages: int, received: int) -> PartnerCenterCancelledError:
+    return PartnerCenterCancelledError(
         f"Stopped after {pages} page(s) ({received} referrals) because the task is being killed; "
         "no output was written."
     )
@@ -183,7 +177,7 @@ def fetch_into_spool(
     :param spool: where referrals go (used from the calling thread only).
     :param stop: set it to stop paging; it is also set when any slice fails.
     :param on_page: called after each page is spooled (may raise to abort, e.g. a size limit).
-    :raises FetchCancelled: when ``stop`` was set from outside.
+    :raises PartnerCenterCancelledError: when ``stop`` was set from outside.
     """
     if len(hooks) != len(queries):
         raise ValueError(f"{len(hooks)} hooks for {len(queries)} queries.")
@@ -230,8 +224,7 @@ def _fetch_threads(
                 if on_page is not None:
                     on_page()
             elif kind == "error":
-                if len(threads) > 1:
-                    log.error("Slice %d of %d failed: %s", index + 1, len(threads), payload)
+                log.error("Slice %d of %d failed: %s", index + 1, len(threads), payload)
                 raise payload
             else:
                 finished += 1

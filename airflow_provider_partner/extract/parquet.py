@@ -20,6 +20,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import IO, Any
 
+from airflow_provider_partner.instants import to_datetime
+
 __all__ = [
     "BOOL_FIELDS",
     "EXTRA_COLUMN",
@@ -102,24 +104,6 @@ def parquet_schema() -> Any:
     return pa.schema(fields, metadata=metadata)
 
 
-def _parse_timestamp(value: str) -> dt.datetime | None:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    head, dot, rest = text.partition(".")
-    if dot:
-        # Keep microseconds (the column's unit); the API may send up to 7 fractional digits.
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{head}.{rest[:digits][:6]:0<6}{rest[digits:]}"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
 class _Batch:
     """Column lists of up to :data:`BATCH_ROWS` referrals."""
 
@@ -167,7 +151,7 @@ class _Batch:
                 pass
             values: list[dt.datetime | None] = []
             for row, value in enumerate(raw):
-                stamp = _parse_timestamp(value) if isinstance(value, str) else None
+                stamp = to_datetime(value) if isinstance(value, str) else None
                 if stamp is None and value is not None:
                     extras[row] = {**(extras[row] or {}), name: value}
                 values.append(stamp)

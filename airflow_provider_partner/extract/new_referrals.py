@@ -16,13 +16,14 @@ own UTC literals (up to 7 fractional digits), so a watermark taken from a referr
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_partner import odata
+from airflow_provider_partner.extract.window import parse_bound
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.instants import sort_key
 
 if TYPE_CHECKING:
     from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
@@ -33,7 +34,6 @@ __all__ = [
     "NewReferralsCheck",
     "NewReferralsQuery",
     "check_new_referrals",
-    "instant_literal",
 ]
 
 #: Fields returned by default: enough to route and answer a referral (``eTag`` for ``If-Match``).
@@ -53,31 +53,6 @@ DEFAULT_FIELDS: tuple[str, ...] = (
 #: Largest number of referrals one check returns (they go to XCom: keep it small).
 MAX_REFERRALS_LIMIT = 1000
 _PAGE = 100
-_API_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z")
-
-
-def instant_literal(value: Any, name: str) -> str:
-    """
-    Return a window bound as an OData UTC literal, keeping the API's 7 fractional digits.
-
-    :param value: an aware ``datetime``, an ISO-8601 string (a missing offset means UTC), or a
-        ``createdDateTime`` value as the API returns it.
-    :param name: the argument's name, for the error message.
-    """
-    if isinstance(value, str) and _API_INSTANT.fullmatch(value.strip()):
-        return value.strip()
-    try:
-        return odata.datetime_literal(odata.parse_utc_datetime(value, name))
-    except ValueError as err:
-        raise PartnerCenterConfigError(str(err)) from None
-
-
-def _instant_key(literal: str) -> str:
-    # Literals from instant_literal are all "YYYY-MM-DDTHH:MM:SS[.f{1,7}]Z" in UTC: padding the
-    # fraction to 7 digits makes plain string order equal time order.
-    body = literal[:-1]
-    whole, _, fraction = body.partition(".")
-    return f"{whole}.{fraction.ljust(7, '0')}"
 
 
 def _positive_int(value: Any, name: str, upper: int) -> int:
@@ -120,11 +95,12 @@ class NewReferralsQuery:
         for name in ("created_after", "created_before"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, instant_literal(value, name))
+                object.__setattr__(self, name, parse_bound(value, name).literal())
         if (
             self.created_after is not None
             and self.created_before is not None
-            and _instant_key(self.created_before) <= _instant_key(self.created_after)
+            and parse_bound(self.created_before, "created_before")
+            <= parse_bound(self.created_after, "created_after")
         ):
             raise PartnerCenterConfigError(
                 f"The window is empty: created_after {self.created_after} is not before created_before "
@@ -204,13 +180,11 @@ class NewReferralsCheck:
 
     :param referrals: matching referrals, oldest ``createdDateTime`` first, at most ``max_referrals``.
     :param more: whether more referrals matched than were returned.
-    :param requests: list requests this check made.
     :param filter: the ``$filter`` that was sent.
     """
 
     referrals: list[dict[str, Any]]
     more: bool
-    requests: int
     filter: str | None
 
     def satisfies(self, query: NewReferralsQuery) -> bool:
@@ -226,9 +200,7 @@ def _keep(records: Iterable[dict[str, Any]], exclude: Sequence[str]) -> list[dic
 
 
 def _created_key(record: Mapping[str, Any]) -> tuple[str, str]:
-    created = record.get("createdDateTime")
-    key = _instant_key(created) if isinstance(created, str) and _API_INSTANT.fullmatch(created) else ""
-    return key, str(record.get("id", ""))
+    return sort_key(record.get("createdDateTime")), str(record.get("id", ""))
 
 
 def check_new_referrals(
@@ -259,14 +231,11 @@ def check_new_referrals(
     # Complete only if the one page was not full: a full page may hide older matches.
     if first is None or (first.next_link is None and len(first.records) < top):
         records.sort(key=_created_key)
-        return NewReferralsCheck(records[: query.max_referrals], False, 1, filter_)
+        return NewReferralsCheck(records[: query.max_referrals], False, filter_)
     # One more than needed tells "exactly max_referrals matched" from "more matched".
     oldest = hook.iter_pages(
         filter=filter_, orderby="createdDateTime asc", select=query.select, top=wanted + 1
     )
-    pages = list(oldest)
-    kept = _keep((record for page in pages for record in page.records), query.exclude_ids)
+    kept = _keep((record for page in oldest for record in page.records), query.exclude_ids)
     kept.sort(key=_created_key)
-    return NewReferralsCheck(
-        kept[: query.max_referrals], len(kept) > query.max_referrals, 1 + len(pages), filter_
-    )
+    return NewReferralsCheck(kept[: query.max_referrals], len(kept) > query.max_referrals, filter_)

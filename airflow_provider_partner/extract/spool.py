@@ -14,7 +14,6 @@ Only one thread may use a spool (SQLite connections are not shared between threa
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import shutil
@@ -24,10 +23,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
-from airflow_provider_partner.operators.closing import CloseGuard
+from airflow_provider_partner.extract.closing import CloseGuard
+from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterResponseError
+from airflow_provider_partner.instants import sort_key
 
-__all__ = ["SPOOL_PREFIX", "ReferralSpool", "SpoolClosedError", "remove_stale_spools", "timestamp_key"]
+__all__ = ["SPOOL_PREFIX", "ReferralSpool", "remove_stale_spools"]
 
 #: Prefix of spool directories in the temp dir; the owning process id follows it.
 SPOOL_PREFIX = "partner-referrals-spool-"
@@ -38,35 +38,6 @@ _UPSERT = (
     "ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, sortkey = excluded.sortkey, "
     "pos = excluded.pos, size = excluded.size WHERE excluded.updated > spool.updated"
 )
-
-
-def timestamp_key(value: Any) -> str:
-    """
-    Return a string that sorts like the instant ``value`` denotes (``""`` for missing values).
-
-    The API writes UTC with up to 7 fractional digits (``2026-11-01T10:00:00.1234567Z``), but the
-    number of digits may vary; comparing the raw strings would order ``...:00Z`` after
-    ``...:00.5Z``. Keys are ``YYYY-MM-DDTHH:MM:SS.fffffffZ`` in UTC.
-
-    :param value: the field value from a referral.
-    """
-    if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
-        head, _, fraction = value[:-1].partition(".")
-        if len(head) == 19 and (not fraction or fraction.isdigit()):
-            return f"{head}.{fraction[:7]:0<7}Z"
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
-        # fromisoformat takes at most 6 fractional digits before Python 3.11.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return ""
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    utc = parsed.astimezone(dt.timezone.utc)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}0Z"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -97,10 +68,6 @@ def remove_stale_spools(directory: str | None = None) -> list[Path]:
     return removed
 
 
-class SpoolClosedError(RuntimeError):
-    """The spool was closed (the task is being killed) while it was still in use."""
-
-
 class ReferralSpool:
     """
     Referrals keyed by ``id`` in a temporary directory; the newest ``updatedDateTime`` wins.
@@ -112,8 +79,9 @@ class ReferralSpool:
 
     :meth:`close` may be called from a signal handler (``on_kill``) that interrupts the thread
     using the spool: it then only marks the spool closed, and the interrupted call finishes its
-    step and does the closing itself. Every later call raises :class:`SpoolClosedError`, so nothing is
-    ever written to or read from a closed file.
+    step and does the closing itself. Every later call raises
+    :class:`~airflow_provider_partner.hooks.errors.PartnerCenterCancelledError`, so nothing is ever
+    written to or read from a closed file.
 
     :param order_field: the field the output is ordered by (then ``id``), e.g. ``updatedDateTime``.
     :param directory: parent of the temporary directory (default: the system temp dir).
@@ -141,7 +109,10 @@ class ReferralSpool:
         self._last: tuple[str, str] = ("", "")
         self._indexed = False
         self._guard = CloseGuard(
-            self._release, lambda: SpoolClosedError("The spool was closed (the task is being killed).")
+            self._release,
+            lambda: PartnerCenterCancelledError(
+                "Stopped because the task is being killed (the spool was closed); no output was written."
+            ),
         )
 
     def __repr__(self) -> str:
@@ -158,7 +129,7 @@ class ReferralSpool:
         Upsert a batch of referrals (one page); return how many were given.
 
         :param records: referral objects as returned by the API; each must have a string ``id``.
-        :raises SpoolClosedError: the spool was closed meanwhile.
+        :raises PartnerCenterCancelledError: the spool was closed meanwhile.
         """
         with self._guard.step():
             return self._add(records)
@@ -182,8 +153,8 @@ class ReferralSpool:
                     f"A referral without a usable 'id' ({referral_id!r}) was returned; duplicates cannot be "
                     "removed without it. If $select is used, keep 'id' in it."
                 )
-            updated = timestamp_key(record.get("updatedDateTime"))
-            sortkey = updated if by_updated else timestamp_key(record.get(order_field))
+            updated = sort_key(record.get("updatedDateTime"))
+            sortkey = updated if by_updated else sort_key(record.get(order_field))
             if ordered:
                 key = (sortkey, referral_id)
                 ordered = key > last

@@ -1,0 +1,200 @@
+"""
+The extraction engine: read an :class:`~airflow_provider_partner.extract.slices.ExtractionPlan`
+into a local spool (each referral once, the latest ``updatedDateTime`` wins), then hand the
+referrals back (XCom) or publish them as one file, atomically.
+
+The operator is Airflow glue around :class:`Extraction`; anything else that needs a window of
+referrals (a script, another operator) can use it the same way::
+
+    extraction = Extraction("partner_center_default", plan)
+    result = extraction.to_file(ObjectStoragePath("file:///data/day.jsonl"), "jsonl")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_partner.extract.fetch import FetchStats, fetch_into_spool, make_hooks
+from airflow_provider_partner.extract.spool import ReferralSpool, remove_stale_spools
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterCancelledError,
+    PartnerCenterResultTooLargeError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_partner.extract.slices import ExtractionPlan
+    from airflow_provider_partner.extract.writers import AtomicObjectWriter
+
+__all__ = ["Extraction", "ExtractionResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """
+    What one extraction read and delivered.
+
+    :param count: distinct referrals delivered (returned or written).
+    :param pages: pages received over all slices.
+    :param received: referrals received, duplicates included.
+    :param slices: queries fetched concurrently.
+    :param seconds: wall-clock time of the whole extraction.
+    :param records: the referrals (XCom mode), ``None`` when written to a file.
+    """
+
+    count: int
+    pages: int
+    received: int
+    slices: int
+    seconds: float
+    records: list[dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def duplicates_removed(self) -> int:
+        """Referrals received more than once (overlaps, lookback, changes while paging)."""
+        return self.received - self.count
+
+
+def too_many_for_xcom(limit: int, count: int) -> PartnerCenterResultTooLargeError:
+    """The error for a result that does not fit in XCom, naming the fixes."""
+    return PartnerCenterResultTooLargeError(
+        f"The query found more than max_xcom_records={limit} referrals ({count} so far); "
+        "XCom values live in the Airflow metadata database and must stay small. Set output_path "
+        "(e.g. 'file:///data/referrals/{{ ds }}.jsonl' or "
+        "'s3://aws_default@bucket/referrals/{{ ds }}.jsonl') "
+        "to write them to a file, narrow the filter or window, or raise max_xcom_records."
+    )
+
+
+class Extraction:
+    """
+    One extraction of a plan, usable once; :meth:`cancel` may be called from another thread or a
+    signal handler (``on_kill``).
+
+    :param partner_center_conn_id: the Airflow connection id.
+    :param plan: what to read.
+    """
+
+    def __init__(self, partner_center_conn_id: str, plan: ExtractionPlan) -> None:
+        self.partner_center_conn_id = partner_center_conn_id
+        self.plan = plan
+        self._stop = threading.Event()
+        self._spool: ReferralSpool | None = None
+        self._writer: AtomicObjectWriter | None = None
+
+    def __repr__(self) -> str:
+        return f"Extraction(conn_id={self.partner_center_conn_id!r}, filter={self.plan.query_filter!r})"
+
+    # -- the two deliveries ------------------------------------------------------------------------
+    def to_records(self, max_records: int) -> ExtractionResult:
+        """
+        Return the referrals (ordered by the window field, then ``id``) in the result.
+
+        :param max_records: fail as soon as more distinct referrals than this are found.
+        :raises PartnerCenterResultTooLargeError: more than ``max_records`` matched.
+        """
+        started = time.monotonic()
+        with self._open_spool() as spool:
+
+            def check() -> None:
+                # received only grows; count() (distinct) is read only once received passes the limit.
+                if spool.received > max_records and spool.count() > max_records:
+                    raise too_many_for_xcom(max_records, spool.count())
+
+            stats = self._fetch(spool, check)
+            count = spool.count()
+            if count > max_records:
+                raise too_many_for_xcom(max_records, count)
+            records = list(spool.iter_records())
+        return self._result(stats, count, started, records)
+
+    def to_file(self, target: ObjectStoragePath, output_format: str) -> ExtractionResult:
+        """
+        Write the referrals to ``target`` in ``output_format``, atomically (never a partial file).
+
+        :param target: where the file goes (local or object storage).
+        :param output_format: ``jsonl``, ``jsonl.gz`` or ``parquet``.
+        """
+        started = time.monotonic()
+        with self._open_spool() as spool:
+            stats = self._fetch(spool, None)
+            written = self._write(spool, target, output_format)
+        return self._result(stats, written, started, None)
+
+    def cancel(self) -> None:
+        """Stop paging at the next page boundary and delete temporary files at once."""
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.discard()
+        if self._spool is not None:
+            self._spool.close()
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _open_spool(self) -> ReferralSpool:
+        for stale in remove_stale_spools():
+            log.info("Removed the spool of a killed run: %s", stale)
+        spool = self._spool = ReferralSpool(order_field=self.plan.order_field)
+        return spool
+
+    def _fetch(self, spool: ReferralSpool, on_page: Callable[[], None] | None) -> FetchStats:
+        queries = self.plan.queries()
+        hooks = make_hooks(self.partner_center_conn_id, len(queries))
+        stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
+        count = spool.count()
+        log.info(
+            "Fetched %d page(s), %d referral(s), %d distinct (%d duplicate(s) removed) in %.1f s",
+            stats.pages,
+            stats.received,
+            count,
+            stats.received - count,
+            stats.seconds,
+        )
+        return stats
+
+    def _write(self, spool: ReferralSpool, target: ObjectStoragePath, output_format: str) -> int:
+        from airflow_provider_partner.extract.writers import AtomicObjectWriter, write_output
+
+        writer = self._writer = AtomicObjectWriter(target)
+        for stale in writer.remove_stale():
+            log.info("Removed a temporary file of an earlier attempt: %s", stale)
+        try:
+            with writer.in_use():
+                # Referrals that arrived in output order, each once, are already the JSONL file.
+                ordered = spool.ordered_jsonl() if output_format == "jsonl" else None
+                if ordered is not None:
+                    written = spool.received
+                    writer.adopt(ordered)
+                else:
+                    written = write_output(output_format, spool, writer.open(), check=self._check_stop)
+                self._check_stop()
+                writer.publish()
+        finally:
+            writer.discard()
+        return written
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise PartnerCenterCancelledError(
+                "Stopped while writing because the task is being killed; no output was written."
+            )
+
+    def _result(
+        self, stats: FetchStats, count: int, started: float, records: list[dict[str, Any]] | None
+    ) -> ExtractionResult:
+        return ExtractionResult(
+            count=count,
+            pages=stats.pages,
+            received=stats.received,
+            slices=len(self.plan.queries()),
+            seconds=round(time.monotonic() - started, 3),
+            records=records,
+        )
