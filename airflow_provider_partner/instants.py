@@ -10,7 +10,8 @@ values, so they are parsed, compared, rendered and converted here, and only here
   exact, totally ordered, hashable;
 - :func:`parse` reads what users and the API write: ISO-8601 with ``Z`` or an offset, 0 to 7
   fractional digits, a bare date (midnight UTC), a string without offset (UTC), a ``datetime``;
-- :meth:`Instant.literal` renders the OData literal the API compares against;
+- :meth:`Instant.literal` renders the OData literal the API compares against, and
+  :meth:`Instant.api_format` the API's own spelling (always 7 digits: what watermarks store);
 - :func:`sort_key` is the cheap per-record key that sorts API values by the instant they denote;
 - :func:`to_datetime` converts an API value for Parquet's microsecond timestamps.
 
@@ -90,6 +91,15 @@ class Instant:
         elif fraction:
             text += f".{fraction:07d}"
         return text + "Z"
+
+    def api_format(self) -> str:
+        """This instant as the API writes it: always 7 fractional digits, e.g. ``...:00.1234560Z``."""
+        seconds, fraction = divmod(self.ticks, TICKS_PER_SECOND)
+        moment = _EPOCH + dt.timedelta(seconds=seconds)
+        return (
+            f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{fraction:07d}Z"
+        )
 
     def __add__(self, other: dt.timedelta) -> Instant:
         if not isinstance(other, dt.timedelta):
@@ -184,12 +194,9 @@ def sort_key(value: object) -> str:
     if not isinstance(value, str) or not value:
         return ""
     try:
-        instant = _from_text(value, "value")
+        return _from_text(value, "value").api_format()
     except ValueError:
         return ""
-    seconds, ticks = divmod(instant.ticks, TICKS_PER_SECOND)
-    moment = _EPOCH + dt.timedelta(seconds=seconds)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{ticks:07d}Z"
 
 
 def to_datetime(value: str) -> dt.datetime | None:

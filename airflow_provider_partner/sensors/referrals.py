@@ -10,9 +10,14 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferralTimeout,
+)
 
 from airflow_provider_partner.extract.new_referrals import (
     DEFAULT_FIELDS,
@@ -229,6 +234,34 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
             timeout=dt.timedelta(seconds=self.timeout + 60),
         )
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after the trigger fired: ``soft_fail`` skips on a timeout only, never on an error.
+
+        Airflow's sensors turn any exception raised while resuming into a skip when ``soft_fail``
+        is set, so an unreadable page or a revoked token would end the run "successfully", every
+        task skipped, with the referrals left unanswered. Here an error fails the task with its
+        cause (``never_fail`` still skips, as it promises to, with the cause logged).
+        """
+        try:
+            return BaseOperator.resume_execution(self, next_method, next_kwargs, context)
+        except TaskDeferralTimeout as err:
+            self._timed_out(f"The deferred wait timed out ({err}).", err)
+        except AirflowSkipException:
+            raise
+        except Exception as err:
+            if self.never_fail:
+                self.log.warning("Skipping (never_fail) after an error: %s", err)
+                raise AirflowSkipException(f"Skipped (never_fail) after an error: {err}") from err
+            raise
+
+    def _timed_out(self, message: str, cause: BaseException | None = None) -> None:
+        if self.soft_fail or self.never_fail:
+            self.log.warning("Skipping (soft_fail): %s", message)
+            raise AirflowSkipException(f"Sensor timed out (soft_fail): {message}") from cause
+        self.log.error("Sensor timed out: %s", message)
+        raise AirflowSensorTimeout(message) from cause
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Return the referrals the trigger found, or fail / skip with its message."""
         status = event.get("status")
@@ -237,7 +270,6 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
             return self._report(NewReferralsCheck(referrals, bool(event.get("more")), event.get("filter")))
         message = str(event.get("message") or event)
         if status == "timeout":
-            if self.soft_fail:
-                raise AirflowSkipException(f"Sensor timed out (soft_fail): {message}")
-            raise AirflowSensorTimeout(message)
+            self._timed_out(message)
+        self.log.error("Waiting for new referrals failed: %s", message)
         raise AirflowException(f"Waiting for new referrals failed: {message}")

@@ -28,7 +28,11 @@ from airflow_provider_partner.extract.new_referrals import (
     NewReferralsQuery,
     check_new_referrals,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterError, is_transient
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterError,
+    PartnerCenterResponseError,
+    is_transient,
+)
 from airflow_provider_partner.triggers.watermark import Watermark, open_watermark_store
 
 __all__ = ["PartnerCenterNewReferralsEventTrigger", "PartnerCenterNewReferralsTrigger"]
@@ -41,6 +45,13 @@ DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _waiting_can_fix(error: PartnerCenterError) -> bool:
+    # A page a proxy replaced with HTML, or one cut off in transit, fails this check only: the next
+    # one is usually fine. A task reading pages fails on it (its retries start over cleanly); a
+    # wait that lasts hours should not end on one bad page, so it counts as one failed check.
+    return is_transient(error) or isinstance(error, PartnerCenterResponseError)
 
 
 class _Checker:
@@ -65,7 +76,7 @@ class _Checker:
         try:
             result = await asyncio.to_thread(check_new_referrals, self._hook, query)
         except PartnerCenterError as err:
-            if not is_transient(err):
+            if not _waiting_can_fix(err):
                 raise
             self.failures += 1
             if self.failures >= self.max_consecutive_errors:
@@ -270,6 +281,8 @@ class PartnerCenterNewReferralsEventTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; fire ``{"ids", "count", "created_from", "created_to"}`` per batch."""
+        # Taken before the first await: referrals created while the store is read still fire.
+        first = Watermark.start(self.start_after, _utcnow())
         store = open_watermark_store(
             self.watermark_key,
             location=self.watermark_location,
@@ -277,7 +290,7 @@ class PartnerCenterNewReferralsEventTrigger(BaseEventTrigger):
         )
         mark = await store.load()
         if mark is None:
-            mark = Watermark.start(self.start_after, _utcnow())
+            mark = first
             await store.save(mark)
         checker = _Checker(self.partner_center_conn_id, self.max_consecutive_errors)
         while True:

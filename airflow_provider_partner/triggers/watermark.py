@@ -46,13 +46,15 @@ class Watermark:
     ids_at_mark: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # One spelling per instant ("...:00.0000000Z" and "...:00Z" are the same mark).
-        object.__setattr__(self, "created_after", parse_bound(self.created_after, "created_after").literal())
+        # One spelling per instant, the API's own ("...:00Z" is stored as "...:00.0000000Z").
+        object.__setattr__(
+            self, "created_after", parse_bound(self.created_after, "created_after").api_format()
+        )
 
     @classmethod
     def start(cls, start_after: str | None, now: dt.datetime) -> Watermark:
         """The first watermark: ``start_after`` if given, else ``now`` (only later arrivals fire)."""
-        return cls(parse_bound(start_after if start_after else now, "start_after").literal())
+        return cls(parse_bound(start_after if start_after else now, "start_after").api_format())
 
     def advanced(self, fired: Sequence[Mapping[str, Any]]) -> Watermark:
         """
@@ -62,13 +64,14 @@ class Watermark:
         """
         if not fired:
             return self
-        newest = instants.parse(fired[-1]["createdDateTime"], "createdDateTime")
+        newest = instants.parse(fired[-1]["createdDateTime"], "createdDateTime").api_format()
+        # sort_key is the API's spelling of any value: equal keys, same instant.
         at_newest = tuple(
-            str(r["id"]) for r in fired if instants.sort_key(r.get("createdDateTime")) == _key(newest)
+            str(r["id"]) for r in fired if instants.sort_key(r.get("createdDateTime")) == newest
         )
-        if newest == instants.parse(self.created_after):
-            return Watermark(newest.literal(), self.ids_at_mark + at_newest)
-        return Watermark(newest.literal(), at_newest)
+        if newest == self.created_after:
+            return Watermark(newest, self.ids_at_mark + at_newest)
+        return Watermark(newest, at_newest)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (what the stores keep)."""
@@ -85,7 +88,7 @@ class Watermark:
         try:
             value = json.loads(data) if isinstance(data, str) else data
             return cls(
-                parse_bound(value["created_after"], "created_after").literal(),
+                value["created_after"],
                 tuple(str(i) for i in value.get("ids_at_mark") or ()),
             )
         except (ValueError, KeyError, TypeError, PartnerCenterConfigError) as err:
@@ -93,10 +96,6 @@ class Watermark:
                 f"The watermark stored in {where} is unreadable ({type(err).__name__}: {err}); delete it "
                 "to start again from the trigger's start_after (referrals since then fire again)."
             ) from None
-
-
-def _key(instant: instants.Instant) -> str:
-    return instants.sort_key(instant.literal())
 
 
 class WatermarkStore(Protocol):

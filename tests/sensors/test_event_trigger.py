@@ -247,3 +247,25 @@ def test_a_trigger_shared_by_several_assets_is_told_to_set_a_watermark_location(
 
     with pytest.raises(PartnerCenterConfigError, match=r"watches several assets\. Set watermark_location"):
         asyncio.run(trigger.run().__anext__())
+
+
+def test_the_first_watermark_is_taken_before_the_trigger_first_yields_control(
+    emu: Any, tmp_path: Path
+) -> None:
+    # A referral created while the trigger reads its (empty) store must fire: the starting mark
+    # is "when run() began", not "when the store answered".
+    trigger = _rebuilt(_trigger(tmp_path, watermark_key="unpaused"))
+    loop = asyncio.new_event_loop()
+    events = trigger.run()
+    try:
+        pending = asyncio.ensure_future(events.__anext__(), loop=loop)
+        loop.run_until_complete(asyncio.sleep(0))  # run() is now at its first await
+        assert not pending.done()
+        created_meanwhile = [r["id"] for r in emu.release_incoming(1)]
+
+        event = loop.run_until_complete(asyncio.wait_for(pending, 60))
+
+        assert event.payload["ids"] == created_meanwhile
+    finally:
+        loop.run_until_complete(events.aclose())
+        loop.close()

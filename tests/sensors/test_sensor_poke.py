@@ -219,3 +219,51 @@ def test_a_poke_asks_for_the_newest_few_with_a_small_select(
             "top": 10,
         }
     ]
+
+
+def _logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> str:
+    # Task loggers go through stdlib logging, or to stdout once Airflow has set up structlog.
+    return caplog.text + capsys.readouterr().out
+
+
+def test_soft_fail_skips_a_timed_out_wait_but_an_error_fails_the_task(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowSkipException,
+        TaskDeferralError,
+    )
+
+    sensor = _sensor(deferrable=True, soft_fail=True)
+    error = {"event": {"status": "error", "message": "Expected JSON for page 1 but got text/html"}}
+    with pytest.raises(AirflowException, match=r"^Waiting for new referrals failed: Expected JSON") as failed:
+        sensor.resume_execution("execute_complete", error, {})
+    assert not isinstance(failed.value, AirflowSkipException)
+    assert "Waiting for new referrals failed: Expected JSON for page 1 but got text/html" in _logged(
+        caplog, capsys
+    )
+
+    timeout = {"event": {"status": "timeout", "message": "No 1 new referral(s) by 2026-11-27"}}
+    with pytest.raises(AirflowSkipException, match=r"^Sensor timed out \(soft_fail\): No 1 new referral"):
+        sensor.resume_execution("execute_complete", timeout, {})
+    assert "Skipping (soft_fail): No 1 new referral(s) by 2026-11-27" in _logged(caplog, capsys)
+
+    # The triggerer's own backstop timeout is a timeout too; a crashed trigger is an error.
+    with pytest.raises(AirflowSkipException, match=r"The deferred wait timed out"):
+        sensor.resume_execution("__fail__", {"error": "Trigger timeout"}, {})
+    with pytest.raises(TaskDeferralError, match="boom"):
+        sensor.resume_execution("__fail__", {"error": "boom"}, {})
+
+
+def test_never_fail_still_skips_an_error_and_logs_why(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    sensor = _sensor(deferrable=True, never_fail=True)
+    error = {"event": {"status": "error", "message": "HTTP 403"}}
+    with pytest.raises(AirflowSkipException, match=r"never_fail.*HTTP 403"):
+        sensor.resume_execution("execute_complete", error, {})
+    logged = _logged(caplog, capsys)
+    assert "Skipping (never_fail) after an error: Waiting for new referrals failed: HTTP 403" in logged

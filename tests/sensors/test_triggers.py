@@ -142,3 +142,36 @@ def test_exponential_backoff_doubles_the_interval_up_to_max_wait() -> None:
     assert [_next_interval(5, False, n, None) for n in range(4)] == [5, 5, 5, 5]
     assert [_next_interval(5, True, n, None) for n in range(4)] == [5, 10, 20, 40]
     assert [_next_interval(5, True, n, 30) for n in range(5)] == [5, 10, 20, 30, 30]
+
+
+def test_an_html_or_cut_off_page_while_waiting_is_one_failed_check_not_the_end(
+    emu: Any, monkeypatch: pytest.MonkeyPatch, arrivals_after_pokes: Any
+) -> None:
+    # A proxy's HTML page, a page cut off in transit and a malformed one: each fails one check.
+    _retry_once_conn(emu, monkeypatch, max_retries=0)
+    emu.script_faults(["html", "truncated", "malformed"])
+    trigger = _rebuilt(
+        PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.05, max_consecutive_errors=4)
+    )
+    arrivals = arrivals_after_pokes(emu, 2, after_requests=4)
+
+    event = asyncio.run(_first_event(trigger))
+
+    assert event["status"] == "success"
+    assert [r["id"] for r in event["referrals"]] == arrivals.ids
+    assert emu.stats()["faults"] == {"html": 1, "truncated": 1, "malformed": 1}
+
+
+def test_bad_pages_in_a_row_still_end_the_wait_with_the_cause(
+    emu: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _retry_once_conn(emu, monkeypatch, max_retries=0)
+    emu.script_faults(["html", "html"])
+    trigger = PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.01, max_consecutive_errors=2)
+
+    event = asyncio.run(_first_event(trigger))
+
+    assert event["status"] == "error"
+    assert event["message"].startswith("Gave up after 2 failed checks in a row; the last one: Expected JSON")
+    assert "Content-Type 'text/html" in event["message"]
+    assert list_requests(emu) == 2
