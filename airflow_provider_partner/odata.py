@@ -24,7 +24,7 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 
 from airflow_provider_partner.instants import Instant
@@ -33,6 +33,8 @@ __all__ = [
     "ORDERBY_FIELDS",
     "and_",
     "any_",
+    "bind",
+    "check_balanced",
     "datetime_literal",
     "eq",
     "ge",
@@ -206,8 +208,103 @@ def _balanced_inside(inner: str) -> bool:
     return depth == 0
 
 
+def _segments(expr: str) -> Iterator[tuple[int, str, bool | None]]:
+    """
+    Yield ``(start, text, literal)`` runs of ``expr``: ``literal`` is ``False`` outside string
+    literals, ``True`` for a closed literal, ``None`` for one never closed (it runs to the end).
+    """
+    start = i = 0
+    n = len(expr)
+    while i < n:
+        if expr[i] != "'":
+            i += 1
+            continue
+        if i > start:
+            yield start, expr[start:i], False
+        j = i + 1
+        while j < n:
+            if expr[j] != "'":
+                j += 1
+            elif j + 1 < n and expr[j + 1] == "'":  # a doubled quote is an escaped quote
+                j += 2
+            else:
+                break
+        yield i, expr[i : j + 1], True if j < n else None
+        start = i = j + 1
+    if start < n:
+        yield start, expr[start:], False
+
+
+def check_balanced(expr: str) -> str:
+    """
+    Return ``expr`` if its parentheses balance and its string literals close; else raise.
+
+    A filter that does not balance is never valid OData, and wrapping it in parentheses could make
+    it valid with another meaning (``x eq 'a') or ('b'`` would escape an ``and``), so it is
+    refused before it is combined with anything.
+
+    :param expr: a ``$filter`` expression.
+    :raises ValueError: naming the character position (1-based) of the first problem.
+    """
+    open_at: list[int] = []
+    for start, text, literal_run in _segments(expr):
+        if literal_run is None:
+            raise ValueError(
+                f"The string literal opened at character {start + 1} of $filter {expr!r} is never "
+                "closed; quote values with odata.literal() or bind them with odata.bind()."
+            )
+        if literal_run:
+            continue
+        for offset, char in enumerate(text):
+            if char == "(":
+                open_at.append(start + offset)
+            elif char == ")":
+                if not open_at:
+                    raise ValueError(
+                        f"The ')' at character {start + offset + 1} of $filter {expr!r} closes nothing."
+                    )
+                open_at.pop()
+    if open_at:
+        raise ValueError(f"The '(' at character {open_at[-1] + 1} of $filter {expr!r} is never closed.")
+    return expr
+
+
+_PLACEHOLDER = re.compile(r"(?<![\w/:.])[:]([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def bind(template: str, values: Mapping[str, LiteralValue]) -> str:
+    """
+    Put run-time values into a filter safely: each ``:name`` becomes ``literal(values[name])``.
+
+    ``filter="country eq :country and type eq :kind"`` with ``{"country": "DK' or 'a' eq 'a", ...}``
+    compares ``country`` with that whole string: a value can never change the filter's structure.
+    Placeholders inside string literals are left alone, and so is a lambda's ``t:t/email``.
+
+    :param template: the filter with ``:name`` placeholders.
+    :param values: a value for every placeholder (each rendered with :func:`literal`).
+    :raises ValueError: a placeholder without a value, or a value no placeholder uses (a typo).
+    """
+    check_balanced(template)
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ValueError(f"$filter placeholder :{name} has no value; filter_params has {sorted(values)}.")
+        used.add(name)
+        return literal(values[name])
+
+    bound = "".join(
+        text if literal_run else _PLACEHOLDER.sub(fill, text) for _, text, literal_run in _segments(template)
+    )
+    unused = sorted(set(values) - used)
+    if unused:
+        raise ValueError(f"filter_params {unused} match no :name placeholder in $filter {template!r}.")
+    return bound
+
+
 def _clean(exprs: Iterable[str | None], function: str) -> list[str]:
-    parts = [e.strip() for e in exprs if e is not None and e.strip()]
+    parts = [check_balanced(e.strip()) for e in exprs if e is not None and e.strip()]
     if not parts:
         raise ValueError(f"odata.{function}() needs at least one non-empty expression.")
     return parts

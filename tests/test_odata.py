@@ -154,3 +154,49 @@ def test_any_datetime_round_trips_through_an_independent_parser(value: dt.dateti
     assert isinstance(tree, ast.Compare)
     assert isinstance(tree.right, ast.DateTime)
     assert tree.right.py_val == value
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("a eq 'x", 'The string literal opened at character 6 of $filter "a eq \'x" is never closed'),
+        ("a eq 'x''", "The string literal opened at character 6 of $filter \"a eq 'x''\" is never closed"),
+        ("(a eq 1", "The '(' at character 1 of $filter '(a eq 1' is never closed."),
+        ("a eq 1) or (b eq 2", "The ')' at character 7 of $filter 'a eq 1) or (b eq 2' closes nothing."),
+    ],
+)
+def test_unbalanced_filters_are_refused_before_they_are_combined(expr: str, message: str) -> None:
+    for combine in (odata.check_balanced, odata.and_, odata.or_, odata.not_):
+        with pytest.raises(ValueError, match=r"^The ") as caught:
+            combine(expr)
+        assert str(caught.value).startswith(message)
+
+
+def test_balanced_filters_pass_unchanged() -> None:
+    for expr in (
+        "a eq 'it''s (not) closed'",
+        "a eq ''",
+        "(a eq 1) and (b eq ')')",
+        "team/any(t:t/email eq 'x')",
+    ):
+        assert odata.check_balanced(expr) == expr
+
+
+def test_bind_quotes_values_and_leaves_literals_and_lambdas_alone() -> None:
+    bound = odata.bind(
+        "country eq :country and team/any(t:t/email eq :mail) and note eq ':country' and n eq :n",
+        {"country": "DK' or 'a' eq 'a", "mail": "o'brien@example.com", "n": 5},
+    )
+    assert bound == (
+        "country eq 'DK'' or ''a'' eq ''a' and team/any(t:t/email eq 'o''brien@example.com') "
+        "and note eq ':country' and n eq 5"
+    )
+    assert odata.bind("createdDateTime ge 2026-11-01T10:00:00Z and a eq :a", {"a": True}) == (
+        "createdDateTime ge 2026-11-01T10:00:00Z and a eq true"
+    )
+    with pytest.raises(
+        ValueError, match=r"^\$filter placeholder :b has no value; filter_params has \['a'\]\.$"
+    ):
+        odata.bind("a eq :a and b eq :b", {"a": 1})
+    with pytest.raises(ValueError, match=r"^filter_params \['z'\] match no :name placeholder"):
+        odata.bind("a eq :a", {"a": 1, "z": 2})

@@ -39,6 +39,7 @@ __all__ = [
     "format_output_path",
     "parse_bound",
     "resolve_window",
+    "user_filter",
     "window_filter",
 ]
 
@@ -204,20 +205,41 @@ def _no_window_message(context: Mapping[str, Any], task_id: str) -> str:
     )
 
 
-def window_filter(window_field: str | None, window: Window | None, user_filter: str | None) -> str | None:
+def user_filter(filter: str | None, params: Mapping[str, Any] | None = None) -> str | None:
+    """
+    The user's ``$filter`` (rendered), its ``:name`` placeholders bound to ``params``, checked.
+
+    :param filter: the filter, raw or built with :mod:`~airflow_provider_partner.odata`; blank: none.
+    :param params: values for ``:name`` placeholders (``filter_params``), quoted by ``odata.literal``.
+    :raises PartnerCenterConfigError: unbalanced parentheses or quotes (naming the position), a
+        placeholder without a value, or a value no placeholder uses.
+    """
+    text = filter.strip() if isinstance(filter, str) and filter.strip() else None
+    if text is None:
+        if params:
+            raise PartnerCenterConfigError(f"filter_params {sorted(params)} given, but there is no filter.")
+        return None
+    try:
+        return odata.bind(text, params) if params else odata.check_balanced(text)
+    except (ValueError, TypeError) as err:
+        raise PartnerCenterConfigError(str(err)) from None
+
+
+def window_filter(window_field: str | None, window: Window | None, user: str | None) -> str | None:
     """
     Combine the user's ``$filter`` with the window: ``(<user filter>) and <field> ge .. and <field> lt ..``.
 
     :param window_field: the datetime field the window applies to, or ``None`` (no window).
-    :param window: the window (closed: with an end), or ``None``.
-    :param user_filter: the user's OData filter (raw or built with :mod:`odata`), or ``None``.
+    :param window: the window (``end=None``: open, only the lower bound applies), or ``None``.
+    :param user: the user's OData filter (raw or built with :mod:`odata`), or ``None``.
+    :raises PartnerCenterConfigError: the user's filter does not balance (see :func:`user_filter`).
     """
-    user = user_filter.strip() if isinstance(user_filter, str) and user_filter.strip() else None
+    checked = user_filter(user)
     if window_field is None or window is None:
-        return user
+        return checked
     if window.end is None:
-        return odata.and_(user, odata.ge(window_field, window.start))
-    return odata.and_(user, odata.window(window_field, window.start, window.end))
+        return odata.and_(checked, odata.ge(window_field, window.start))
+    return odata.and_(checked, odata.window(window_field, window.start, window.end))
 
 
 def format_output_path(path: str, window: Window | None) -> str:

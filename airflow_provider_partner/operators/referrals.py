@@ -16,7 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_partner.extract.slices import WINDOW_FIELDS, ExtractionPlan
-from airflow_provider_partner.extract.window import Window, format_output_path, resolve_window
+from airflow_provider_partner.extract.window import (
+    Window,
+    format_output_path,
+    resolve_window,
+    user_filter,
+)
 from airflow_provider_partner.extract.writers import OUTPUT_FORMATS
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
@@ -108,7 +113,11 @@ class PartnerCenterReferralsOperator(BaseOperator):
 
     :param partner_center_conn_id: the Partner Center connection.
     :param filter: OData ``$filter`` ANDed with the window (templated; raw text or built with
-        :mod:`airflow_provider_partner.odata`).
+        :mod:`airflow_provider_partner.odata`). Put run-time values in with ``:name`` placeholders
+        and ``filter_params``, never by templating them into the text.
+    :param filter_params: values of the filter's ``:name`` placeholders (templated), each quoted
+        as an OData literal, e.g. ``filter="country eq :country"`` with
+        ``filter_params={"country": "{{ params.country }}"}``.
     :param orderby: ``$orderby`` for paging (templated), e.g. ``updatedDateTime asc``. Outputs are
         always ordered by the window field, then ``id``.
     :param select: ``$select`` fields (templated); ``id``, ``updatedDateTime`` and the window field
@@ -131,6 +140,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
 
     template_fields: Sequence[str] = (
         "filter",
+        "filter_params",
         "orderby",
         "select",
         "output_path",
@@ -148,6 +158,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         *,
         partner_center_conn_id: str = "partner_center_default",
         filter: str | None = None,
+        filter_params: dict[str, Any] | None = None,
         orderby: str | None = None,
         select: str | Sequence[str] | None = None,
         top: int | None = None,
@@ -176,6 +187,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         )
         self.partner_center_conn_id = partner_center_conn_id
         self.filter = filter
+        self.filter_params = filter_params
         self.orderby = orderby
         self.select = select
         self.top = top
@@ -200,7 +212,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         plan = ExtractionPlan(
             window_field=self.window_field,
             window=window,
-            filter=self.filter,
+            filter=user_filter(self.filter, self.filter_params),
             orderby=self.orderby,
             select=self.select,
             top=self.top,

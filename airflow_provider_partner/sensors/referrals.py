@@ -25,7 +25,7 @@ from airflow_provider_partner.extract.new_referrals import (
     NewReferralsQuery,
     check_new_referrals,
 )
-from airflow_provider_partner.extract.window import resolve_window
+from airflow_provider_partner.extract.window import resolve_window, user_filter
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
 if TYPE_CHECKING:
@@ -71,7 +71,10 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
     :param created_before: exclusive upper bound of the window (templated).
     :param direction: ``Incoming`` (default) or ``Outgoing``; ``None`` for both.
     :param status: ``New`` (default: not answered yet); ``None`` for any status.
-    :param filter: an extra OData ``$filter`` ANDed with the rest, e.g. ``type eq 'Shared'`` (templated).
+    :param filter: an extra OData ``$filter`` ANDed with the rest, e.g. ``type eq 'Shared'`` (templated);
+        run-time values go in through ``:name`` placeholders and ``filter_params``.
+    :param filter_params: values of the filter's ``:name`` placeholders (templated), each quoted
+        as an OData literal.
     :param min_count: how many referrals must match before the wait is over.
     :param max_referrals: most referrals returned (1-1000; they travel through XCom).
     :param select: fields returned (default: id, name, times, status, substatus, type,
@@ -84,7 +87,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         retried by the hook, before the task fails.
     """
 
-    template_fields: Sequence[str] = ("created_after", "created_before", "filter")
+    template_fields: Sequence[str] = ("created_after", "created_before", "filter", "filter_params")
     ui_color = "#d6eaf8"
 
     def __init__(
@@ -96,6 +99,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         direction: str | None = "Incoming",
         status: str | None = "New",
         filter: str | None = None,
+        filter_params: dict[str, Any] | None = None,
         min_count: int = 1,
         max_referrals: int = 100,
         select: Iterable[str] | None = DEFAULT_FIELDS,
@@ -111,6 +115,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         self.direction = direction
         self.status = status
         self.filter = filter
+        self.filter_params = filter_params
         self.min_count = min_count
         self.max_referrals = max_referrals
         self.select = tuple(select) if select is not None else None
@@ -122,16 +127,20 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         self.deferrable = deferrable
         self.max_consecutive_errors = max_consecutive_errors
         # Fail at DAG parse time, not at 3 a.m.: everything but the templated bounds is known now.
-        self._build_query(None, None)
+        self._build_query(None, None, rendered=False)
 
     # -- what to wait for ------------------------------------------------------------------------
-    def _build_query(self, created_after: Any, created_before: Any) -> NewReferralsQuery:
+    def _build_query(self, created_after: Any, created_before: Any, *, rendered: bool) -> NewReferralsQuery:
+        # Before rendering, a templated filter is checked only once it is rendered.
+        templated = (
+            not rendered and isinstance(self.filter, str) and ("{{" in self.filter or "{%" in self.filter)
+        )
         return NewReferralsQuery(
             created_after=created_after,
             created_before=created_before,
             direction=self.direction,
             status=self.status,
-            filter=self.filter if isinstance(self.filter, str) else None,
+            filter=None if templated else user_filter(self.filter, self.filter_params if rendered else None),
             expiring_within_seconds=(
                 self.expiring_within.total_seconds() if self.expiring_within is not None else None
             ),
@@ -147,11 +156,11 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         :param context: the task context.
         """
         if self.expiring_within is not None:
-            return self._build_query(None, None)
+            return self._build_query(None, None, rendered=True)
         window = resolve_window(
             context, start=self.created_after, end=self.created_before, open_end=True, task_id=self.task_id
         )
-        query = self._build_query(window.start, window.end)
+        query = self._build_query(window.start, window.end, rendered=True)
         self.log.info(
             "Window on createdDateTime from %s: [%s, %s)",
             _WINDOW_SOURCES[window.source],

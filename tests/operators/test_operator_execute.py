@@ -369,3 +369,71 @@ def test_invalid_arguments_are_refused_with_the_fix(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)) as caught:
         PartnerCenterReferralsOperator(task_id="bad", **kwargs)
     assert str(caught.value) == message
+
+
+ESCAPE = "DK' or 'a' eq 'a') or ('a' eq 'a"
+
+
+def test_a_value_templated_into_the_filter_cannot_widen_the_window(emu, make_context, day):
+    # The value closes the quote and a parenthesis: the filter no longer balances, and is refused
+    # before it is combined with the window (wrapping it would have made it valid and wider).
+    op = PartnerCenterReferralsOperator(
+        task_id="escape", filter=f"customerProfile/address/country eq '{ESCAPE}'"
+    )
+    with pytest.raises(PartnerCenterConfigError) as caught:
+        op.execute(make_context(*day))
+    written = f"customerProfile/address/country eq '{ESCAPE}'"
+    assert str(caught.value) == f"The ')' at character 57 of $filter {written!r} closes nothing."
+    assert emu.stats()["requests"].get("list", 0) == 0
+
+
+def test_filter_params_bind_run_time_values_as_literals(emu, make_context, day):
+    country = next(r["customerProfile"]["address"]["country"] for r in expected_referrals(emu, *day))
+    bound = PartnerCenterReferralsOperator(
+        task_id="bound",
+        filter="customerProfile/address/country eq :country",
+        filter_params={"country": country},
+    )
+    escaped = PartnerCenterReferralsOperator(
+        task_id="escaped",
+        filter="customerProfile/address/country eq :country",
+        filter_params={"country": ESCAPE},
+    )
+
+    records = bound.execute(make_context(*day))
+    nothing = escaped.execute(make_context(*day))
+
+    expected = [
+        r for r in expected_referrals(emu, *day) if r["customerProfile"]["address"]["country"] == country
+    ]
+    assert records == expected
+    assert len(expected) >= 1
+    assert bound.query_filter == f"customerProfile/address/country eq '{country}' and " + _window_filter(*day)
+    assert nothing == []
+    assert escaped.query_filter == (
+        "customerProfile/address/country eq 'DK'' or ''a'' eq ''a'') or (''a'' eq ''a' and "
+        + _window_filter(*day)
+    )
+
+
+@pytest.mark.parametrize(
+    ("filter_", "params", "message"),
+    [
+        (
+            "country eq :country",
+            {"contry": "DK"},
+            "$filter placeholder :country has no value; filter_params has ['contry'].",
+        ),
+        (
+            "country eq 'DK'",
+            {"country": "DK"},
+            "filter_params ['country'] match no :name placeholder in $filter \"country eq 'DK'\".",
+        ),
+        (None, {"country": "DK"}, "filter_params ['country'] given, but there is no filter."),
+    ],
+)
+def test_filter_params_mistakes_are_named(emu, make_context, day, filter_, params, message):
+    op = PartnerCenterReferralsOperator(task_id="typo", filter=filter_, filter_params=params)
+    with pytest.raises(PartnerCenterConfigError) as caught:
+        op.execute(make_context(*day))
+    assert str(caught.value) == message

@@ -267,3 +267,22 @@ def test_never_fail_still_skips_an_error_and_logs_why(
         sensor.resume_execution("execute_complete", error, {})
     logged = _logged(caplog, capsys)
     assert "Skipping (never_fail) after an error: Waiting for new referrals failed: HTTP 403" in logged
+
+
+def test_filter_params_keep_the_sensors_own_conditions(emu: Any) -> None:
+    start = dt.datetime.now(dt.timezone.utc)
+    shared = [r["id"] for r in emu.release_incoming(2, type="Shared")]
+    emu.release_incoming(1, type="Independent")
+    escape = "Shared' or 'a' eq 'a') or ('a' eq 'a"
+
+    bound = _sensor(created_after=start.isoformat(), filter="type eq :kind", filter_params={"kind": "Shared"})
+    escaped = _sensor(created_after=start.isoformat(), filter="type eq :kind", filter_params={"kind": escape})
+    result = bound.poke({})
+    assert isinstance(result, PokeReturnValue)
+    assert [r["id"] for r in result.xcom_value] == shared
+    assert escaped.poke({}) is False  # the whole value is one literal: nothing matches it
+    # Written into the text, the same value is refused when the DAG is parsed.
+    with pytest.raises(
+        PartnerCenterConfigError, match=r"^The '\)' at character 31 of \$filter \"type eq 'Shared'"
+    ):
+        _sensor(created_after=start.isoformat(), filter=f"type eq '{escape}'")
