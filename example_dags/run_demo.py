@@ -68,7 +68,7 @@ def emulator_process(state_dir: Path, referrals: int = REFERRALS) -> Iterator[di
     command = [
         sys.executable,
         "-m",
-        "airflow_provider_partner.emulator",
+        "partner_center_emulator",
         "--port",
         "0",
         "--referrals",

@@ -18,7 +18,7 @@ ARGS = ["--port", "0", "--referrals", "300", "--seed", "5", "--now", "2026-11-20
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_partner.emulator", *args],
+        [sys.executable, "-m", "partner_center_emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

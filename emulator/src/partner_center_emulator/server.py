@@ -21,13 +21,13 @@ from typing import Any
 import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from airflow_provider_partner.emulator.app import REFERRALS, EmulatorApp, Settings
-from airflow_provider_partner.emulator.clock import Clock
-from airflow_provider_partner.emulator.data import Generator, new_guid
-from airflow_provider_partner.emulator.faults import Faults, Stats, validate_kinds
-from airflow_provider_partner.emulator.identity import make_identity
-from airflow_provider_partner.emulator.state import StateDir
-from airflow_provider_partner.emulator.store import ReferralStore
+from partner_center_emulator.app import REFERRALS, EmulatorApp, Settings
+from partner_center_emulator.clock import Clock
+from partner_center_emulator.data import Generator, new_guid
+from partner_center_emulator.faults import Faults, Stats, validate_kinds
+from partner_center_emulator.identity import make_identity
+from partner_center_emulator.state import StateDir
+from partner_center_emulator.store import ReferralStore
 
 log = logging.getLogger(__name__)
 

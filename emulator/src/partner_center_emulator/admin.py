@@ -1,7 +1,7 @@
 """
 The admin HTTP endpoints under ``/_emulator/`` (for a CLI-started emulator in another process).
 
-They mirror the Python methods of :class:`~airflow_provider_partner.emulator.server.Emulator`.
+They mirror the Python methods of :class:`~partner_center_emulator.server.Emulator`.
 They need no token: the emulator binds to the loopback address by default.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from airflow_provider_partner.emulator.server import Emulator
+    from partner_center_emulator.server import Emulator
 
 _GET = frozenset({"info", "stats", "referrals", "users"})
 
