@@ -79,6 +79,8 @@ class EmulatorProcess:
             raise RuntimeError(f"The emulator did not start: {err.strip()}")
         self.info = json.loads(line)
         self._session.verify = self.info["ca_bundle"]
+        # Every admin endpoint needs the token only this process was told.
+        self._session.headers["Authorization"] = f"Bearer {self.info['admin_token']}"
         return self
 
     def stop(self) -> None:
