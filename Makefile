@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
+# The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
+# from ./emulator, so its pyproject.toml is a dependency of the stamp too.
 $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
