@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml Makefile
+# The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
+# from ./emulator, so its pyproject.toml is a dependency of the stamp too.
+$(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
@@ -33,7 +35,7 @@ test: lint typecheck unit
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-$(BENCH_STAMP): pyproject.toml Makefile
+$(BENCH_STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade uv
 	@$(BENCH_VENV)/bin/uv pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[bench]'

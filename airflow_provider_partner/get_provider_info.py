@@ -26,7 +26,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "authority_host": _field(
         "Authority host",
-        "Entra ID authority host; change only for sovereign clouds or the bundled emulator.",
+        "Entra ID authority host; change only for a sovereign cloud, e.g. https://login.microsoftonline.us.",
         {"type": ["string", "null"], "default": "https://login.microsoftonline.com"},
     ),
     "scope": _field(

@@ -20,7 +20,7 @@ FIXED_NOW = "2026-11-20T12:00:00Z"
 
 class EmulatorProcess:
     """
-    ``python -m airflow_provider_partner.emulator`` in a child process; ``info`` once it serves.
+    ``python -m partner_center_emulator`` in a child process; ``info`` once it serves.
 
     The server gets its own process (and so its own core on a 2-core machine), as it would be
     another machine for a real client.
@@ -44,7 +44,7 @@ class EmulatorProcess:
         self.args = [
             sys.executable,
             "-m",
-            "airflow_provider_partner.emulator",
+            "partner_center_emulator",
             "--referrals",
             str(referrals),
             "--seed",
@@ -79,6 +79,8 @@ class EmulatorProcess:
             raise RuntimeError(f"The emulator did not start: {err.strip()}")
         self.info = json.loads(line)
         self._session.verify = self.info["ca_bundle"]
+        # Every admin endpoint needs the token only this process was told.
+        self._session.headers["Authorization"] = f"Bearer {self.info['admin_token']}"
         return self
 
     def stop(self) -> None:

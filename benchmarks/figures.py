@@ -135,7 +135,7 @@ def compile_bytecode() -> None:
     """
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     _child("benchmarks.scenarios", ["imports"], dict(os.environ), timeout=300)
-    for module in ("benchmarks.contenders", "airflow_provider_partner.emulator"):
+    for module in ("benchmarks.contenders", "partner_center_emulator"):
         subprocess.run(  # noqa: S603 - our own interpreter and modules
             [sys.executable, "-c", f"import {module}, msal, dlt, airflow.providers.http.operators.http"],
             check=False,

@@ -57,7 +57,11 @@ def _admin(action: str, body: Any = None) -> None:
 
     info = json.loads(os.environ["BENCH_EMULATOR_INFO"])
     response = requests.post(
-        f"{info['admin_url']}/{action}", json=body or {}, timeout=30, verify=info["ca_bundle"]
+        f"{info['admin_url']}/{action}",
+        json=body or {},
+        headers={"Authorization": f"Bearer {info['admin_token']}"},
+        timeout=30,
+        verify=info["ca_bundle"],
     )
     response.raise_for_status()
 

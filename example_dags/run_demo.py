@@ -68,7 +68,7 @@ def emulator_process(state_dir: Path, referrals: int = REFERRALS) -> Iterator[di
     command = [
         sys.executable,
         "-m",
-        "airflow_provider_partner.emulator",
+        "partner_center_emulator",
         "--port",
         "0",
         "--referrals",
@@ -190,10 +190,11 @@ def _admin(info: dict[str, Any], action: str, body: Any = None) -> Any:
 
     url = f"{info['admin_url']}/{action}"
     verify = info["ca_bundle"]
+    headers = {"Authorization": f"Bearer {info['admin_token']}"}  # the admin endpoints need it
     response = (
-        requests.post(url, json=body, verify=verify, timeout=30)
+        requests.post(url, json=body, headers=headers, verify=verify, timeout=30)
         if body is not None
-        else requests.get(url, verify=verify, timeout=30)
+        else requests.get(url, headers=headers, verify=verify, timeout=30)
     )
     response.raise_for_status()
     return response.json()

@@ -35,8 +35,6 @@ for _folder in (EXAMPLE_DAGS, TEST_DAGS):
         if _dag_file.name not in {"__init__.py", "run_demo.py"}:
             (_DAGS_FOLDER / _dag_file.name).symlink_to(_dag_file)
 
-pytest_plugins = ["airflow_provider_partner.emulator.pytest_plugin"]
-
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)

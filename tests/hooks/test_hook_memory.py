@@ -11,7 +11,7 @@ def _held_by_the_hook() -> int:
     snapshot = tracemalloc.take_snapshot().filter_traces(
         [
             tracemalloc.Filter(True, "*/airflow_provider_partner/hooks/*", all_frames=True),
-            tracemalloc.Filter(False, "*/airflow_provider_partner/emulator/*", all_frames=True),
+            tracemalloc.Filter(False, "*/partner_center_emulator/*", all_frames=True),
         ]
     )
     return sum(stat.size for stat in snapshot.statistics("filename"))

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from partner_center_emulator import Emulator
 
 from airflow_provider_partner import odata
-from airflow_provider_partner.emulator import Emulator
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 # Near-misses make "exact" mean something: a prefix, a case change, a doubled quote, whitespace.

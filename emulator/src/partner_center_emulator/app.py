@@ -21,10 +21,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from airflow_provider_partner.emulator.admin import handle_admin
-from airflow_provider_partner.emulator.entra_errors import OAuthError
-from airflow_provider_partner.emulator.identity import User
-from airflow_provider_partner.emulator.paging import (
+from partner_center_emulator.admin import handle_admin
+from partner_center_emulator.entra_errors import OAuthError
+from partner_center_emulator.identity import User
+from partner_center_emulator.paging import (
     Cursor,
     SnapshotCache,
     decode_token,
@@ -32,17 +32,17 @@ from airflow_provider_partner.emulator.paging import (
     page_payload,
     resume_offset,
 )
-from airflow_provider_partner.emulator.query import ODataError, parse_query, parse_select
-from airflow_provider_partner.emulator.responses import (
+from partner_center_emulator.query import ODataError, parse_query, parse_select
+from partner_center_emulator.responses import (
     fault_response,
     json_response,
     odata_error,
     unauthorized,
 )
-from airflow_provider_partner.emulator.store import StoreError, on_team
+from partner_center_emulator.store import StoreError, on_team
 
 if TYPE_CHECKING:
-    from airflow_provider_partner.emulator.server import Emulator
+    from partner_center_emulator.server import Emulator
 
 REFERRALS = "/v1.0/engagements/referrals"
 _GRANT_NAMES = {

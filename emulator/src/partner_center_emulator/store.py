@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from airflow_provider_partner.emulator.clock import Clock, format_ticks, parse_to_ticks
-from airflow_provider_partner.emulator.data import (
+from partner_center_emulator.clock import Clock, format_ticks, parse_to_ticks
+from partner_center_emulator.data import (
     SUBSTATUSES,
     TRANSITIONS,
     Generator,
@@ -24,7 +24,7 @@ from airflow_provider_partner.emulator.data import (
     new_guid,
     referral_links,
 )
-from airflow_provider_partner.emulator.query import Query, compile_filter, parse_orderby
+from partner_center_emulator.query import Query, compile_filter, parse_orderby
 
 Referral = dict[str, Any]
 

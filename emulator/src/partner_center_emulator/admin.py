@@ -1,19 +1,23 @@
 """
 The admin HTTP endpoints under ``/_emulator/`` (for a CLI-started emulator in another process).
 
-They mirror the Python methods of :class:`~airflow_provider_partner.emulator.server.Emulator`.
-They need no token: the emulator binds to the loopback address by default.
+They mirror the Python methods of :class:`~partner_center_emulator.server.Emulator`.
+Every one (``info`` too: it holds the client secret, a refresh token and a password) needs
+``Authorization: Bearer <admin token>``, the token the emulator generated at start and only its
+starter knows (``Emulator.admin_token``; the CLI prints it in its JSON line as ``admin_token``).
+A loopback address alone is no guard: any local user or process could otherwise read the secrets.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
 if TYPE_CHECKING:
-    from airflow_provider_partner.emulator.server import Emulator
+    from partner_center_emulator.server import Emulator
 
 _GET = frozenset({"info", "stats", "referrals", "users"})
 
@@ -27,15 +31,34 @@ def _reply(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
 
 
+def _authorized(emu: Emulator, request: Request) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # Constant-time comparison: the answer's timing must not reveal how much of a guess matched.
+    # An empty token never matches, even on an emulator not started yet (its token is still "").
+    return (
+        bool(emu.admin_token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), emu.admin_token.encode())
+    )
+
+
+def _unauthorized() -> Response:
+    response = _reply({"error": "the admin endpoints need Authorization: Bearer <admin_token>"}, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="partner-center-emulator admin"'
+    return response
+
+
 def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
     """
-    Run one admin action.
+    Run one admin action (401 without the admin token, before anything else is looked at).
 
     GET ``info``, ``stats``, ``users``, ``referrals``; POST ``configure`` (settings object),
     ``script_faults`` (list of kinds, or ``{"faults": [...]}``), ``release_incoming``
     (``{"n": 3, ...overrides}``), ``approve`` (``{"user_code", "username"}``), ``reset_stats``,
     ``expire_access_tokens``, ``issue_refresh_token`` (``{"username"}``).
     """
+    if not _authorized(emu, request):
+        return _unauthorized()
     if request.method == "GET" and action not in _GET:
         return _reply({"error": f"use POST for /_emulator/{action}"}, 405)
     try:

@@ -18,7 +18,7 @@ ARGS = ["--port", "0", "--referrals", "300", "--seed", "5", "--now", "2026-11-20
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_partner.emulator", *args],
+        [sys.executable, "-m", "partner_center_emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,9 +60,18 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
                 stream.close()
 
 
-def _admin(info: dict, action: str, body=None, method: str = "POST") -> requests.Response:
+def _admin(
+    info: dict, action: str, body=None, method: str = "POST", token: str | None = None
+) -> requests.Response:
+    """One admin request, authorized with the CLI's own ``admin_token`` unless ``token`` is given."""
+    headers = {"Authorization": f"Bearer {info['admin_token'] if token is None else token}"}
     return requests.request(
-        method, f"{info['admin_url']}/{action}", json=body, verify=info["ca_bundle"], timeout=10
+        method,
+        f"{info['admin_url']}/{action}",
+        json=body,
+        headers=headers,
+        verify=info["ca_bundle"],
+        timeout=10,
     )
 
 
@@ -157,3 +166,40 @@ def test_cli_without_state_dir_removes_its_ca(processes) -> None:
     assert requests.get(info["referrals_url"], verify=str(ca), timeout=10).status_code == 401
     assert _stop(proc) == 0
     assert not ca.exists()
+
+
+def test_cli_restart_issues_a_new_admin_token(tmp_path: Path, processes) -> None:
+    state = tmp_path / "state"
+    proc, first = _start(*ARGS, "--state-dir", str(state))
+    processes.append(proc)
+    assert _admin(first, "stats", method="GET").status_code == 200
+    assert _stop(proc) == 0
+
+    # The token lives only as long as the process: a restart from the same state dir makes a new
+    # one (the CA and secrets are kept, the admin token is not).
+    proc, again = _start(*ARGS, "--state-dir", str(state))
+    processes.append(proc)
+    assert again["admin_token"] != first["admin_token"]
+    assert again["client_secret"] == first["client_secret"]
+    assert json.loads((state / "info.json").read_text())["admin_token"] == again["admin_token"]
+    assert _admin(again, "stats", method="GET", token=first["admin_token"]).status_code == 401
+    assert _admin(again, "stats", method="GET").status_code == 200
+    assert _stop(proc) == 0
+
+
+def test_cli_warns_on_stderr_only_when_bound_beyond_loopback(processes) -> None:
+    proc, info = _start("--host", "0.0.0.0", "--port", "0", "--referrals", "1")
+    processes.append(proc)
+    port = info["api_url"].rsplit(":", 1)[1]
+    assert info["api_url"] == f"https://0.0.0.0:{port}"
+    assert _stop(proc) == 0
+    assert proc.stderr.read() == (
+        "partner-center-emulator: WARNING: The Partner Center emulator listens on 0.0.0.0, not a "
+        "loopback address: other machines can reach it. It is a test double with well-known users; "
+        "bind 127.0.0.1 unless you mean to share it.\n"
+    )
+
+    proc, info = _start("--host", "127.0.0.1", "--port", "0", "--referrals", "1")
+    processes.append(proc)
+    assert _stop(proc) == 0
+    assert proc.stderr.read() == ""

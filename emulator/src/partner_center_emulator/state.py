@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import trustme
 
-from airflow_provider_partner.emulator.clock import format_ticks, parse_to_ticks
+from partner_center_emulator.clock import format_ticks, parse_to_ticks
 
 if TYPE_CHECKING:
-    from airflow_provider_partner.emulator.identity import Identity
-    from airflow_provider_partner.emulator.server import Emulator
-    from airflow_provider_partner.emulator.store import ReferralStore
+    from partner_center_emulator.identity import Identity
+    from partner_center_emulator.server import Emulator
+    from partner_center_emulator.store import ReferralStore
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_partner.emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
-from airflow_provider_partner.emulator.data import Generator
-from airflow_provider_partner.emulator.query import compile_filter
+from partner_center_emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
+from partner_center_emulator.data import Generator
+from partner_center_emulator.query import compile_filter
 
 OPS = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
        "le": operator.le}  # fmt: skip

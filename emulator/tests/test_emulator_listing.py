@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partner.emulator.clock import datetime_to_ticks, format_ticks, parse_to_ticks
+from partner_center_emulator.clock import datetime_to_ticks, format_ticks, parse_to_ticks
 
 Referral = dict[str, Any]
 

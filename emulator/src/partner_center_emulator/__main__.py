@@ -1,21 +1,24 @@
 """
-Command line: ``python -m airflow_provider_partner.emulator --port 0 --referrals N --seed S``.
+Command line: ``python -m partner_center_emulator --port 0 --referrals N --seed S``.
 
-Prints ``Emulator.info`` as ONE JSON line on stdout once it serves, then runs until SIGINT or
+Prints ``Emulator.info`` as ONE JSON line on stdout once it serves (``admin_token`` included: the
+admin endpoints' bearer token, known only to whoever reads that line), then runs until SIGINT or
 SIGTERM, and stops cleanly (removing its throwaway CA file unless ``--state-dir`` keeps it).
+Warnings (e.g. a non-loopback ``--host``) go to stderr. Also installed as ``partner-center-emulator``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
 from datetime import datetime, timezone
 from types import FrameType
 
-from airflow_provider_partner.emulator.clock import TICKS_PER_SECOND, parse_to_ticks
+from partner_center_emulator.clock import TICKS_PER_SECOND, parse_to_ticks
 
 
 def _parse_now(text: str) -> datetime:
@@ -29,7 +32,7 @@ def _parse_now(text: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's options."""
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_partner.emulator",
+        prog="python -m partner_center_emulator",
         description="Run the local Partner Center Referrals API + Entra ID emulator over https.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -57,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGINT/SIGTERM."""
     args = build_parser().parse_args(argv)
-    from airflow_provider_partner.emulator import Emulator
+    # stdout carries only the JSON line; everything logged goes to stderr.
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="partner-center-emulator: %(levelname)s: %(message)s"
+    )
+    from partner_center_emulator import Emulator
 
     stop = threading.Event()
 
@@ -91,5 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``partner-center-emulator`` console script."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -161,6 +161,10 @@ class _PortFixingSession(requests.Session):
 def test_msal_password_grant_with_the_userrealm_call(emu, monkeypatch) -> None:
     info = emu.info
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", info["ca_bundle"])
+    # msal remembers, per process and per host (without the port), every authority whose userrealm
+    # call once answered 404, and then skips the call: an earlier test of the same pytest run
+    # against another 127.0.0.1 server must not decide whether this one is asked.
+    monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", set())
     app = msal.PublicClientApplication(
         info["client_id"], authority=info["authority"], instance_discovery=False,
         http_client=_PortFixingSession(urlsplit(info["api_url"]).port),

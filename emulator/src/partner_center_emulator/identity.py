@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_partner.emulator.entra_errors import OAuthError
+from partner_center_emulator.entra_errors import OAuthError
 
 API_RESOURCE = "https://api.partner.microsoft.com"
 API_SCOPE = f"{API_RESOURCE}/user_impersonation"

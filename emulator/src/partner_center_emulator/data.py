@@ -13,8 +13,8 @@ import gc
 import random
 from typing import Any
 
-from airflow_provider_partner.emulator import vocabulary as words
-from airflow_provider_partner.emulator.clock import DAY_TICKS, TICKS_PER_SECOND, format_ticks
+from partner_center_emulator import vocabulary as words
+from partner_center_emulator.clock import DAY_TICKS, TICKS_PER_SECOND, format_ticks
 
 Referral = dict[str, Any]
 

@@ -1,5 +1,5 @@
 """
-Pytest fixtures that run the emulator in-process (registered by the test suite's conftest).
+Pytest fixtures that run the emulator in-process (a ``pytest11`` plugin: loaded wherever installed).
 
 - ``emulator_factory(**kwargs)``: starts an :class:`Emulator`; every one is stopped at teardown.
 - ``partner_center_emulator``: ``Emulator(referrals=2000, seed=7)`` with ``REQUESTS_CA_BUNDLE``
@@ -17,7 +17,7 @@ import pytest
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., Any]]:
     """Start emulators with any constructor arguments; all are stopped when the test ends."""
-    from airflow_provider_partner.emulator import Emulator
+    from partner_center_emulator import Emulator
 
     started: list[Emulator] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from airflow_provider_partner.emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
+from partner_center_emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
 
 REFERRALS = "/v1.0/engagements/referrals"
 

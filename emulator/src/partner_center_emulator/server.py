@@ -7,10 +7,12 @@ serving thread starts, so the first request simply queues in the backlog until i
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
 import random
+import secrets
 import ssl
 import tempfile
 import threading
@@ -21,13 +23,13 @@ from typing import Any
 import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from airflow_provider_partner.emulator.app import REFERRALS, EmulatorApp, Settings
-from airflow_provider_partner.emulator.clock import Clock
-from airflow_provider_partner.emulator.data import Generator, new_guid
-from airflow_provider_partner.emulator.faults import Faults, Stats, validate_kinds
-from airflow_provider_partner.emulator.identity import make_identity
-from airflow_provider_partner.emulator.state import StateDir
-from airflow_provider_partner.emulator.store import ReferralStore
+from partner_center_emulator.app import REFERRALS, EmulatorApp, Settings
+from partner_center_emulator.clock import Clock
+from partner_center_emulator.data import Generator, new_guid
+from partner_center_emulator.faults import Faults, Stats, validate_kinds
+from partner_center_emulator.identity import make_identity
+from partner_center_emulator.state import StateDir
+from partner_center_emulator.store import ReferralStore
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,21 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
+def is_loopback(address: str) -> bool:
+    """True for a loopback IP address (``127.0.0.0/8``, ``::1``); False for any other or a name."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 class Emulator:
     """
     A local Partner Center (Referrals API + Entra ID) over https, for tests, demos and benchmarks.
 
     ``with Emulator(referrals=2000, seed=7) as emu:`` starts it; ``emu.info`` has what a client
-    needs. See ``docs/emulator.md``.
+    needs. ``emu.admin_token`` (new at every start) authorizes the admin HTTP endpoints; the
+    Python methods need none. See ``docs/emulator.md``.
 
     :param referrals: how many referrals to generate.
     :param seed: the generator's seed (same seed and ``now``: same referrals).
@@ -106,6 +117,8 @@ class Emulator:
         self._stopping = threading.Event()
         self._ca_file: Path | None = None
         self.info: dict[str, Any] = {}
+        #: The bearer token of the admin HTTP endpoints; set by :meth:`start`, never persisted.
+        self.admin_token = ""
         self.clock: Clock
         self.generated_at = 0
         self.store: ReferralStore
@@ -130,6 +143,8 @@ class Emulator:
             ssl_context=context,
         )
         try:
+            self._warn_unless_loopback()
+            self.admin_token = secrets.token_urlsafe(32)
             port = self._server.server_port
             host = f"[{self.host}]" if ":" in self.host else self.host
             api_url = f"https://{host}:{port}"
@@ -171,6 +186,18 @@ class Emulator:
             self._remove_ca()
             raise
         return self
+
+    def _warn_unless_loopback(self) -> None:
+        # The bound address, not the host argument: "localhost" may resolve anywhere, "" is all.
+        assert self._server is not None
+        bound = str(self._server.server_address[0])
+        if not is_loopback(bound):
+            log.warning(
+                "The Partner Center emulator listens on %s, not a loopback address: other machines "
+                "can reach it. It is a test double with well-known users; bind 127.0.0.1 unless you "
+                "mean to share it.",
+                bound,
+            )
 
     def stop(self) -> None:
         """Stop serving, close the socket, join the threads, remove the throwaway CA file."""
@@ -229,6 +256,7 @@ class Emulator:
             "password": admin.password,
             "ca_bundle": str(self._ca_file),
             "admin_url": f"{api_url}/_emulator",
+            "admin_token": self.admin_token,
             "airflow_conn": json.dumps(conn),
         }
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_partner.emulator.query import ODataError, Query
+from partner_center_emulator.query import ODataError, Query
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Measure the emulator on this machine: start-up time and pages served per second.
 
-Run: ``.venv/bin/python tests/emulator/measure.py [--referrals 200000] [--pages 300]``.
+Run: ``.venv/bin/python emulator/tests/measure.py [--referrals 200000] [--pages 300]``.
 Prints one JSON object. Not collected by pytest (no ``test_`` prefix).
 """
 
@@ -12,7 +12,7 @@ import time
 
 import requests
 
-from airflow_provider_partner.emulator import Emulator
+from partner_center_emulator import Emulator
 
 
 def main() -> None:
