@@ -6,6 +6,8 @@ One :class:`PartnerCenterHttp` per hook. Every call gets a new ``MS-CorrelationI
 retry from a new request. Retries (``tenacity``) cover 429/500/502/503/504, connection errors and
 bodies cut off in transit, with exponential backoff plus jitter, ``Retry-After`` honoured up to a
 cap, and bounded attempts and total time. A 401 triggers one forced token refresh and a retry.
+Every failure becomes one of the exceptions of :mod:`.errors`, an HTTP status always a
+:class:`~.errors.PartnerCenterHTTPError` subclass.
 """
 
 from __future__ import annotations
@@ -19,32 +21,30 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
-from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
 from airflow_provider_partner.hooks.errors import (
-    PartnerCenterAuthError,
     PartnerCenterConnectionError,
-    PartnerCenterError,
     PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
     PartnerCenterNotFoundError,
     PartnerCenterPermissionError,
     PartnerCenterPreconditionFailed,
+    PartnerCenterTLSError,
+    PartnerCenterUnauthorizedError,
     trim_body,
 )
+from airflow_provider_partner.hooks.session import new_session
 
-__all__ = ["RETRY_STATUSES", "BearerAuth", "PartnerCenterHttp", "retry_after_seconds"]
+__all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Write methods are retried only when the server says it did not process the request.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
-USER_AGENT = f"airflow-provider-partner/{__version__}"
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError,  # includes resets and connect timeouts
     requests.Timeout,
@@ -92,32 +92,12 @@ def _never_sent(error: BaseException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-class BearerAuth(AuthBase):
-    """
-    ``requests`` auth that adds the bearer token only to https requests for the API's origin.
-
-    :param settings: connection settings (the API origin).
-    :param get_token: returns the current access token.
-    """
-
-    def __init__(self, settings: PartnerCenterSettings, get_token: Callable[[], str]) -> None:
-        self.settings = settings
-        self.get_token = get_token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if request.url and _same_origin(request.url, self.settings):
-            request.headers["Authorization"] = f"Bearer {self.get_token()}"
-        else:
-            request.headers.pop("Authorization", None)
-        return request
-
-    def __repr__(self) -> str:
-        return f"BearerAuth(origin={self.settings.api_url!r})"
-
-
 class PartnerCenterHttp:
     """
     Send API requests with retries and map failures to the hook's exceptions.
+
+    The bearer token goes only to https URLs on the configured API origin: any other URL is
+    refused before a request is made, and redirects are not followed.
 
     :param settings: connection settings.
     :param get_token: ``get_token(rejected) -> str``: the current access token, or with
@@ -135,11 +115,7 @@ class PartnerCenterHttp:
         self.settings = settings
         self.get_token = get_token
         self.sleep = sleep
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self.session.proxies.update(self.settings.proxies)
-        # Each attempt, retries included, is counted: a figure for logs and tests.
-        self.attempts = 0
+        self.session = new_session(settings, headers={"Accept": "application/json"})
 
     def __repr__(self) -> str:
         return f"PartnerCenterHttp(api_url={self.settings.api_url!r})"
@@ -172,7 +148,6 @@ class PartnerCenterHttp:
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         ok: Iterable[int] = (200,),
@@ -181,8 +156,7 @@ class PartnerCenterHttp:
         Send one logical request (retried as needed) and return the successful response.
 
         :param method: HTTP method.
-        :param url: absolute URL; must be on the configured API origin over https.
-        :param params: query parameters.
+        :param url: absolute URL with its query; must be on the configured API origin over https.
         :param json: JSON body.
         :param headers: extra headers.
         :param ok: statuses that count as success.
@@ -202,7 +176,7 @@ class PartnerCenterHttp:
         refreshed = False
         while True:
             response = self._send_with_retries(
-                method, url, params=params, json=json, headers=call_headers, retry_statuses=retry_statuses
+                method, url, json=json, headers=call_headers, retry_statuses=retry_statuses
             )
             if response.status_code == 401 and not refreshed:
                 # The token expired or was revoked between acquisition and use: refresh once.
@@ -219,14 +193,13 @@ class PartnerCenterHttp:
             break
         if response.status_code in ok_statuses:
             return response
-        raise self._error(response, method, request_id, correlation_id, refreshed)
+        raise self._error(response, method, request_id, correlation_id)
 
     def _send_with_retries(
         self,
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None,
         json: Any,
         headers: Mapping[str, str],
         retry_statuses: frozenset[int],
@@ -236,17 +209,13 @@ class PartnerCenterHttp:
         def send() -> requests.Response:
             nonlocal tries
             tries += 1
-            self.attempts += 1
             token = self.get_token(None)
+            # The session adds verify and timeout to every request (see session.py).
             response = self.session.request(
                 method,
                 url,
-                params=params,
                 json=json,
                 headers={**headers, "Authorization": f"Bearer {token}"},
-                timeout=self.settings.timeout,
-                # Passed per request: REQUESTS_CA_BUNDLE would override a session-level value.
-                verify=self.settings.verify,
                 allow_redirects=False,  # a redirect could carry the token to another host
             )
             if response.status_code in retry_statuses:
@@ -296,10 +265,13 @@ class PartnerCenterHttp:
         except _RetryableStatusError as exhausted:
             return exhausted.response
         except requests.exceptions.SSLError as err:
-            raise PartnerCenterError(
+            raise PartnerCenterTLSError(
                 f"TLS verification failed for {method} {url} (MS-RequestId={headers['MS-RequestId']}): "
                 f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
-                "private CA, set the connection extra ca_bundle to its PEM bundle."
+                "private CA, set the connection extra ca_bundle to its PEM bundle.",
+                method=method,
+                url=url,
+                request_id=headers["MS-RequestId"],
             ) from None
         except TRANSIENT_ERRORS as err:
             raise PartnerCenterConnectionError(
@@ -315,8 +287,7 @@ class PartnerCenterHttp:
         method: str,
         request_id: str,
         correlation_id: str,
-        refreshed: bool,
-    ) -> PartnerCenterError:
+    ) -> PartnerCenterHTTPError:
         status = response.status_code
         kwargs: dict[str, Any] = {
             "status": status,
@@ -328,13 +299,13 @@ class PartnerCenterHttp:
             "body": trim_body(response.content),
         }
         if status == 401:
+            # request() refreshes once on a 401, so a 401 here is always the refreshed token's.
             challenge = response.headers.get("WWW-Authenticate", "")
-            return PartnerCenterAuthError(
-                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}; "
-                f"MS-RequestId={request_id}). The app registration may lack the Partner Center "
-                "user_impersonation permission, or connection "
-                f"{self.settings.conn_id!r} has the wrong scope.",
-                error="http_401" if refreshed else "http_401_unrefreshed",
+            return PartnerCenterUnauthorizedError(
+                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}). "
+                "The app registration may lack the Partner Center user_impersonation permission, or "
+                f"connection {self.settings.conn_id!r} has the wrong scope.",
+                **kwargs,
             )
         if status == 403:
             return PartnerCenterPermissionError(

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     import msal
 
-    from airflow_provider_partner.hooks.token_cache import open_store
+    from airflow_provider_partner.hooks.stores import open_store
     from airflow_provider_partner.hooks.tokens import build_msal_app
 
     settings = _settings(args)
