@@ -189,11 +189,6 @@ def _empty(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    """
-    Return a text extra stripped, or ``None`` when it is empty.
-
-    :param value: the raw extra value.
-    """
     if _empty(value):
         return None
     text = str(value).strip()
@@ -201,13 +196,6 @@ def _text(value: Any) -> str | None:
 
 
 def _bool(name: str, value: Any, default: bool) -> bool:
-    """
-    Parse a boolean extra (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``).
-
-    :param name: the extra's name, for the message.
-    :param value: the raw extra value.
-    :param default: what an empty value means.
-    """
     if _empty(value):
         return default
     if isinstance(value, bool):
@@ -218,12 +206,7 @@ def _bool(name: str, value: Any, default: bool) -> bool:
 
 
 def _number(field: ExtraField, value: Any) -> float:
-    """
-    Parse a number or integer extra, checking its minimum.
-
-    :param field: the extra's declaration (name, kind, default, minimum).
-    :param value: the raw extra value; empty means the field's default.
-    """
+    # An empty value stands for the declared default; the declared minimum is checked.
     if _empty(value):
         return float(field.default)
     integer = field.kind is FieldKind.INTEGER
@@ -242,7 +225,7 @@ def _number(field: ExtraField, value: Any) -> float:
 
 
 def _proxies(value: Any) -> dict[str, str]:
-    if value is None or value == "":
+    if _empty(value):
         return {}
     if isinstance(value, str):
         try:
@@ -267,7 +250,7 @@ def _proxies(value: Any) -> dict[str, str]:
 
 
 def _scopes(value: Any) -> tuple[str, ...]:
-    if value is None or value == "":
+    if _empty(value):
         return (FIELDS["scope"].default,)
     items = value if isinstance(value, list) else str(value).replace(",", " ").split()
     scopes = tuple(str(item).strip() for item in items if str(item).strip())

@@ -92,6 +92,20 @@ def _never_sent(error: BaseException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
+def _retry_predicate(write: bool) -> Callable[[BaseException], bool]:
+    def retryable(error: BaseException) -> bool:
+        if isinstance(error, _RetryableStatusError):
+            return True
+        if isinstance(error, requests.exceptions.SSLError):
+            return False  # a certificate problem does not heal by retrying
+        if write:
+            # A write may have been applied unless the connection was never established.
+            return _never_sent(error)
+        return isinstance(error, TRANSIENT_ERRORS)
+
+    return retryable
+
+
 class PartnerCenterHttp:
     """
     Send API requests with retries and map failures to the hook's exceptions.
@@ -172,12 +186,9 @@ class PartnerCenterHttp:
         call_headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation_id, **(headers or {})}
         ok_statuses = frozenset(ok)
         write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
-        retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
         refreshed = False
         while True:
-            response = self._send_with_retries(
-                method, url, json=json, headers=call_headers, retry_statuses=retry_statuses
-            )
+            response = self._send_with_retries(method, url, json=json, headers=call_headers, write=write)
             if response.status_code == 401 and not refreshed:
                 # The token expired or was revoked between acquisition and use: refresh once.
                 refreshed = True
@@ -196,6 +207,46 @@ class PartnerCenterHttp:
         raise self._error(response, method, request_id, correlation_id)
 
     def _send_with_retries(
+        self, method: str, url: str, *, json: Any, headers: Mapping[str, str], write: bool
+    ) -> requests.Response:
+        request_id = headers["MS-RequestId"]
+        retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
+        tries = 0
+
+        def send() -> requests.Response:
+            nonlocal tries
+            tries += 1
+            return self._send_once(method, url, json=json, headers=headers, retry_statuses=retry_statuses)
+
+        retrying = Retrying(
+            retry=retry_if_exception(_retry_predicate(write)),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            before_sleep=self._log_retry(method, url, request_id),
+            reraise=True,
+        )
+        try:
+            return retrying(send)
+        except _RetryableStatusError as exhausted:
+            return exhausted.response
+        except requests.exceptions.SSLError as err:
+            raise PartnerCenterTLSError(
+                f"TLS verification failed for {method} {url} (MS-RequestId={request_id}): "
+                f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
+                "private CA, set the connection extra ca_bundle to its PEM bundle.",
+                method=method,
+                url=url,
+                request_id=request_id,
+            ) from None
+        except TRANSIENT_ERRORS as err:
+            raise PartnerCenterConnectionError(
+                f"{method} {url} failed after {tries} attempt(s) (MS-RequestId={request_id}): "
+                f"{type(err).__name__}: {trim_body(str(err), 300)}. "
+                "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
+            ) from None
+
+    def _send_once(
         self,
         method: str,
         url: str,
@@ -204,24 +255,20 @@ class PartnerCenterHttp:
         headers: Mapping[str, str],
         retry_statuses: frozenset[int],
     ) -> requests.Response:
-        tries = 0
+        token = self.get_token(None)
+        # The session adds verify and timeout to every request (see session.py).
+        response = self.session.request(
+            method,
+            url,
+            json=json,
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            allow_redirects=False,  # a redirect could carry the token to another host
+        )
+        if response.status_code in retry_statuses:
+            raise _RetryableStatusError(response)
+        return response
 
-        def send() -> requests.Response:
-            nonlocal tries
-            tries += 1
-            token = self.get_token(None)
-            # The session adds verify and timeout to every request (see session.py).
-            response = self.session.request(
-                method,
-                url,
-                json=json,
-                headers={**headers, "Authorization": f"Bearer {token}"},
-                allow_redirects=False,  # a redirect could carry the token to another host
-            )
-            if response.status_code in retry_statuses:
-                raise _RetryableStatusError(response)
-            return response
-
+    def _log_retry(self, method: str, url: str, request_id: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             cause = (
@@ -237,49 +284,10 @@ class PartnerCenterHttp:
                 state.attempt_number + 1,
                 self.settings.max_retries + 1,
                 state.upcoming_sleep,
-                headers["MS-RequestId"],
+                request_id,
             )
 
-        write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
-
-        def retryable(error: BaseException) -> bool:
-            if isinstance(error, _RetryableStatusError):
-                return True
-            if isinstance(error, requests.exceptions.SSLError):
-                return False  # a certificate problem does not heal by retrying
-            if write:
-                # A write may have been applied unless the connection was never established.
-                return _never_sent(error)
-            return isinstance(error, TRANSIENT_ERRORS)
-
-        retrying = Retrying(
-            retry=retry_if_exception(retryable),
-            wait=self._wait,
-            stop=self._stop,
-            sleep=self.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            return retrying(send)
-        except _RetryableStatusError as exhausted:
-            return exhausted.response
-        except requests.exceptions.SSLError as err:
-            raise PartnerCenterTLSError(
-                f"TLS verification failed for {method} {url} (MS-RequestId={headers['MS-RequestId']}): "
-                f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
-                "private CA, set the connection extra ca_bundle to its PEM bundle.",
-                method=method,
-                url=url,
-                request_id=headers["MS-RequestId"],
-            ) from None
-        except TRANSIENT_ERRORS as err:
-            raise PartnerCenterConnectionError(
-                f"{method} {url} failed after {tries} attempt(s) "
-                f"(MS-RequestId={headers['MS-RequestId']}): "
-                f"{type(err).__name__}: {trim_body(str(err), 300)}. "
-                "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
-            ) from None
+        return before_sleep
 
     def _error(
         self,

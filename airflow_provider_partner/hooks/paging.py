@@ -230,19 +230,16 @@ def iterate_pages(
         early would have sent one request for nothing.
     """
     policy = NextLinkPolicy(endpoint, params)
-    url, query = endpoint, dict(params)
+    url = endpoint
+    next_params: dict[str, str] | None = dict(params)
     number = records = 0
     started = time.monotonic()
-    next_params: dict[str, str] | None = query
     ahead: _PageRequest | None = None
     while True:
         if top is not None and records >= top:
             break
         number += 1
-        if ahead is not None:
-            body, content_type, request_id = ahead.result()
-        else:
-            body, content_type, request_id = fetch(url, next_params)
+        body, content_type, request_id = ahead.result() if ahead is not None else fetch(url, next_params)
         ahead = None
         page = parse_page(body=body, content_type=content_type, number=number, url=url, request_id=request_id)
         del body
