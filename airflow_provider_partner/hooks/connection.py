@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 _PROXY_KEYS = {"http", "https", "all", "no_proxy"}
-#: The form stores values under these names; older UIs prefix extras with the conn type.
+#: Older connection forms stored each extra under this prefix; newer ones use the bare name.
 _LEGACY_PREFIX = "extra__partner_center__"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

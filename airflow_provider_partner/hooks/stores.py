@@ -192,9 +192,7 @@ def open_store(location: str, what: str = "Token cache location") -> TextStore:
     """
     validate_location(location, what)
     if location.startswith("variable://"):
-        if what == "Token cache location":
-            return VariableTextStore(location[len("variable://") :])
-        # The UI shows the description: a watermark should not be labelled a token cache.
-        noun = what.removesuffix(" location")
-        return VariableTextStore(location[len("variable://") :], f"{noun} of airflow-provider-partner")
+        # The UI shows the Variable's description: a watermark must not be labelled a token cache.
+        held = "MSAL token cache" if what == "Token cache location" else what.removesuffix(" location")
+        return VariableTextStore(location[len("variable://") :], f"{held} of airflow-provider-partner")
     return ObjectStorageTextStore(location)

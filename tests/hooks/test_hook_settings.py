@@ -139,8 +139,14 @@ def test_secrets_are_registered_with_the_masker() -> None:
 
 
 def test_open_store_kinds() -> None:
-    assert isinstance(open_store("variable://partner_token_cache"), VariableTextStore)
+    cache = open_store("variable://partner_token_cache")
+    assert isinstance(cache, VariableTextStore)
     assert isinstance(open_store("file:///tmp/x/cache.json"), ObjectStorageTextStore)
+    watermark = open_store("variable://partner_watermark", "Watermark location")
+    assert isinstance(watermark, VariableTextStore)
+    # The Variable's description says what it holds.
+    assert cache.description == "MSAL token cache of airflow-provider-partner"
+    assert watermark.description == "Watermark of airflow-provider-partner"
 
 
 def test_file_store_writes_atomically_with_owner_only_mode(tmp_path: Path) -> None:
