@@ -2,8 +2,10 @@
 Turn an Airflow Connection of type ``partner_center`` into validated, frozen settings.
 
 All parsing and validation happens here, once, so the rest of the hook works with typed values
-and every mistake in a connection is reported with the field name and the fix. Secrets are
-registered with Airflow's secrets masker as soon as they are read.
+and every mistake in a connection is reported with the field name and the fix. Which extras
+exist, their defaults and kinds are declared in :mod:`.connection_schema`; this module adds the
+rules that tie fields together (``ca_bundle`` with ``verify``, the credential combinations).
+Secrets are registered with Airflow's secrets masker as soon as they are read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_partner.hooks.connection_schema import (
+    DEFAULT_API_URL,
+    DEFAULT_AUTHORITY_HOST,
+    DEFAULT_SCOPE,
+    EXTRA_FIELDS,
+    FIELDS,
+    KNOWN_EXTRAS,
+    REFERRALS_PATH,
+    ExtraField,
+    FieldKind,
+)
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
 __all__ = [
@@ -28,32 +41,11 @@ __all__ = [
     "settings_from_connection",
 ]
 
-DEFAULT_API_URL = "https://api.partner.microsoft.com"
-DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-DEFAULT_SCOPE = "https://api.partner.microsoft.com/user_impersonation"
-DEFAULT_TENANT = "organizations"
-REFERRALS_PATH = "/v1.0/engagements/referrals"
-
+_PROXY_KEYS = {"http", "https", "all", "no_proxy"}
+#: Older connection forms stored each extra under this prefix; newer ones use the bare name.
+_LEGACY_PREFIX = "extra__partner_center__"
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_PROXY_KEYS = {"http", "https", "all", "no_proxy"}
-_KNOWN_EXTRAS = {
-    "tenant_id",
-    "authority_host",
-    "scope",
-    "refresh_token",
-    "token_cache",
-    "username",
-    "user_password",
-    "ca_bundle",
-    "verify",
-    "timeout",
-    "max_retries",
-    "backoff_factor",
-    "max_retry_wait",
-    "max_retry_time",
-    "proxies",
-}
 
 
 def mask_secrets(*values: str | None) -> None:
@@ -98,19 +90,19 @@ class PartnerCenterSettings:
     api_url: str = DEFAULT_API_URL
     client_id: str = ""
     client_secret: str | None = None
-    tenant_id: str = DEFAULT_TENANT
-    authority_host: str = DEFAULT_AUTHORITY_HOST
-    scopes: tuple[str, ...] = (DEFAULT_SCOPE,)
+    tenant_id: str = FIELDS["tenant_id"].default
+    authority_host: str = FIELDS["authority_host"].default
+    scopes: tuple[str, ...] = (FIELDS["scope"].default,)
     refresh_token: str | None = None
     token_cache: str | None = None
     username: str | None = None
     user_password: str | None = None
-    verify: bool | str = True
-    timeout: float = 60.0
-    max_retries: int = 8
-    backoff_factor: float = 1.0
-    max_retry_wait: float = 120.0
-    max_retry_time: float = 900.0
+    verify: bool | str = FIELDS["verify"].default
+    timeout: float = FIELDS["timeout"].default
+    max_retries: int = FIELDS["max_retries"].default
+    backoff_factor: float = FIELDS["backoff_factor"].default
+    max_retry_wait: float = FIELDS["max_retry_wait"].default
+    max_retry_time: float = FIELDS["max_retry_time"].default
     proxies: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -192,7 +184,20 @@ def _api_url(host: str | None, port: int | None, schema: str | None) -> str:
     return _https_url("host", text, allow_path=True)
 
 
-def _bool(name: str, value: Any) -> bool:
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _text(value: Any) -> str | None:
+    if _empty(value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _bool(name: str, value: Any, default: bool) -> bool:
+    if _empty(value):
+        return default
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
@@ -200,23 +205,27 @@ def _bool(name: str, value: Any) -> bool:
     raise PartnerCenterConfigError(f"Connection extra {name} must be true or false, got {value!r}.")
 
 
-def _number(name: str, value: Any, default: float, *, minimum: float, integer: bool = False) -> float:
-    if value is None or value == "":
-        return default
+def _number(field: ExtraField, value: Any) -> float:
+    # An empty value stands for the declared default; the declared minimum is checked.
+    if _empty(value):
+        return float(field.default)
+    integer = field.kind is FieldKind.INTEGER
+    minimum = field.minimum if field.minimum is not None else -math.inf
     try:
+        # bool is an int subclass: true/false in a number field is a mistake, not 1/0.
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         number = math.nan
     if math.isnan(number) or number < minimum or (integer and number != int(number)):
         kind = "an integer" if integer else "a number"
         raise PartnerCenterConfigError(
-            f"Connection extra {name} must be {kind} >= {minimum:g}, got {value!r}."
+            f"Connection extra {field.name} must be {kind} >= {minimum:g}, got {value!r}."
         )
     return number
 
 
 def _proxies(value: Any) -> dict[str, str]:
-    if value is None or value == "":
+    if _empty(value):
         return {}
     if isinstance(value, str):
         try:
@@ -241,8 +250,8 @@ def _proxies(value: Any) -> dict[str, str]:
 
 
 def _scopes(value: Any) -> tuple[str, ...]:
-    if value is None or value == "":
-        return (DEFAULT_SCOPE,)
+    if _empty(value):
+        return (FIELDS["scope"].default,)
     items = value if isinstance(value, list) else str(value).replace(",", " ").split()
     scopes = tuple(str(item).strip() for item in items if str(item).strip())
     reserved = sorted({"openid", "profile", "offline_access"} & set(scopes))
@@ -255,10 +264,10 @@ def _scopes(value: Any) -> tuple[str, ...]:
 
 
 def _verify(extras: Mapping[str, Any]) -> bool | str:
-    ca_bundle = extras.get("ca_bundle")
-    verify = _bool("verify", extras["verify"]) if extras.get("verify") not in (None, "") else True
+    ca_bundle = _text(extras.get("ca_bundle"))
+    verify = _bool("verify", extras.get("verify"), FIELDS["verify"].default)
     if ca_bundle:
-        path = os.path.expanduser(str(ca_bundle))
+        path = os.path.expanduser(ca_bundle)
         if not os.path.isfile(path):
             raise PartnerCenterConfigError(
                 f"Connection extra ca_bundle points to {path}, which is not a readable file; "
@@ -270,6 +279,77 @@ def _verify(extras: Mapping[str, Any]) -> bool | str:
             )
         return path
     return verify
+
+
+def _known_extras(conn_id: str, extras: Mapping[str, Any] | None) -> dict[str, Any]:
+    values = dict(extras or {})
+    for key in list(values):
+        if key.startswith(_LEGACY_PREFIX):
+            values.setdefault(key.removeprefix(_LEGACY_PREFIX), values.pop(key))
+    unknown = sorted(set(values) - KNOWN_EXTRAS)
+    if unknown:
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has unknown extra field(s) {unknown}; "
+            f"known fields: {sorted(KNOWN_EXTRAS)}. Check for typos."
+        )
+    return values
+
+
+def _credentials(
+    conn_id: str,
+    login: str | None,
+    password: str | None,
+    extras: Mapping[str, Any],
+    *,
+    require_credentials: bool,
+) -> dict[str, Any]:
+    client_id = (login or "").strip()
+    if not client_id:
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has no login: set it to the application (client) id of the "
+            "Entra ID app registration that holds the Partner Center API permission."
+        )
+    found = {
+        name: _text(extras.get(name))
+        for name in ("refresh_token", "token_cache", "username", "user_password")
+    }
+    client_secret = password or None
+    mask_secrets(client_secret, found["refresh_token"], found["user_password"])
+    if bool(found["username"]) != bool(found["user_password"]):
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r}: the legacy password grant needs both extras username and "
+            "user_password; set both or neither."
+        )
+    if require_credentials and not (found["refresh_token"] or found["token_cache"] or found["username"]):
+        raise PartnerCenterConfigError(
+            f"Connection {conn_id!r} has no way to obtain a user token: run `partner-center-login` "
+            "and set extra token_cache (recommended) or refresh_token, or (legacy, no MFA) "
+            "username and user_password."
+        )
+    if found["token_cache"]:
+        from airflow_provider_partner.hooks.stores import validate_location
+
+        validate_location(found["token_cache"])
+    return {"client_id": client_id, "client_secret": client_secret, **found}
+
+
+def _authority(extras: Mapping[str, Any]) -> dict[str, Any]:
+    host = _text(extras.get("authority_host")) or FIELDS["authority_host"].default
+    tenant_id = _text(extras.get("tenant_id")) or FIELDS["tenant_id"].default
+    if "/" in tenant_id or " " in tenant_id:
+        raise PartnerCenterConfigError(
+            f"Connection extra tenant_id must be a tenant id (GUID) or domain, got {tenant_id!r}."
+        )
+    return {"authority_host": _https_url("authority_host", host, allow_path=False), "tenant_id": tenant_id}
+
+
+def _numbers(extras: Mapping[str, Any]) -> dict[str, Any]:
+    numbers: dict[str, Any] = {}
+    for declared in EXTRA_FIELDS:
+        if declared.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
+            number = _number(declared, extras.get(declared.name))
+            numbers[declared.attribute] = int(number) if declared.kind is FieldKind.INTEGER else number
+    return numbers
 
 
 def settings_from_connection(
@@ -286,6 +366,9 @@ def settings_from_connection(
     """
     Validate connection fields into :class:`PartnerCenterSettings` and mask its secrets.
 
+    Which extras exist, their defaults and how numbers and booleans are read come from
+    :mod:`airflow_provider_partner.hooks.connection_schema`.
+
     :param conn_id: connection id, used in messages.
     :param host: API base URL (``https://api.partner.microsoft.com`` when empty).
     :param login: application (client) id.
@@ -296,74 +379,16 @@ def settings_from_connection(
     :param require_credentials: refuse a connection with no refresh token, token cache or
         password (``partner-center-login`` reads connections before they have any).
     """
-    extras = dict(extras or {})
-    # The form stores values under these names; older UIs prefix extras with the conn type.
-    for key in list(extras):
-        if key.startswith("extra__partner_center__"):
-            extras.setdefault(key.removeprefix("extra__partner_center__"), extras.pop(key))
-    unknown = sorted(set(extras) - _KNOWN_EXTRAS)
-    if unknown:
-        raise PartnerCenterConfigError(
-            f"Connection {conn_id!r} has unknown extra field(s) {unknown}; "
-            f"known fields: {sorted(_KNOWN_EXTRAS)}. Check for typos."
-        )
-
-    def text(name: str) -> str | None:
-        value = extras.get(name)
-        return str(value).strip() if value not in (None, "") else None
-
-    client_id = (login or "").strip()
-    if not client_id:
-        raise PartnerCenterConfigError(
-            f"Connection {conn_id!r} has no login: set it to the application (client) id of the "
-            "Entra ID app registration that holds the Partner Center API permission."
-        )
-    refresh_token = text("refresh_token")
-    token_cache = text("token_cache")
-    username = text("username")
-    user_password = text("user_password")
-    client_secret = password or None
-    mask_secrets(client_secret, refresh_token, user_password)
-    if bool(username) != bool(user_password):
-        raise PartnerCenterConfigError(
-            f"Connection {conn_id!r}: the legacy password grant needs both extras username and "
-            "user_password; set both or neither."
-        )
-    if require_credentials and not (refresh_token or token_cache or username):
-        raise PartnerCenterConfigError(
-            f"Connection {conn_id!r} has no way to obtain a user token: run `partner-center-login` "
-            "and set extra token_cache (recommended) or refresh_token, or (legacy, no MFA) "
-            "username and user_password."
-        )
-    if token_cache:
-        from airflow_provider_partner.hooks.token_cache import validate_location
-
-        validate_location(token_cache)
-    authority_host = _https_url(
-        "authority_host", text("authority_host") or DEFAULT_AUTHORITY_HOST, allow_path=False
-    )
-    tenant_id = text("tenant_id") or DEFAULT_TENANT
-    if "/" in tenant_id or " " in tenant_id:
-        raise PartnerCenterConfigError(
-            f"Connection extra tenant_id must be a tenant id (GUID) or domain, got {tenant_id!r}."
-        )
+    values = _known_extras(conn_id, extras)
+    credentials = _credentials(conn_id, login, password, values, require_credentials=require_credentials)
+    authority = _authority(values)
     return PartnerCenterSettings(
         conn_id=conn_id,
         api_url=_api_url(host, port, schema),
-        client_id=client_id,
-        client_secret=client_secret,
-        tenant_id=tenant_id,
-        authority_host=authority_host,
-        scopes=_scopes(extras.get("scope")),
-        refresh_token=refresh_token,
-        token_cache=token_cache,
-        username=username,
-        user_password=user_password,
-        verify=_verify(extras),
-        timeout=_number("timeout", extras.get("timeout"), 60.0, minimum=0.001),
-        max_retries=int(_number("max_retries", extras.get("max_retries"), 8, minimum=0, integer=True)),
-        backoff_factor=_number("backoff_factor", extras.get("backoff_factor"), 1.0, minimum=0),
-        max_retry_wait=_number("max_retry_wait", extras.get("max_retry_wait"), 120.0, minimum=0),
-        max_retry_time=_number("max_retry_time", extras.get("max_retry_time"), 900.0, minimum=0),
-        proxies=_proxies(extras.get("proxies")),
+        **credentials,
+        **authority,
+        scopes=_scopes(values.get("scope")),
+        verify=_verify(values),
+        **_numbers(values),
+        proxies=_proxies(values.get("proxies")),
     )

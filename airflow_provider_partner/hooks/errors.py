@@ -9,9 +9,13 @@ the names (never the values) of settings.
 
 from __future__ import annotations
 
+import enum
+from typing import Any
+
 from airflow.sdk.exceptions import AirflowException
 
 __all__ = [
+    "AuthFailure",
     "PartnerCenterAuthError",
     "PartnerCenterCancelledError",
     "PartnerCenterConfigError",
@@ -24,6 +28,8 @@ __all__ = [
     "PartnerCenterPreconditionFailed",
     "PartnerCenterResponseError",
     "PartnerCenterResultTooLargeError",
+    "PartnerCenterTLSError",
+    "PartnerCenterUnauthorizedError",
     "is_transient",
     "trim_body",
 ]
@@ -57,17 +63,49 @@ class PartnerCenterConfigError(PartnerCenterError, ValueError):
     """The Airflow connection (or an argument) is invalid; the message names the field and the fix."""
 
 
+class AuthFailure(str, enum.Enum):
+    """Why no usable access token could be had: what :attr:`PartnerCenterAuthError.kind` holds."""
+
+    #: No refresh token in the cache or the connection, and no password grant configured.
+    NO_CREDENTIAL = "no_credential"
+    #: The authority refused the refresh token (expired, revoked, or rotated by another task).
+    REFRESH_TOKEN_REJECTED = "refresh_token_rejected"  # noqa: S105 - a failure kind, not a secret
+    #: The authority refused the legacy password grant (wrong password, or MFA required).
+    PASSWORD_REJECTED = "password_rejected"  # noqa: S105 - a failure kind, not a secret
+    #: The authority refused the application id or client secret.
+    CLIENT_REJECTED = "client_rejected"
+    #: The authority could not be reached (network, proxy, TLS).
+    AUTHORITY_UNREACHABLE = "authority_unreachable"
+    #: The stored token cache is not valid JSON.
+    CACHE_UNREADABLE = "cache_unreadable"
+    #: A token was acquired but the rotated cache could not be written back to its store.
+    CACHE_NOT_SAVED = "cache_not_saved"
+    #: The API answered 401 to a freshly refreshed access token.
+    TOKEN_REJECTED_BY_API = "token_rejected_by_api"  # noqa: S105 - a failure kind, not a secret
+    #: Any other answer of the authority (see the OAuth error code in ``error``).
+    OTHER = "other"
+
+
 class PartnerCenterAuthError(PartnerCenterError):
     """
     No access token could be acquired (expired or revoked refresh token, bad client secret, ...).
 
     :param message: what failed and how to fix it.
+    :param kind: which failure this is; branch on it rather than on the message.
     :param error: the OAuth ``error`` code returned by the authority (e.g. ``invalid_grant``).
     :param correlation_id: the authority's ``correlation_id``, when it returned one.
     """
 
-    def __init__(self, message: str, *, error: str | None = None, correlation_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: AuthFailure = AuthFailure.OTHER,
+        error: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         super().__init__(message)
+        self.kind = kind
         self.error = error
         self.correlation_id = correlation_id
 
@@ -102,13 +140,6 @@ class PartnerCenterHTTPError(PartnerCenterError):
         server_request_id: str | None = None,
         body: str = "",
     ) -> None:
-        self.status = status
-        self.method = method
-        self.url = url
-        self.request_id = request_id
-        self.correlation_id = correlation_id
-        self.server_request_id = server_request_id
-        self.body = body
         details = [f"HTTP {status} on {method} {url}"]
         details.append(f"MS-RequestId={request_id}")
         details.append(f"MS-CorrelationId={correlation_id}")
@@ -117,7 +148,31 @@ class PartnerCenterHTTPError(PartnerCenterError):
         text = f"{message} [{'; '.join(details)}]"
         if body:
             text += f" Response body: {body}"
+        # First: in PartnerCenterUnauthorizedError the next base (the auth error) resets its own
+        # attributes, and correlation_id must end up as the one this client sent.
         super().__init__(text)
+        self.status = status
+        self.method = method
+        self.url = url
+        self.request_id = request_id
+        self.correlation_id = correlation_id
+        self.server_request_id = server_request_id
+        self.body = body
+
+
+class PartnerCenterUnauthorizedError(PartnerCenterHTTPError, PartnerCenterAuthError):
+    """
+    HTTP 401 on a freshly refreshed access token: the API does not accept this app's tokens.
+
+    An HTTP error (status, method, url, request ids, body) and an auth error (``kind`` is
+    :attr:`AuthFailure.TOKEN_REJECTED_BY_API`), so ``except PartnerCenterAuthError`` catches it.
+    Takes the arguments of :class:`PartnerCenterHTTPError`.
+    """
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.kind = AuthFailure.TOKEN_REJECTED_BY_API
+        self.error = "http_401"
 
 
 class PartnerCenterPermissionError(PartnerCenterHTTPError):
@@ -130,6 +185,23 @@ class PartnerCenterNotFoundError(PartnerCenterHTTPError):
 
 class PartnerCenterPreconditionFailed(PartnerCenterHTTPError):  # noqa: N818 - name fixed by the contract
     """HTTP 412: the ``If-Match`` eTag no longer matches (someone else changed the referral)."""
+
+
+class PartnerCenterTLSError(PartnerCenterError):
+    """
+    TLS verification of the API failed (private CA, TLS-inspecting proxy); never retried.
+
+    :param message: what failed and how to fix it.
+    :param method: HTTP method of the request.
+    :param url: the URL requested.
+    :param request_id: the ``MS-RequestId`` this client sent.
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+        self.request_id = request_id
 
 
 class PartnerCenterResponseError(PartnerCenterError):
@@ -152,8 +224,8 @@ def is_transient(error: BaseException) -> bool:
     """
     Whether waiting and trying again later can help (network trouble, throttling, server errors).
 
-    Configuration, sign-in, permission and malformed-response errors are not transient: retrying
-    them only hides the message a person has to act on.
+    Configuration, sign-in (401 included), permission, TLS and malformed-response errors are not
+    transient: retrying them only hides the message a person has to act on.
     """
     if isinstance(error, PartnerCenterConnectionError):
         return True

@@ -6,6 +6,8 @@ One :class:`PartnerCenterHttp` per hook. Every call gets a new ``MS-CorrelationI
 retry from a new request. Retries (``tenacity``) cover 429/500/502/503/504, connection errors and
 bodies cut off in transit, with exponential backoff plus jitter, ``Retry-After`` honoured up to a
 cap, and bounded attempts and total time. A 401 triggers one forced token refresh and a retry.
+Every failure becomes one of the exceptions of :mod:`.errors`, an HTTP status always a
+:class:`~.errors.PartnerCenterHTTPError` subclass.
 """
 
 from __future__ import annotations
@@ -19,32 +21,30 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import requests
-from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
 from airflow_provider_partner.hooks.errors import (
-    PartnerCenterAuthError,
     PartnerCenterConnectionError,
-    PartnerCenterError,
     PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
     PartnerCenterNotFoundError,
     PartnerCenterPermissionError,
     PartnerCenterPreconditionFailed,
+    PartnerCenterTLSError,
+    PartnerCenterUnauthorizedError,
     trim_body,
 )
+from airflow_provider_partner.hooks.session import new_session
 
-__all__ = ["RETRY_STATUSES", "BearerAuth", "PartnerCenterHttp", "retry_after_seconds"]
+__all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Write methods are retried only when the server says it did not process the request.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
-USER_AGENT = f"airflow-provider-partner/{__version__}"
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError,  # includes resets and connect timeouts
     requests.Timeout,
@@ -92,32 +92,26 @@ def _never_sent(error: BaseException) -> bool:
     return isinstance(reason, NewConnectionError)
 
 
-class BearerAuth(AuthBase):
-    """
-    ``requests`` auth that adds the bearer token only to https requests for the API's origin.
+def _retry_predicate(write: bool) -> Callable[[BaseException], bool]:
+    def retryable(error: BaseException) -> bool:
+        if isinstance(error, _RetryableStatusError):
+            return True
+        if isinstance(error, requests.exceptions.SSLError):
+            return False  # a certificate problem does not heal by retrying
+        if write:
+            # A write may have been applied unless the connection was never established.
+            return _never_sent(error)
+        return isinstance(error, TRANSIENT_ERRORS)
 
-    :param settings: connection settings (the API origin).
-    :param get_token: returns the current access token.
-    """
-
-    def __init__(self, settings: PartnerCenterSettings, get_token: Callable[[], str]) -> None:
-        self.settings = settings
-        self.get_token = get_token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if request.url and _same_origin(request.url, self.settings):
-            request.headers["Authorization"] = f"Bearer {self.get_token()}"
-        else:
-            request.headers.pop("Authorization", None)
-        return request
-
-    def __repr__(self) -> str:
-        return f"BearerAuth(origin={self.settings.api_url!r})"
+    return retryable
 
 
 class PartnerCenterHttp:
     """
     Send API requests with retries and map failures to the hook's exceptions.
+
+    The bearer token goes only to https URLs on the configured API origin: any other URL is
+    refused before a request is made, and redirects are not followed.
 
     :param settings: connection settings.
     :param get_token: ``get_token(rejected) -> str``: the current access token, or with
@@ -135,11 +129,7 @@ class PartnerCenterHttp:
         self.settings = settings
         self.get_token = get_token
         self.sleep = sleep
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        self.session.proxies.update(self.settings.proxies)
-        # Each attempt, retries included, is counted: a figure for logs and tests.
-        self.attempts = 0
+        self.session = new_session(settings, headers={"Accept": "application/json"})
 
     def __repr__(self) -> str:
         return f"PartnerCenterHttp(api_url={self.settings.api_url!r})"
@@ -172,7 +162,6 @@ class PartnerCenterHttp:
         method: str,
         url: str,
         *,
-        params: Mapping[str, str] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         ok: Iterable[int] = (200,),
@@ -181,8 +170,7 @@ class PartnerCenterHttp:
         Send one logical request (retried as needed) and return the successful response.
 
         :param method: HTTP method.
-        :param url: absolute URL; must be on the configured API origin over https.
-        :param params: query parameters.
+        :param url: absolute URL with its query; must be on the configured API origin over https.
         :param json: JSON body.
         :param headers: extra headers.
         :param ok: statuses that count as success.
@@ -198,12 +186,9 @@ class PartnerCenterHttp:
         call_headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation_id, **(headers or {})}
         ok_statuses = frozenset(ok)
         write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
-        retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
         refreshed = False
         while True:
-            response = self._send_with_retries(
-                method, url, params=params, json=json, headers=call_headers, retry_statuses=retry_statuses
-            )
+            response = self._send_with_retries(method, url, json=json, headers=call_headers, write=write)
             if response.status_code == 401 and not refreshed:
                 # The token expired or was revoked between acquisition and use: refresh once.
                 refreshed = True
@@ -219,40 +204,71 @@ class PartnerCenterHttp:
             break
         if response.status_code in ok_statuses:
             return response
-        raise self._error(response, method, request_id, correlation_id, refreshed)
+        raise self._error(response, method, request_id, correlation_id)
 
     def _send_with_retries(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-        headers: Mapping[str, str],
-        retry_statuses: frozenset[int],
+        self, method: str, url: str, *, json: Any, headers: Mapping[str, str], write: bool
     ) -> requests.Response:
+        request_id = headers["MS-RequestId"]
+        retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
         tries = 0
 
         def send() -> requests.Response:
             nonlocal tries
             tries += 1
-            self.attempts += 1
-            token = self.get_token(None)
-            response = self.session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                headers={**headers, "Authorization": f"Bearer {token}"},
-                timeout=self.settings.timeout,
-                # Passed per request: REQUESTS_CA_BUNDLE would override a session-level value.
-                verify=self.settings.verify,
-                allow_redirects=False,  # a redirect could carry the token to another host
-            )
-            if response.status_code in retry_statuses:
-                raise _RetryableStatusError(response)
-            return response
+            return self._send_once(method, url, json=json, headers=headers, retry_statuses=retry_statuses)
 
+        retrying = Retrying(
+            retry=retry_if_exception(_retry_predicate(write)),
+            wait=self._wait,
+            stop=self._stop,
+            sleep=self.sleep,
+            before_sleep=self._log_retry(method, url, request_id),
+            reraise=True,
+        )
+        try:
+            return retrying(send)
+        except _RetryableStatusError as exhausted:
+            return exhausted.response
+        except requests.exceptions.SSLError as err:
+            raise PartnerCenterTLSError(
+                f"TLS verification failed for {method} {url} (MS-RequestId={request_id}): "
+                f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
+                "private CA, set the connection extra ca_bundle to its PEM bundle.",
+                method=method,
+                url=url,
+                request_id=request_id,
+            ) from None
+        except TRANSIENT_ERRORS as err:
+            raise PartnerCenterConnectionError(
+                f"{method} {url} failed after {tries} attempt(s) (MS-RequestId={request_id}): "
+                f"{type(err).__name__}: {trim_body(str(err), 300)}. "
+                "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
+            ) from None
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        headers: Mapping[str, str],
+        retry_statuses: frozenset[int],
+    ) -> requests.Response:
+        token = self.get_token(None)
+        # The session adds verify and timeout to every request (see session.py).
+        response = self.session.request(
+            method,
+            url,
+            json=json,
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            allow_redirects=False,  # a redirect could carry the token to another host
+        )
+        if response.status_code in retry_statuses:
+            raise _RetryableStatusError(response)
+        return response
+
+    def _log_retry(self, method: str, url: str, request_id: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             cause = (
@@ -268,46 +284,10 @@ class PartnerCenterHttp:
                 state.attempt_number + 1,
                 self.settings.max_retries + 1,
                 state.upcoming_sleep,
-                headers["MS-RequestId"],
+                request_id,
             )
 
-        write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
-
-        def retryable(error: BaseException) -> bool:
-            if isinstance(error, _RetryableStatusError):
-                return True
-            if isinstance(error, requests.exceptions.SSLError):
-                return False  # a certificate problem does not heal by retrying
-            if write:
-                # A write may have been applied unless the connection was never established.
-                return _never_sent(error)
-            return isinstance(error, TRANSIENT_ERRORS)
-
-        retrying = Retrying(
-            retry=retry_if_exception(retryable),
-            wait=self._wait,
-            stop=self._stop,
-            sleep=self.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            return retrying(send)
-        except _RetryableStatusError as exhausted:
-            return exhausted.response
-        except requests.exceptions.SSLError as err:
-            raise PartnerCenterError(
-                f"TLS verification failed for {method} {url} (MS-RequestId={headers['MS-RequestId']}): "
-                f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
-                "private CA, set the connection extra ca_bundle to its PEM bundle."
-            ) from None
-        except TRANSIENT_ERRORS as err:
-            raise PartnerCenterConnectionError(
-                f"{method} {url} failed after {tries} attempt(s) "
-                f"(MS-RequestId={headers['MS-RequestId']}): "
-                f"{type(err).__name__}: {trim_body(str(err), 300)}. "
-                "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
-            ) from None
+        return before_sleep
 
     def _error(
         self,
@@ -315,8 +295,7 @@ class PartnerCenterHttp:
         method: str,
         request_id: str,
         correlation_id: str,
-        refreshed: bool,
-    ) -> PartnerCenterError:
+    ) -> PartnerCenterHTTPError:
         status = response.status_code
         kwargs: dict[str, Any] = {
             "status": status,
@@ -328,13 +307,13 @@ class PartnerCenterHttp:
             "body": trim_body(response.content),
         }
         if status == 401:
+            # request() refreshes once on a 401, so a 401 here is always the refreshed token's.
             challenge = response.headers.get("WWW-Authenticate", "")
-            return PartnerCenterAuthError(
-                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}; "
-                f"MS-RequestId={request_id}). The app registration may lack the Partner Center "
-                "user_impersonation permission, or connection "
-                f"{self.settings.conn_id!r} has the wrong scope.",
-                error="http_401" if refreshed else "http_401_unrefreshed",
+            return PartnerCenterUnauthorizedError(
+                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}). "
+                "The app registration may lack the Partner Center user_impersonation permission, or "
+                f"connection {self.settings.conn_id!r} has the wrong scope.",
+                **kwargs,
             )
         if status == 403:
             return PartnerCenterPermissionError(

@@ -17,8 +17,6 @@ interface imported at DAG parse time.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import json
 import logging
@@ -31,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
 
-__all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page", "prefetching"]
+__all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page"]
 
 log = logging.getLogger(__name__)
 
@@ -207,26 +205,6 @@ class NextLinkPolicy:
 PageFetcher = Callable[[str, Mapping[str, str] | None], tuple[str | bytes, str | None, str | None]]
 
 
-_PREFETCH: contextvars.ContextVar[bool] = contextvars.ContextVar("partner_center_prefetch", default=False)
-
-
-@contextlib.contextmanager
-def prefetching(enabled: bool = True) -> Iterator[None]:
-    """
-    Within the block, :func:`iterate_pages` started in this thread prefetches (see its ``prefetch``).
-
-    For callers that consume pages through :meth:`PartnerCenterHook.iter_pages` and spend real time
-    on each page (the referrals operator spools it): the server prepares page k+1 meanwhile.
-
-    :param enabled: whether to prefetch inside the block.
-    """
-    reset = _PREFETCH.set(enabled)
-    try:
-        yield
-    finally:
-        _PREFETCH.reset(reset)
-
-
 def iterate_pages(
     fetch: PageFetcher,
     *,
@@ -234,7 +212,7 @@ def iterate_pages(
     params: Mapping[str, str],
     top: int | None = None,
     log_every: int = 10,
-    prefetch: bool | None = None,
+    prefetch: bool = False,
 ) -> Iterator[ReferralPage]:
     """
     Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
@@ -248,25 +226,20 @@ def iterate_pages(
     :param top: maximum number of records in total (``None``: all).
     :param log_every: log progress at INFO every this many pages (0: only at the end).
     :param prefetch: request the next page (from a daemon thread) as soon as this one is parsed,
-        so it travels while the caller works on this one; ``None``: as :func:`prefetching` says.
-        Off by default: a caller that stops early would have sent one request for nothing.
+        so it travels while the caller works on this one. Off by default: a caller that stops
+        early would have sent one request for nothing.
     """
-    if prefetch is None:
-        prefetch = _PREFETCH.get()
     policy = NextLinkPolicy(endpoint, params)
-    url, query = endpoint, dict(params)
+    url = endpoint
+    next_params: dict[str, str] | None = dict(params)
     number = records = 0
     started = time.monotonic()
-    next_params: dict[str, str] | None = query
     ahead: _PageRequest | None = None
     while True:
         if top is not None and records >= top:
             break
         number += 1
-        if ahead is not None:
-            body, content_type, request_id = ahead.result()
-        else:
-            body, content_type, request_id = fetch(url, next_params)
+        body, content_type, request_id = ahead.result() if ahead is not None else fetch(url, next_params)
         ahead = None
         page = parse_page(body=body, content_type=content_type, number=number, url=url, request_id=request_id)
         del body

@@ -17,6 +17,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_partner import odata
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
+from airflow_provider_partner.hooks.connection_schema import ui_field_behaviour
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterConfigError,
     PartnerCenterError,
@@ -93,7 +94,7 @@ class PartnerCenterHook(BaseHook):
     @cached_property
     def tokens(self) -> TokenProvider:
         """The token provider of this hook (one token request per run while the token is valid)."""
-        from airflow_provider_partner.hooks.token_cache import open_store
+        from airflow_provider_partner.hooks.stores import open_store
         from airflow_provider_partner.hooks.tokens import TokenProvider
 
         settings = self.settings
@@ -125,25 +126,20 @@ class PartnerCenterHook(BaseHook):
         other.__dict__["tokens"] = self.tokens
         return other
 
-    def get_conn(self) -> requests.Session:
+    def get_conn(self) -> PartnerCenterHttp:
         """
-        Return a ``requests.Session`` that authenticates requests to the API host.
+        Return this hook's HTTP client (:attr:`http`), for API calls the methods below lack.
 
-        The bearer token is added only to https requests for the configured API origin (never
-        to other hosts, even if a caller sends the session there). Pass ``verify=`` per request
-        if ``REQUESTS_CA_BUNDLE`` is set in the environment: requests lets it override
-        ``session.verify``.
+        ``get_conn().request(method, url, json=..., headers=..., ok=...)`` retries like the
+        methods do, and sends the bearer token only to https URLs on the configured API origin:
+        a URL elsewhere raises :class:`~.errors.PartnerCenterNextLinkError` before any request.
         """
-        import requests
+        return self.http
 
-        from airflow_provider_partner.hooks.http import USER_AGENT, BearerAuth
-
-        session = requests.Session()
-        session.auth = BearerAuth(self.settings, self.tokens.get_token)
-        session.verify = self.settings.verify
-        session.proxies.update(self.settings.proxies)
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        return session
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's hidden fields, labels and placeholders (for Airflow before 3.2)."""
+        return ui_field_behaviour()
 
     # -- reading ---------------------------------------------------------------------------------
     def _list_params(
@@ -178,6 +174,7 @@ class PartnerCenterHook(BaseHook):
         orderby: str | None = None,
         select: str | Iterable[str] | None = None,
         top: int | None = None,
+        prefetch: bool = False,
     ) -> Iterator[ReferralPage]:
         """
         Yield the pages of a referrals query, one at a time.
@@ -188,11 +185,13 @@ class PartnerCenterHook(BaseHook):
         :param orderby: ``$orderby``: ``createdDateTime`` or ``updatedDateTime``, ``asc``/``desc``.
         :param select: ``$select``: field names (string or iterable).
         :param top: cap on the total number of referrals (applied client-side too).
+        :param prefetch: request the next page while the caller works on this one (for callers
+            that spend real time per page; a caller that stops early has sent one request too many).
         """
         params = self._list_params(filter, orderby, select, top)
-        return self._pages(params, top)
+        return self._pages(params, top, prefetch)
 
-    def _pages(self, params: dict[str, str], top: int | None) -> Iterator[ReferralPage]:
+    def _pages(self, params: dict[str, str], top: int | None, prefetch: bool) -> Iterator[ReferralPage]:
         http = self.http
 
         def fetch(url: str, query: Mapping[str, str] | None) -> tuple[bytes, str | None, str | None]:
@@ -206,6 +205,7 @@ class PartnerCenterHook(BaseHook):
             params=params,
             top=top,
             log_every=self.log_every_pages,
+            prefetch=prefetch,
         )
 
     def iter_referrals(

@@ -10,98 +10,52 @@ Order of attempts, first success wins:
 3. (legacy) the password grant, when ``username``/``user_password`` are configured.
 
 The cache is persisted to its store after every change, because refresh tokens rotate.
-``msal`` and ``requests`` are imported lazily: DAG files import the hook at parse time.
+``msal`` is imported lazily, and the hook imports this module only on first use: DAG files import
+the hook at parse time.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+
+import requests
 
 from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, mask_secrets
-from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterConfigError, trim_body
-from airflow_provider_partner.hooks.token_cache import TokenCacheStore
+from airflow_provider_partner.hooks.errors import (
+    AuthFailure,
+    PartnerCenterAuthError,
+    PartnerCenterConfigError,
+    trim_body,
+)
+from airflow_provider_partner.hooks.session import build_authority_session, is_microsoft_authority
+from airflow_provider_partner.hooks.stores import TextStore
 
 if TYPE_CHECKING:
     import msal
-    import requests
 
-__all__ = ["LOGIN_COMMAND", "TokenProvider", "build_authority_session", "build_msal_app"]
+__all__ = ["LOGIN_COMMAND", "CredentialSource", "TokenProvider", "build_msal_app"]
 
 log = logging.getLogger(__name__)
 
 LOGIN_COMMAND = "partner-center-login"
 #: Renew this long before the access token's expiry, so a page request never races it.
 EXPIRY_SKEW_SECONDS = 120
-USER_AGENT = f"airflow-provider-partner/{__version__}"
 
 
-def _is_microsoft_authority(authority_host: str) -> bool:
-    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
+class CredentialSource(str, enum.Enum):
+    """Which credential a token request used; its value is how messages name it."""
 
-    return (urlsplit(authority_host).hostname or "") in WELL_KNOWN_AUTHORITY_HOSTS
+    # The values are descriptions of credentials, not credentials (hence the S105 waivers).
 
-
-def build_authority_session(settings: PartnerCenterSettings) -> requests.Session:
-    """
-    Return the ``requests`` session MSAL uses to talk to the authority.
-
-    It passes ``verify`` on every request (``REQUESTS_CA_BUNDLE`` would otherwise override a
-    session-level CA bundle), applies the connection's proxies and timeout, retries transient
-    failures a few times, and answers MSAL's user-realm probe locally for authorities that are
-    not Microsoft's: MSAL sends that probe to ``https://<host>/common/userrealm/...`` without the
-    authority's port, and a 404 makes it fall back to the plain password grant.
-
-    :param settings: the connection settings.
-    """
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
-
-    authority_hostname = urlsplit(settings.authority_host).hostname or ""
-    answer_userrealm_locally = not _is_microsoft_authority(settings.authority_host)
-
-    class _AuthoritySession(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-            text_url = url.decode() if isinstance(url, bytes) else url
-            parts = urlsplit(text_url)
-            if (
-                answer_userrealm_locally
-                and parts.hostname == authority_hostname
-                and parts.path.startswith("/common/userrealm/")
-            ):
-                response = requests.Response()
-                response.status_code = 404
-                response.url = text_url
-                response._content = b"{}"
-                response.headers["Content-Type"] = "application/json"
-                return response
-            kwargs["verify"] = settings.verify
-            kwargs.setdefault("timeout", settings.timeout)
-            return super().request(method, url, *args, **kwargs)
-
-    session = _AuthoritySession()
-    session.headers["User-Agent"] = USER_AGENT
-    session.proxies.update(settings.proxies)
-    retry = Retry(
-        total=3,
-        connect=3,
-        read=0,  # a lost token response may already have rotated the refresh token
-        status=2,
-        status_forcelist=(500, 502, 503, 504),
-        allowed_methods=frozenset({"GET", "POST"}),
-        backoff_factor=0.5,
-        backoff_jitter=0.5,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("https://", adapter)
-    return session
+    CACHED_ACCOUNT = "the cached refresh token"
+    CACHED_REFRESH_TOKEN = "the refresh token in the token cache"  # noqa: S105
+    CONNECTION_REFRESH_TOKEN = "the connection's refresh_token"  # noqa: S105
+    PASSWORD = "the password grant (username/user_password)"  # noqa: S105
 
 
 def build_msal_app(
@@ -126,7 +80,7 @@ def build_msal_app(
         "app_name": "airflow-provider-partner",
         "app_version": __version__,
     }
-    if not _is_microsoft_authority(settings.authority_host):
+    if not is_microsoft_authority(settings.authority_host):
         # Sovereign or test authorities: never ask login.microsoftonline.com to validate them.
         kwargs["instance_discovery"] = False
     try:
@@ -151,6 +105,7 @@ def _unreachable(settings: PartnerCenterSettings, err: Exception) -> PartnerCent
     return PartnerCenterAuthError(
         f"Cannot reach the authority {settings.authority} ({cause}). "
         "Check extras authority_host, tenant_id, proxies and ca_bundle.",
+        kind=AuthFailure.AUTHORITY_UNREACHABLE,
         error="authority_unreachable",
     )
 
@@ -169,7 +124,7 @@ class TokenProvider:
     :param store: where the token cache is kept between runs (``None``: memory only).
     """
 
-    def __init__(self, settings: PartnerCenterSettings, store: TokenCacheStore | None) -> None:
+    def __init__(self, settings: PartnerCenterSettings, store: TextStore | None) -> None:
         self.settings = settings
         self.store = store
         #: Token requests this provider sent to the authority (grants, not cache hits).
@@ -199,7 +154,8 @@ class TokenProvider:
             except ValueError:
                 raise PartnerCenterAuthError(
                     f"The token cache at {self.store.location if self.store else '?'} is not valid JSON; "
-                    f"run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}` to write a fresh one."
+                    f"run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}` to write a fresh one.",
+                    kind=AuthFailure.CACHE_UNREADABLE,
                 ) from None
         self._loaded_state = state
         self._cache = cache
@@ -229,7 +185,8 @@ class TokenProvider:
             raise PartnerCenterAuthError(
                 f"Token acquired, but the rotated token cache could not be saved to {self.store.location} "
                 f"({type(err).__name__}: {err}). Fix access to that store; if the next run then fails with "
-                f"invalid_grant, run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}`."
+                f"invalid_grant, run `{LOGIN_COMMAND} --conn-id {self.settings.conn_id}`.",
+                kind=AuthFailure.CACHE_NOT_SAVED,
             ) from None
         self._loaded_state = state
         log.info("Saved the rotated token cache to %s", self.store.location)
@@ -263,7 +220,7 @@ class TokenProvider:
             try:
                 result = self._acquire(force_refresh)
             except PartnerCenterAuthError as err:
-                if err.error != "invalid_grant" or self.store is None or not self._reload_if_newer():
+                if err.kind not in _GRANT_REFUSED or self.store is None or not self._reload_if_newer():
                     raise
                 # Another run rotated the refresh token since we loaded the cache: its new
                 # cache is in the store now, try once more from there.
@@ -291,8 +248,6 @@ class TokenProvider:
         return True
 
     def _acquire(self, force_refresh: bool) -> dict[str, Any]:
-        import requests
-
         try:
             return self._acquire_by_grants(force_refresh)
         except requests.RequestException as err:
@@ -301,7 +256,7 @@ class TokenProvider:
     def _acquire_by_grants(self, force_refresh: bool) -> dict[str, Any]:
         assert self._app is not None
         scopes = list(self.settings.scopes)
-        failures: list[tuple[str, dict[str, Any]]] = []
+        failures: list[tuple[CredentialSource, dict[str, Any]]] = []
 
         accounts = self._app.get_accounts(username=self.settings.username) or self._app.get_accounts()
         if accounts:
@@ -314,17 +269,17 @@ class TokenProvider:
                 return dict(result)
             if result:
                 self.token_requests += 1
-                failures.append(("the cached refresh token", result))
+                failures.append((CredentialSource.CACHED_ACCOUNT, result))
 
-        candidates: list[tuple[str, str]] = []
+        candidates: list[tuple[CredentialSource, str]] = []
         if not accounts:
             candidates += [
-                ("the refresh token in the token cache", rt) for rt in self._cached_refresh_tokens()[:1]
+                (CredentialSource.CACHED_REFRESH_TOKEN, rt) for rt in self._cached_refresh_tokens()[:1]
             ]
         if self.settings.refresh_token:
-            candidates.append(("the connection's refresh_token", self.settings.refresh_token))
+            candidates.append((CredentialSource.CONNECTION_REFRESH_TOKEN, self.settings.refresh_token))
         tried: set[str] = set()
-        for label, refresh_token in candidates:
+        for source, refresh_token in candidates:
             if refresh_token in tried:
                 continue
             tried.add(refresh_token)
@@ -332,7 +287,7 @@ class TokenProvider:
             result = self._app.acquire_token_by_refresh_token(refresh_token, scopes=scopes)
             if "access_token" in result:
                 return dict(result)
-            failures.append((label, result))
+            failures.append((source, result))
 
         if self.settings.username and self.settings.user_password:
             self.token_requests += 1
@@ -347,10 +302,10 @@ class TokenProvider:
                     LOGIN_COMMAND,
                 )
                 return dict(result)
-            failures.append(("the password grant (username/user_password)", result))
+            failures.append((CredentialSource.PASSWORD, result))
         raise self._failure(failures)
 
-    def _failure(self, failures: list[tuple[str, dict[str, Any]]]) -> PartnerCenterAuthError:
+    def _failure(self, failures: list[tuple[CredentialSource, dict[str, Any]]]) -> PartnerCenterAuthError:
         conn_id = self.settings.conn_id
         login = f"`{LOGIN_COMMAND} --conn-id {conn_id}`"
         if not failures:
@@ -358,32 +313,50 @@ class TokenProvider:
             return PartnerCenterAuthError(
                 f"Connection {conn_id!r} has no usable credential{where}: run {login} to sign in with "
                 "a device code, or set extra refresh_token.",
+                kind=AuthFailure.NO_CREDENTIAL,
                 error="no_credential",
             )
-        label, last = failures[-1]
+        source, last = failures[-1]
         error = str(last.get("error") or "unknown_error")
-        tried = "; ".join(f"{lbl} -> {_describe(res)}" for lbl, res in failures)
-        if error == "invalid_grant":
-            if label.startswith("the password grant"):
-                fix = (
-                    "The user's password was refused or the sign-in needs MFA (enforced for Partner "
-                    f"Center App+User calls): run {login} and use the token cache instead."
-                )
-            else:
-                fix = (
-                    "The refresh token expired (90 days unused), was revoked, or was already rotated "
-                    f"by another task using the same credentials: run {login} to sign in again."
-                )
-        elif error in {"invalid_client", "unauthorized_client"}:
-            fix = (
-                "The application id (login) or client secret (password) was refused: check them in "
-                f"connection {conn_id!r} and that the app registration allows this flow."
-            )
-        else:
-            fix = f"Check the connection's tenant_id/authority_host, or run {login}."
+        kind = _failure_kind(source, error)
+        tried = "; ".join(f"{src.value} -> {_describe(res)}" for src, res in failures)
         return PartnerCenterAuthError(
             f"Could not acquire a Partner Center token for connection {conn_id!r} from "
-            f"{self.settings.authority}. {fix} Attempts: {tried}",
+            f"{self.settings.authority}. {_advice(kind, conn_id, login)} Attempts: {tried}",
+            kind=kind,
             error=error,
             correlation_id=last.get("correlation_id"),
         )
+
+
+#: Refusals after which a fresher cache in the store (another task's rotation) may still work.
+_GRANT_REFUSED = frozenset({AuthFailure.REFRESH_TOKEN_REJECTED, AuthFailure.PASSWORD_REJECTED})
+
+
+def _failure_kind(source: CredentialSource, error: str) -> AuthFailure:
+    if error == "invalid_grant":
+        if source is CredentialSource.PASSWORD:
+            return AuthFailure.PASSWORD_REJECTED
+        return AuthFailure.REFRESH_TOKEN_REJECTED
+    if error in {"invalid_client", "unauthorized_client"}:
+        return AuthFailure.CLIENT_REJECTED
+    return AuthFailure.OTHER
+
+
+def _advice(kind: AuthFailure, conn_id: str, login: str) -> str:
+    if kind is AuthFailure.PASSWORD_REJECTED:
+        return (
+            "The user's password was refused or the sign-in needs MFA (enforced for Partner "
+            f"Center App+User calls): run {login} and use the token cache instead."
+        )
+    if kind is AuthFailure.REFRESH_TOKEN_REJECTED:
+        return (
+            "The refresh token expired (90 days unused), was revoked, or was already rotated "
+            f"by another task using the same credentials: run {login} to sign in again."
+        )
+    if kind is AuthFailure.CLIENT_REJECTED:
+        return (
+            "The application id (login) or client secret (password) was refused: check them in "
+            f"connection {conn_id!r} and that the app registration allows this flow."
+        )
+    return f"Check the connection's tenant_id/authority_host, or run {login}."

@@ -136,7 +136,7 @@ class _AssetStateWatermarkStore:
 class _TextWatermarkStore:
     # Variables and object storage are synchronous: keep them off the event loop.
     def __init__(self, location: str, key: str) -> None:
-        from airflow_provider_partner.hooks.token_cache import open_store
+        from airflow_provider_partner.hooks.stores import open_store
 
         self._store = open_store(_keyed(location, key), "Watermark location")
         self.location = self._store.location

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterAuthError, PartnerCenterPermissionError
+from airflow_provider_partner.hooks.errors import (
+    AuthFailure,
+    PartnerCenterAuthError,
+    PartnerCenterHTTPError,
+    PartnerCenterPermissionError,
+    PartnerCenterUnauthorizedError,
+    is_transient,
+)
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 
@@ -117,6 +124,7 @@ def test_revoked_refresh_token_says_run_partner_center_login(partner_center_emul
         _run(conn_id)
     message = str(err.value)
     assert err.value.error == "invalid_grant"
+    assert err.value.kind is AuthFailure.REFRESH_TOKEN_REJECTED
     assert "run `partner-center-login --conn-id pc_bad` to sign in again" in message
     assert "not-a-valid-refresh-token" not in message
 
@@ -164,3 +172,55 @@ def test_threads_sharing_a_token_provider_refresh_once_after_a_401(partner_cente
         thread.join(timeout=60)
     assert counts == [3, 3]
     assert emu.stats()["token_grants"]["refresh_token"] == 2  # the first token, then one refresh
+
+
+def test_a_401_on_a_refreshed_token_is_an_http_error_and_an_auth_error(
+    partner_center_emulator, connect
+) -> None:
+    emu = partner_center_emulator
+    hook = PartnerCenterHook(connect(emu, "pc_401"))
+    emu.script_faults(["token_expired", "token_expired"])  # the refreshed token is refused too
+    with pytest.raises(PartnerCenterAuthError) as err:
+        next(hook.iter_pages(top=1))
+    error = err.value
+    assert isinstance(error, PartnerCenterUnauthorizedError)
+    assert isinstance(error, PartnerCenterHTTPError)
+    assert (error.status, error.method, error.kind, error.error) == (
+        401,
+        "GET",
+        AuthFailure.TOKEN_REJECTED_BY_API,
+        "http_401",
+    )
+    assert error.url.startswith(emu.info["referrals_url"])
+    assert len(error.request_id or "") == len(error.correlation_id or "") == 36
+    assert str(error).startswith("The API rejected a freshly refreshed access token (HTTP 401 Bearer ")
+    assert f"[HTTP 401 on GET {error.url}; MS-RequestId={error.request_id};" in str(error)
+    assert is_transient(error) is False
+    assert emu.stats()["requests"]["list"] == 2
+    assert emu.stats()["token_grants"]["refresh_token"] == 2  # the first token, then one refresh
+
+
+@pytest.mark.parametrize(
+    ("setup", "kind", "error", "advice"),
+    [
+        ("no_credential", AuthFailure.NO_CREDENTIAL, "no_credential", "has no usable credential"),
+        ("password", AuthFailure.PASSWORD_REJECTED, "invalid_grant", "The user's password was refused"),
+        ("client", AuthFailure.CLIENT_REJECTED, "invalid_client", "or client secret (password) was refused"),
+    ],
+)
+def test_token_failures_carry_their_kind(
+    partner_center_emulator, connect, tmp_path: Path, setup: str, kind: AuthFailure, error: str, advice: str
+) -> None:
+    emu = partner_center_emulator
+    admin = emu.users["admin"]
+    options: dict = {
+        "no_credential": {"drop": ("refresh_token",), "token_cache": f"file://{tmp_path}/empty.json"},
+        "password": {"drop": ("refresh_token",), "username": admin["username"], "user_password": "wrong"},
+        "client": {"password": "not-the-client-secret"},
+    }[setup]
+    hook = PartnerCenterHook(connect(emu, "pc_kinds", **options))
+    with pytest.raises(PartnerCenterAuthError) as err:
+        hook.tokens.get_token()
+    assert (err.value.kind, err.value.error) == (kind, error)
+    assert advice in str(err.value)
+    assert "not-the-client-secret" not in str(err.value)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_provider_partner.hooks.login import main
+from airflow_provider_partner.cli.login import main
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 LOGIN = str(Path(sys.executable).with_name("partner-center-login"))

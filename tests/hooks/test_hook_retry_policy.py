@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterError, PartnerCenterHTTPError
+from airflow_provider_partner.hooks.errors import (
+    PartnerCenterConnectionError,
+    PartnerCenterHTTPError,
+    PartnerCenterTLSError,
+    is_transient,
+)
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+
+def _list_requests(emu) -> int:
+    """Referral list requests that reached the emulator (every attempt, retries included)."""
+    return emu.stats()["requests"].get("list", 0)
 
 
 def _first_page_seconds(hook: PartnerCenterHook) -> float:
@@ -22,7 +33,7 @@ def test_retry_after_is_honoured(partner_center_emulator, connect) -> None:
     hook = PartnerCenterHook(connect(emu, max_retry_wait=5))
     emu.script_faults(["429"])
     assert 1.0 <= _first_page_seconds(hook) < 2.5
-    assert hook.http.attempts == 2
+    assert _list_requests(emu) == 2
 
 
 def test_retry_after_is_capped_by_max_retry_wait(partner_center_emulator, connect) -> None:
@@ -30,7 +41,7 @@ def test_retry_after_is_capped_by_max_retry_wait(partner_center_emulator, connec
     hook = PartnerCenterHook(connect(emu, max_retry_wait=0.1))
     emu.script_faults(["503", "429"])
     assert _first_page_seconds(hook) < 0.9
-    assert hook.http.attempts == 3
+    assert _list_requests(emu) == 3
 
 
 def test_attempts_are_bounded_and_the_error_carries_the_ids(partner_center_emulator, connect) -> None:
@@ -39,7 +50,7 @@ def test_attempts_are_bounded_and_the_error_carries_the_ids(partner_center_emula
     emu.script_faults(["503", "503", "503"])
     with pytest.raises(PartnerCenterHTTPError) as err:
         next(hook.iter_pages())
-    assert hook.http.attempts == 3
+    assert _list_requests(emu) == 3
     error = err.value
     assert (error.status, error.method) == (503, "GET")
     assert error.url.startswith(emu.info["referrals_url"])
@@ -62,31 +73,44 @@ def test_total_retry_time_is_bounded(partner_center_emulator, connect) -> None:
         next(hook.iter_pages())
     assert err.value.status == 429
     assert time.monotonic() - started < 2.5  # one Retry-After wait fits in 1.5 s, a second does not
-    assert hook.http.attempts == 2
+    assert _list_requests(emu) == 2
 
 
-def test_unreachable_api_fails_with_a_network_hint(partner_center_emulator, connect) -> None:
+def test_unreachable_api_fails_with_a_network_hint(partner_center_emulator, connect, caplog) -> None:
     emu = partner_center_emulator
     hook = PartnerCenterHook(connect(emu, host="https://127.0.0.1:9", max_retries=2))
-    with pytest.raises(PartnerCenterError) as err:
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_partner"),
+        pytest.raises(PartnerCenterConnectionError) as err,
+    ):
         next(hook.iter_pages())
     message = str(err.value)
     assert message.startswith("GET https://127.0.0.1:9/v1.0/engagements/referrals failed after 3 attempt(s)")
     assert "Check network access to the API (proxies, firewall)" in message
-    assert hook.http.attempts == 3
+    # No server listens there: the attempts are seen as the client's retries (2 after the first).
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying GET")]
+    assert [m.split("(attempt ")[1].split(",")[0] for m in retries] == ["2 of 3", "3 of 3"]
 
 
 def test_tls_failure_is_not_retried_and_says_ca_bundle(
-    partner_center_emulator, emulator_factory, connect
+    partner_center_emulator, emulator_factory, connect, caplog
 ) -> None:
     emu = partner_center_emulator
     other = emulator_factory(referrals=1, seed=4)  # its own throwaway CA, unknown to ca_bundle
     hook = PartnerCenterHook(connect(emu, host=other.info["api_url"]))
-    with pytest.raises(PartnerCenterError) as err:
+    with (
+        caplog.at_level(logging.WARNING, logger="airflow_provider_partner"),
+        pytest.raises(PartnerCenterTLSError) as err,
+    ):
         next(hook.iter_pages())
     assert str(err.value).startswith(f"TLS verification failed for GET {other.info['referrals_url']}")
     assert "set the connection extra ca_bundle" in str(err.value)
-    assert hook.http.attempts == 1
+    assert (err.value.method, err.value.url) == ("GET", other.info["referrals_url"])
+    assert len(err.value.request_id or "") == 36
+    assert is_transient(err.value) is False
+    # One handshake, refused: no request reached the server, and none was retried.
+    assert [r for r in caplog.records if r.getMessage().startswith("Retrying GET")] == []
+    assert other.stats()["requests"] == {}
     assert other.stats()["auth_headers"] == {}
 
 
@@ -107,8 +131,8 @@ def test_writes_are_retried_only_when_the_server_did_not_process_them(
     ops = [{"op": "replace", "path": "/statusReason", "value": "retry test"}]
     emu.script_faults(["429", "503"])
     assert hook.update_referral(referral["id"], ops) is None
-    assert hook.http.attempts == 3
+    assert emu.stats()["requests"]["update"] == 3
     emu.script_faults(["500"])
     with pytest.raises(PartnerCenterHTTPError) as err:
         hook.update_referral(referral["id"], ops)
-    assert (err.value.status, err.value.method, hook.http.attempts) == (500, "PATCH", 4)
+    assert (err.value.status, err.value.method, emu.stats()["requests"]["update"]) == (500, "PATCH", 4)

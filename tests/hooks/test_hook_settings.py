@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_partner.get_provider_info import CONN_FIELDS
-from airflow_provider_partner.hooks.connection import _KNOWN_EXTRAS, settings_from_connection
+from airflow_provider_partner.get_provider_info import CONN_FIELDS, get_provider_info
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
+from airflow_provider_partner.hooks.connection_schema import EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
-from airflow_provider_partner.hooks.token_cache import (
-    ObjectStorageTokenCacheStore,
-    VariableTokenCacheStore,
-    open_store,
-)
+from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+from airflow_provider_partner.hooks.stores import ObjectStorageTextStore, VariableTextStore, open_store
 
 
 def parse(host: str | None = None, login: str | None = "app-id", password: str | None = None, **extras):
@@ -25,7 +23,41 @@ def parse(host: str | None = None, login: str | None = "app-id", password: str |
 
 
 def test_connection_form_declares_exactly_the_extras_the_hook_reads() -> None:
-    assert set(CONN_FIELDS) == _KNOWN_EXTRAS
+    assert set(CONN_FIELDS) == KNOWN_EXTRAS
+
+
+def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> None:
+    names = [field.name for field in EXTRA_FIELDS]
+    assert list(CONN_FIELDS) == names
+    assert frozenset(names) == KNOWN_EXTRAS
+    empty = settings_from_connection(
+        "pc", host=None, login="app-id", password=None, extras={}, require_credentials=False
+    )
+    declared = PartnerCenterSettings.__dataclass_fields__
+    defaults = [field for field in EXTRA_FIELDS if field.default is not None]
+    assert [field.name for field in defaults] == [
+        "tenant_id", "authority_host", "scope", "verify", "timeout", "max_retries",
+        "backoff_factor", "max_retry_wait", "max_retry_time",
+    ]  # fmt: skip
+    for field in defaults:
+        # The default shown in the form, the one an empty extra stands for, and the dataclass's.
+        assert CONN_FIELDS[field.name]["schema"]["default"] == field.default
+        explicit = parse(**{field.name: field.default})
+        assert getattr(empty, field.attribute) == getattr(explicit, field.attribute), field.name
+        assert getattr(empty, field.attribute) == declared[field.attribute].default, field.name
+    for field in EXTRA_FIELDS:
+        if field.default is None:
+            assert "default" not in CONN_FIELDS[field.name]["schema"], field.name
+    secrets = {f.name for f in EXTRA_FIELDS if f.kind is FieldKind.SECRET}
+    assert secrets == {"refresh_token", "user_password"}
+
+
+def test_the_form_speaks_to_users_not_to_tests() -> None:
+    (conn_type,) = get_provider_info()["connection-types"]
+    assert "emulator" not in json.dumps(conn_type).lower()
+    assert PartnerCenterHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
+    assert conn_type["ui-field-behaviour"]["hidden-fields"] == ["schema", "port", "extra"]
+    assert conn_type["ui-field-behaviour"]["placeholders"]["host"] == "https://api.partner.microsoft.com"
 
 
 def test_defaults() -> None:
@@ -107,8 +139,14 @@ def test_secrets_are_registered_with_the_masker() -> None:
 
 
 def test_open_store_kinds() -> None:
-    assert isinstance(open_store("variable://partner_token_cache"), VariableTokenCacheStore)
-    assert isinstance(open_store("file:///tmp/x/cache.json"), ObjectStorageTokenCacheStore)
+    cache = open_store("variable://partner_token_cache")
+    assert isinstance(cache, VariableTextStore)
+    assert isinstance(open_store("file:///tmp/x/cache.json"), ObjectStorageTextStore)
+    watermark = open_store("variable://partner_watermark", "Watermark location")
+    assert isinstance(watermark, VariableTextStore)
+    # The Variable's description says what it holds.
+    assert cache.description == "MSAL token cache of airflow-provider-partner"
+    assert watermark.description == "Watermark of airflow-provider-partner"
 
 
 def test_file_store_writes_atomically_with_owner_only_mode(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
 from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError
-from airflow_provider_partner.hooks.paging import iterate_pages, prefetching
+from airflow_provider_partner.hooks.paging import iterate_pages
+from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 ENDPOINT = "https://api.example.com/v1.0/engagements/referrals"
 
@@ -43,13 +45,36 @@ def test_same_pages_with_and_without_prefetch(prefetch):
     assert (len(fetch.threads) > 1) is prefetch
 
 
-def test_prefetching_block_switches_it_on_for_this_thread():
+def test_prefetch_is_off_unless_asked_for():
     fetch = _Pages()
-    with prefetching():
-        pages = iterate_pages(fetch, endpoint=ENDPOINT, params={})
-        first = next(pages)
+    pages = iterate_pages(fetch, endpoint=ENDPOINT, params={})
+    first = next(pages)
     assert first.number == 1
-    assert len(fetch.requested) == 2
+    assert len(fetch.requested) == 1
+    assert fetch.threads == {threading.current_thread().name}
+    pages.close()
+
+
+def _list_requests_when_settled(emu, expected: int) -> int:
+    """The emulator's list-request count once ``expected`` arrived (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while emu.stats()["requests"].get("list", 0) < expected and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # long enough for one request too many to show
+    return emu.stats()["requests"].get("list", 0)
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_the_hook_prefetches_only_when_iter_pages_says_so(partner_center_emulator, connect, prefetch):
+    emu = partner_center_emulator
+    hook = PartnerCenterHook(connect(emu))
+    pages = hook.iter_pages(top=250, prefetch=prefetch)
+    first = next(pages)
+    assert (first.number, len(first.records)) == (1, 100)
+    # With prefetch the second page was already asked for when the first is handed over.
+    assert _list_requests_when_settled(emu, 1 + int(prefetch)) == 1 + int(prefetch)
+    assert sum(len(page.records) for page in pages) == 150
+    assert emu.stats()["requests"]["list"] == 3
     pages.close()
 
 

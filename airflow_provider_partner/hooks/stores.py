@@ -1,9 +1,11 @@
 """
-Durable stores for the serialized MSAL token cache.
+Durable one-value text stores: the serialized MSAL token caches and the triggers' watermarks.
 
 Partner Center refresh tokens rotate: every refresh returns a new one, and the old one may stop
 working. A scheduled job therefore has to keep the *newest* token cache somewhere that outlives
-the task process. Two stores are offered, chosen by the connection extra ``token_cache``:
+the task process; the event trigger likewise keeps its watermark between triggerer restarts.
+Both are one text value, kept in one of two stores chosen by a location (the connection extra
+``token_cache``, the trigger's ``watermark_location``):
 
 - ``variable://<key>``: an Airflow Variable (put "token" or "secret" in the key so the UI
   masks it). Inside a task it goes through the Task SDK (the API server); outside a task (the
@@ -32,9 +34,9 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 __all__ = [
-    "ObjectStorageTokenCacheStore",
-    "TokenCacheStore",
-    "VariableTokenCacheStore",
+    "ObjectStorageTextStore",
+    "TextStore",
+    "VariableTextStore",
     "open_store",
     "validate_location",
 ]
@@ -44,16 +46,16 @@ log = logging.getLogger(__name__)
 VARIABLE_SCHEME = "variable"
 
 
-class TokenCacheStore(Protocol):
-    """Where the serialized token cache lives between task runs."""
+class TextStore(Protocol):
+    """Where one text value (a token cache, a watermark) lives between task runs."""
 
     location: str
 
     def load(self) -> str | None:
-        """Return the stored cache, or ``None`` when nothing is stored yet."""
+        """Return the stored text, or ``None`` when nothing is stored yet."""
 
     def save(self, data: str) -> None:
-        """Replace the stored cache with ``data``."""
+        """Replace the stored text with ``data``."""
 
 
 def validate_location(location: str, what: str = "Token cache location") -> str:
@@ -94,16 +96,18 @@ def _in_task_process() -> bool:
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
-class VariableTokenCacheStore:
+class VariableTextStore:
     """
-    Token cache in an Airflow Variable.
+    A text value in an Airflow Variable.
 
     :param key: the Variable key.
+    :param description: the Variable's description (what it holds, for the UI).
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, description: str = "MSAL token cache of airflow-provider-partner") -> None:
         self.key = key
         self.location = f"variable://{key}"
+        self.description = description
 
     def load(self) -> str | None:
         """Return the Variable's value, or ``None`` when the Variable does not exist."""
@@ -122,19 +126,19 @@ class VariableTokenCacheStore:
         if _in_task_process():
             from airflow.sdk import Variable
 
-            Variable.set(self.key, data, description="MSAL token cache of airflow-provider-partner")
+            Variable.set(self.key, data, description=self.description)
         else:
             from airflow.models.variable import Variable as DbVariable
 
-            DbVariable.set(self.key, data, description="MSAL token cache of airflow-provider-partner")
+            DbVariable.set(self.key, data, description=self.description)
 
     def __repr__(self) -> str:
-        return f"VariableTokenCacheStore({self.location!r})"
+        return f"VariableTextStore({self.location!r})"
 
 
-class ObjectStorageTokenCacheStore:
+class ObjectStorageTextStore:
     """
-    Token cache in a file or object store, replaced by write-to-temporary-then-move.
+    A text value in a file or object store, replaced by write-to-temporary-then-move.
 
     :param url: an ObjectStoragePath URL (``file:///...``, ``s3://conn_id@bucket/key``, ...).
     """
@@ -148,7 +152,7 @@ class ObjectStorageTokenCacheStore:
         return ObjectStoragePath(self.location)
 
     def load(self) -> str | None:
-        """Return the stored cache, or ``None`` when the object does not exist yet."""
+        """Return the stored text, or ``None`` when the object does not exist yet."""
         path = self._path()
         if not path.exists():
             return None
@@ -162,7 +166,7 @@ class ObjectStorageTokenCacheStore:
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
             if path.protocol in ("file", "local"):
-                # A local file holds refresh tokens: create it readable by the owner only.
+                # A local token cache holds refresh tokens: create it readable by the owner only.
                 fd = os.open(tmp.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(data)
@@ -176,17 +180,19 @@ class ObjectStorageTokenCacheStore:
             raise
 
     def __repr__(self) -> str:
-        return f"ObjectStorageTokenCacheStore({self.location!r})"
+        return f"ObjectStorageTextStore({self.location!r})"
 
 
-def open_store(location: str, what: str = "Token cache location") -> TokenCacheStore:
+def open_store(location: str, what: str = "Token cache location") -> TextStore:
     """
-    Return the store for a ``token_cache`` location (or another one-value text store).
+    Return the store for a location (a ``token_cache`` extra, a ``watermark_location``).
 
     :param location: ``variable://<key>`` or an ObjectStoragePath URL.
     :param what: how error messages name the setting.
     """
     validate_location(location, what)
     if location.startswith("variable://"):
-        return VariableTokenCacheStore(location[len("variable://") :])
-    return ObjectStorageTokenCacheStore(location)
+        # The UI shows the Variable's description: a watermark must not be labelled a token cache.
+        held = "MSAL token cache" if what == "Token cache location" else what.removesuffix(" location")
+        return VariableTextStore(location[len("variable://") :], f"{held} of airflow-provider-partner")
+    return ObjectStorageTextStore(location)

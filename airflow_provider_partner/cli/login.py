@@ -22,7 +22,7 @@ import json
 import shlex
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_provider_partner.hooks.connection import (
     DEFAULT_API_URL,
@@ -33,6 +33,9 @@ from airflow_provider_partner.hooks.connection import (
     settings_from_connection,
 )
 from airflow_provider_partner.hooks.errors import PartnerCenterError
+
+if TYPE_CHECKING:
+    import msal
 
 __all__ = ["main"]
 
@@ -138,35 +141,22 @@ def _connection_json(settings: PartnerCenterSettings, refresh_token: str | None)
     }
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """
-    Run the device-code sign-in; return the exit status.
-
-    :param args: parsed arguments.
-    :param out: where results go (stdout).
-    :param err: where prompts and progress go (stderr).
-    """
-    import msal
-
-    from airflow_provider_partner.hooks.token_cache import open_store
+def _sign_in(
+    settings: PartnerCenterSettings,
+    args: argparse.Namespace,
+    cache: msal.SerializableTokenCache,
+    err: TextIO,
+) -> dict[str, Any] | None:
+    """Run the device-code flow; return MSAL's result, or ``None`` after saying why on ``err``."""
     from airflow_provider_partner.hooks.tokens import build_msal_app
 
-    settings = _settings(args)
-    if not settings.token_cache and not args.print_connection_json:
-        err.write(
-            "error: nowhere to keep the rotating refresh token. Pass --token-cache variable://<key> "
-            "(or an object storage URL), set the connection's token_cache extra, or pass "
-            "--print-connection-json to print the refresh token once to stdout.\n"
-        )
-        return 2
-    cache = msal.SerializableTokenCache()
     app = build_msal_app(settings, cache, public=True)
     flow = app.initiate_device_flow(scopes=list(settings.scopes))
     if "user_code" not in flow:
         err.write(
             f"error: the authority refused to start a device-code sign-in: {flow.get('error_description')}\n"
         )
-        return 1
+        return None
     if args.timeout:
         flow["expires_at"] = min(
             float(flow.get("expires_at", time.time() + args.timeout)), time.time() + args.timeout
@@ -176,19 +166,24 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"(sign in as a user with the Referral Admin or Referral User role).\n"
     )
     err.flush()
-    result = app.acquire_token_by_device_flow(flow)
+    result: dict[str, Any] = app.acquire_token_by_device_flow(flow)
     if "access_token" not in result:
         err.write(
             f"error: sign-in did not complete: {result.get('error')}: "
             f"{str(result.get('error_description', '')).splitlines()[0:1]}\n"
         )
-        return 1
+        return None
     mask_secrets(result.get("access_token"), result.get("refresh_token"))
+    return result
+
+
+def _report(
+    settings: PartnerCenterSettings, args: argparse.Namespace, result: dict[str, Any], out: TextIO
+) -> None:
+    """Print where the cache went and the connection to create (the refresh token only if asked)."""
     username = (result.get("id_token_claims") or {}).get("preferred_username", "the user")
-    state = cache.serialize()
     conn_id = args.new_conn_id or args.conn_id or "partner_center_default"
     if settings.token_cache:
-        open_store(settings.token_cache).save(state)
         out.write(f"Signed in as {username}. Token cache saved to {settings.token_cache}.\n")
     else:
         out.write(
@@ -204,9 +199,37 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "  (add --conn-password <client secret> for a confidential app; keep it out of shell history)\n"
         )
     if args.print_connection_json:
-        refresh_token = result.get("refresh_token")
-        out.write(json.dumps(_connection_json(settings, refresh_token)) + "\n")
+        out.write(json.dumps(_connection_json(settings, result.get("refresh_token"))) + "\n")
     out.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """
+    Run the device-code sign-in; return the exit status.
+
+    :param args: parsed arguments.
+    :param out: where results go (stdout).
+    :param err: where prompts and progress go (stderr).
+    """
+    import msal
+
+    from airflow_provider_partner.hooks.stores import open_store
+
+    settings = _settings(args)
+    if not settings.token_cache and not args.print_connection_json:
+        err.write(
+            "error: nowhere to keep the rotating refresh token. Pass --token-cache variable://<key> "
+            "(or an object storage URL), set the connection's token_cache extra, or pass "
+            "--print-connection-json to print the refresh token once to stdout.\n"
+        )
+        return 2
+    cache = msal.SerializableTokenCache()
+    result = _sign_in(settings, args, cache, err)
+    if result is None:
+        return 1
+    if settings.token_cache:
+        open_store(settings.token_cache).save(cache.serialize())
+    _report(settings, args, result, out)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Command-line tools of the provider (``partner-center-login``)."""

@@ -1,0 +1,240 @@
+"""
+The ``partner_center`` connection, declared once as data.
+
+Every extra field is one :class:`ExtraField`: its name, form label and description, kind,
+default and bounds. From this one table come the extras the hook accepts, the defaults of
+:class:`~airflow_provider_partner.hooks.connection.PartnerCenterSettings`, how each value is
+parsed (by its kind), and the connection form (``conn-fields`` and ``ui-field-behaviour``) that
+``get_provider_info`` hands to Airflow.
+
+This module is pure data and imports nothing of the provider: Airflow's providers manager loads
+``get_provider_info`` (which imports it) while ``airflow.sdk`` itself is still importing, so even
+``hooks.errors`` would be a circular import here. The parsers that raise are in
+:mod:`.connection`.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_AUTHORITY_HOST",
+    "DEFAULT_SCOPE",
+    "DEFAULT_TENANT",
+    "EXTRA_FIELDS",
+    "FIELDS",
+    "KNOWN_EXTRAS",
+    "REFERRALS_PATH",
+    "UI_FIELD_BEHAVIOUR",
+    "ExtraField",
+    "FieldKind",
+    "conn_fields",
+    "ui_field_behaviour",
+]
+
+DEFAULT_API_URL = "https://api.partner.microsoft.com"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_SCOPE = "https://api.partner.microsoft.com/user_impersonation"
+DEFAULT_TENANT = "organizations"
+REFERRALS_PATH = "/v1.0/engagements/referrals"
+
+
+class FieldKind(str, enum.Enum):
+    """How an extra is entered in the form and parsed by the hook."""
+
+    TEXT = "text"
+    SECRET = "secret"  # noqa: S105 - the name of a kind of field, not a secret
+    BOOL = "bool"
+    NUMBER = "number"
+    INTEGER = "integer"
+    JSON = "json"
+    URL = "url"
+
+
+# The JSON schema type of each kind in the Airflow 3 connection form (``null``: the field may stay empty).
+_FORM_TYPES = {
+    FieldKind.TEXT: "string",
+    FieldKind.SECRET: "string",
+    FieldKind.BOOL: "boolean",
+    FieldKind.NUMBER: "number",
+    FieldKind.INTEGER: "integer",
+    FieldKind.JSON: "string",
+    FieldKind.URL: "string",
+}
+
+
+@dataclass(frozen=True)
+class ExtraField:
+    """
+    One extra field of the ``partner_center`` connection.
+
+    :param name: the key in the connection's extra JSON.
+    :param label: the form label.
+    :param description: the form help text (what the field does, not how it is tested).
+    :param kind: how the value is entered and parsed.
+    :param default: the value an empty field stands for (``None``: no value).
+    :param minimum: smallest accepted value of a number or integer.
+    :param setting: the :class:`PartnerCenterSettings` attribute it fills (``None``: ``name``).
+    """
+
+    name: str
+    label: str
+    description: str
+    kind: FieldKind = FieldKind.TEXT
+    default: Any = None
+    minimum: float | None = None
+    setting: str | None = None
+
+    @property
+    def attribute(self) -> str:
+        """The settings attribute this field fills."""
+        return self.setting or self.name
+
+    def form(self) -> dict[str, Any]:
+        """The field's ``conn-fields`` entry (label, description, JSON schema)."""
+        schema: dict[str, Any] = {"type": [_FORM_TYPES[self.kind], "null"]}
+        if self.kind is FieldKind.SECRET:
+            schema["format"] = "password"
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    ExtraField(
+        "tenant_id",
+        "Tenant ID",
+        "Entra ID tenant (directory) id or domain of the partner organisation (default: organizations).",
+        default=DEFAULT_TENANT,
+    ),
+    ExtraField(
+        "authority_host",
+        "Authority host",
+        "Entra ID authority host; change only for a sovereign cloud or another Entra ID compatible "
+        "authority.",
+        FieldKind.URL,
+        default=DEFAULT_AUTHORITY_HOST,
+    ),
+    ExtraField(
+        "scope",
+        "Scope",
+        "Delegated scope requested for the Partner Center API.",
+        default=DEFAULT_SCOPE,
+        setting="scopes",
+    ),
+    ExtraField(
+        "refresh_token",
+        "Refresh token",
+        "Initial refresh token from `partner-center-login` (device code sign-in with MFA). "
+        "Rotated tokens are kept in the token cache below.",
+        FieldKind.SECRET,
+    ),
+    ExtraField(
+        "token_cache",
+        "Token cache location",
+        "Where the rotating MSAL token cache is persisted: `variable://<key>` for an Airflow "
+        "Variable, or an ObjectStoragePath URL such as `file:///secure/partner-cache.json` or "
+        "`s3://aws_default@bucket/partner/cache.json`. Written by `partner-center-login`.",
+    ),
+    ExtraField(
+        "username",
+        "Username (legacy password grant)",
+        "Only for tenants without MFA on App+User calls; prefer the refresh token.",
+    ),
+    ExtraField("user_password", "User password (legacy password grant)", "See Username.", FieldKind.SECRET),
+    ExtraField(
+        "ca_bundle",
+        "CA bundle",
+        "Path to a PEM CA bundle used to verify TLS (API and authority).",
+        setting="verify",
+    ),
+    ExtraField(
+        "verify",
+        "Verify TLS",
+        "Verify TLS certificates. Never disable in production.",
+        FieldKind.BOOL,
+        default=True,
+    ),
+    ExtraField(
+        "timeout",
+        "Timeout (seconds)",
+        "Connect and read timeout of each HTTP request.",
+        FieldKind.NUMBER,
+        default=60.0,
+        minimum=0.001,
+    ),
+    ExtraField(
+        "max_retries",
+        "Max retries",
+        "Retries of one request on 429, 5xx and connection errors.",
+        FieldKind.INTEGER,
+        default=8,
+        minimum=0,
+    ),
+    ExtraField(
+        "backoff_factor",
+        "Backoff factor (seconds)",
+        "Base of the exponential backoff between retries (jitter is added).",
+        FieldKind.NUMBER,
+        default=1.0,
+        minimum=0,
+    ),
+    ExtraField(
+        "max_retry_wait",
+        "Max wait per retry (seconds)",
+        "Cap on one backoff or Retry-After wait.",
+        FieldKind.NUMBER,
+        default=120.0,
+        minimum=0,
+    ),
+    ExtraField(
+        "max_retry_time",
+        "Max total retry time (seconds)",
+        "Cap on the total time spent on one request, retries and waits included.",
+        FieldKind.NUMBER,
+        default=900.0,
+        minimum=0,
+    ),
+    ExtraField(
+        "proxies",
+        "Proxies (JSON)",
+        'Requests-style proxies, e.g. {"https": "http://proxy:3128"}.',
+        FieldKind.JSON,
+    ),
+)
+
+#: The extras by name, in form order.
+FIELDS: Mapping[str, ExtraField] = {field.name: field for field in EXTRA_FIELDS}
+#: Every extra the hook accepts; any other key is refused as a probable typo.
+KNOWN_EXTRAS = frozenset(FIELDS)
+
+#: How the form shows the standard fields (the extras come from :func:`conn_fields`).
+UI_FIELD_BEHAVIOUR: Mapping[str, Any] = {
+    "hidden-fields": ["schema", "port", "extra"],
+    "relabeling": {
+        "host": "API base URL",
+        "login": "Application (client) ID",
+        "password": "Client secret (empty for a public client)",
+    },
+    "placeholders": {
+        "host": DEFAULT_API_URL,
+        "login": "00000000-0000-0000-0000-000000000000",
+    },
+}
+
+
+def conn_fields() -> dict[str, dict[str, Any]]:
+    """The ``conn-fields`` of the connection form, one entry per :data:`EXTRA_FIELDS` item."""
+    return {field.name: field.form() for field in EXTRA_FIELDS}
+
+
+def ui_field_behaviour() -> dict[str, Any]:
+    """A fresh copy of :data:`UI_FIELD_BEHAVIOUR` (callers may change theirs)."""
+    return copy.deepcopy(dict(UI_FIELD_BEHAVIOUR))

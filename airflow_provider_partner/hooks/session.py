@@ -1,0 +1,128 @@
+"""
+The one place ``requests`` sessions are made, for the API and for the authority.
+
+Every session sends the provider's ``User-Agent``, uses the connection's proxies, and passes the
+connection's ``verify`` and ``timeout`` on every request: ``requests`` lets the
+``REQUESTS_CA_BUNDLE`` environment variable override a session-level ``verify``, so a CA bundle
+set only on the session would silently be ignored wherever that variable is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from airflow_provider_partner import __version__
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
+
+__all__ = ["USER_AGENT", "build_authority_session", "is_microsoft_authority", "new_session"]
+
+USER_AGENT = f"airflow-provider-partner/{__version__}"
+
+#: ``answer(url) -> response | None``: a response made locally instead of sending the request.
+LocalAnswer = Callable[[str], requests.Response | None]
+
+
+class _SettingsSession(requests.Session):
+    """A session that applies the connection's ``verify`` and default ``timeout`` per request."""
+
+    def __init__(self, settings: PartnerCenterSettings, answer: LocalAnswer | None) -> None:
+        super().__init__()
+        self._settings = settings
+        self._answer = answer
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if self._answer is not None:
+            local = self._answer(url.decode() if isinstance(url, bytes) else url)
+            if local is not None:
+                return local
+        kwargs["verify"] = self._settings.verify
+        kwargs.setdefault("timeout", self._settings.timeout)
+        return super().request(method, url, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self._settings.conn_id!r})"
+
+
+def new_session(
+    settings: PartnerCenterSettings,
+    *,
+    headers: Mapping[str, str] | None = None,
+    retry: Retry | None = None,
+    answer: LocalAnswer | None = None,
+) -> requests.Session:
+    """
+    Return a session for one connection: user agent, proxies, per-request ``verify``/``timeout``.
+
+    :param settings: the connection settings.
+    :param headers: headers added to every request besides ``User-Agent``.
+    :param retry: urllib3 retries for https requests (none by default: the API client retries
+        itself, with request ids and logging).
+    :param answer: called with each URL first; a response it returns is used without sending.
+    """
+    session = _SettingsSession(settings, answer)
+    session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
+    session.proxies.update(settings.proxies)
+    if retry is not None:
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def is_microsoft_authority(authority_host: str) -> bool:
+    """
+    Whether ``authority_host`` is one of Microsoft's own Entra ID hosts (MSAL's well-known list).
+
+    :param authority_host: the authority host URL.
+    """
+    from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
+
+    return (urlsplit(authority_host).hostname or "") in WELL_KNOWN_AUTHORITY_HOSTS
+
+
+def _userrealm_not_found(authority_hostname: str) -> LocalAnswer:
+    def answer(url: str) -> requests.Response | None:
+        parts = urlsplit(url)
+        if parts.hostname != authority_hostname or not parts.path.startswith("/common/userrealm/"):
+            return None
+        response = requests.Response()
+        response.status_code = 404
+        response.url = url
+        response._content = b"{}"
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    return answer
+
+
+def build_authority_session(settings: PartnerCenterSettings) -> requests.Session:
+    """
+    Return the ``requests`` session MSAL uses to talk to the authority.
+
+    Besides what :func:`new_session` gives every session, it retries transient failures a few
+    times, and answers MSAL's user-realm probe locally for authorities that are not Microsoft's:
+    MSAL sends that probe to ``https://<host>/common/userrealm/...`` without the authority's port,
+    and a 404 makes it fall back to the plain password grant.
+
+    :param settings: the connection settings.
+    """
+    retry = Retry(
+        total=3,
+        connect=3,
+        read=0,  # a lost token response may already have rotated the refresh token
+        status=2,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=frozenset({"GET", "POST"}),
+        backoff_factor=0.5,
+        backoff_jitter=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    answer = None
+    if not is_microsoft_authority(settings.authority_host):
+        answer = _userrealm_not_found(urlsplit(settings.authority_host).hostname or "")
+    return new_session(settings, retry=retry, answer=answer)
