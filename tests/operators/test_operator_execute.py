@@ -383,7 +383,7 @@ def test_a_value_templated_into_the_filter_cannot_widen_the_window(emu, make_con
     with pytest.raises(PartnerCenterConfigError) as caught:
         op.execute(make_context(*day))
     written = f"customerProfile/address/country eq '{ESCAPE}'"
-    assert str(caught.value) == f"The ')' at character 57 of $filter {written!r} closes nothing."
+    assert str(caught.value) == f"The ')' at character 54 of $filter {written!r} closes nothing."
     assert emu.stats()["requests"].get("list", 0) == 0
 
 
