@@ -30,6 +30,7 @@ from airflow_provider_partner.hooks.connection_schema import (
     FieldKind,
 )
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.hooks.urls import origin, redact_url
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -78,7 +79,11 @@ class PartnerCenterSettings:
     :param username: user for the legacy password grant.
     :param user_password: password for the legacy password grant.
     :param verify: ``requests`` verify value: a CA bundle path, or a bool.
-    :param timeout: connect/read timeout per request, seconds.
+    :param timeout: connect/read timeout per socket operation, seconds.
+    :param attempt_timeout: wall-clock limit of one attempt, seconds.
+    :param max_response_mb: largest response body read (received and decompressed), MB.
+    :param max_pages: most pages one query may page through.
+    :param max_empty_pages: most empty or repeated pages in a row that still carry a nextLink.
     :param max_retries: retries of one request after the first attempt.
     :param backoff_factor: base of the exponential backoff, seconds.
     :param max_retry_wait: cap of one wait (backoff or ``Retry-After``), seconds.
@@ -99,6 +104,10 @@ class PartnerCenterSettings:
     user_password: str | None = None
     verify: bool | str = FIELDS["verify"].default
     timeout: float = FIELDS["timeout"].default
+    attempt_timeout: float = FIELDS["attempt_timeout"].default
+    max_response_mb: float = FIELDS["max_response_mb"].default
+    max_pages: int = FIELDS["max_pages"].default
+    max_empty_pages: int = FIELDS["max_empty_pages"].default
     max_retries: int = FIELDS["max_retries"].default
     backoff_factor: float = FIELDS["backoff_factor"].default
     max_retry_wait: float = FIELDS["max_retry_wait"].default
@@ -133,39 +142,43 @@ class PartnerCenterSettings:
 
 def origin_of(url: str) -> tuple[str, str, int]:
     """
-    Return ``(scheme, hostname, port)`` of a URL with the default port filled in.
+    Return ``(scheme, hostname, port)`` of a URL as urllib3 will connect to it.
 
     :param url: an absolute URL.
+    :raises UnsafeURLError: a URL that cannot be followed safely (see :func:`.urls.origin`).
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    return scheme, (parts.hostname or "").lower(), port
+    return origin(url)
 
 
 def _https_url(name: str, value: str, *, allow_path: bool) -> str:
     text = value.strip().rstrip("/")
     if "://" not in text:
         text = f"https://{text}"
-    parts = urlsplit(text)
+    try:
+        origin(text)
+        parts = urlsplit(text)
+    except ValueError as err:  # UnsafeURLError included
+        raise PartnerCenterConfigError(f"Connection field {name} is not a usable URL: {err}") from None
     if parts.scheme.lower() != "https":
         raise PartnerCenterConfigError(
-            f"Connection field {name} must be an https URL, got scheme {parts.scheme!r} ({text}): "
-            "the bearer token and credentials are never sent over plain http. Use https://..."
+            f"Connection field {name} must be an https URL, got scheme {parts.scheme!r} "
+            f"({redact_url(text)}): the bearer token and credentials are never sent over plain http. Use https://..."
         )
     if not parts.hostname:
-        raise PartnerCenterConfigError(f"Connection field {name} has no host name: {value!r}.")
+        raise PartnerCenterConfigError(f"Connection field {name} has no host name: {redact_url(value)!r}.")
     if parts.username or parts.password:
         raise PartnerCenterConfigError(
             f"Connection field {name} must not embed credentials in the URL; use the login/password fields."
         )
     if parts.query or parts.fragment:
-        raise PartnerCenterConfigError(f"Connection field {name} must not carry a query or fragment: {text}")
+        raise PartnerCenterConfigError(
+            f"Connection field {name} must not carry a query or fragment: {redact_url(text)}"
+        )
     path = parts.path.rstrip("/")
     if path and not allow_path:
         raise PartnerCenterConfigError(
             f"Connection field {name} must be a bare host URL such as https://login.microsoftonline.com "
-            f"(no path), got {text}."
+            f"(no path), got {redact_url(text)}."
         )
     if path.endswith(REFERRALS_PATH):
         # Users often paste the full collection URL; the hook appends it itself.

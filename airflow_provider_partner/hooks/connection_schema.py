@@ -171,6 +171,40 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         minimum=0.001,
     ),
     ExtraField(
+        "attempt_timeout",
+        "Attempt deadline (seconds)",
+        "Wall-clock limit of one attempt (connect, TLS, headers and body): a server that trickles "
+        "bytes cannot hold a request longer. max_retry_time bounds the whole call.",
+        FieldKind.NUMBER,
+        default=120.0,
+        minimum=0.001,
+    ),
+    ExtraField(
+        "max_response_mb",
+        "Max response size (MB)",
+        "Largest response body read, in MB, counted both as received and after decompression.",
+        FieldKind.NUMBER,
+        default=32.0,
+        minimum=0.001,
+    ),
+    ExtraField(
+        "max_pages",
+        "Max pages per query",
+        "Stop paging with an error after this many pages of one query (100 referrals each).",
+        FieldKind.INTEGER,
+        default=100_000,
+        minimum=1,
+    ),
+    ExtraField(
+        "max_empty_pages",
+        "Max empty or repeated pages",
+        "Stop paging with an error after this many empty or repeated pages in a row that still "
+        "carry a nextLink (a server paging in circles).",
+        FieldKind.INTEGER,
+        default=10,
+        minimum=1,
+    ),
+    ExtraField(
         "max_retries",
         "Max retries",
         "Retries of one request on 429, 5xx and connection errors.",

@@ -10,6 +10,8 @@ the names (never the values) of settings.
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -31,6 +33,7 @@ __all__ = [
     "PartnerCenterTLSError",
     "PartnerCenterUnauthorizedError",
     "is_transient",
+    "scrub",
     "trim_body",
 ]
 
@@ -38,18 +41,39 @@ __all__ = [
 BODY_LIMIT = 500
 
 
-def trim_body(text: str | bytes | None, limit: int = BODY_LIMIT) -> str:
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """
-    Shorten a response body for an error message: whitespace collapsed, at most ``limit`` chars.
+    ``text`` with every given secret, and anything shaped like a bearer token, replaced by ``***``.
+
+    A server or proxy that echoes the request (its ``Authorization`` header, a token in a form)
+    would otherwise put the token into the error message, and from there into trigger events,
+    XCom and failure callbacks.
+
+    :param text: a response body or message.
+    :param secrets: values to remove (the access token, the connection's secrets); empty ones skipped.
+    """
+    for secret in sorted({value for value in secrets if value}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1 ***", text)
+
+
+def trim_body(text: str | bytes | None, limit: int = BODY_LIMIT, secrets: Iterable[str | None] = ()) -> str:
+    """
+    Shorten a response body for an error message: secrets scrubbed, whitespace collapsed, at most
+    ``limit`` chars.
 
     :param text: the body (bytes are decoded leniently).
     :param limit: maximum length kept.
+    :param secrets: values never to show (see :func:`scrub`).
     """
     if text is None:
         return ""
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    flat = " ".join(text.split())
+    flat = " ".join(scrub(text, secrets).split())
     if len(flat) > limit:
         return f"{flat[:limit]}... ({len(flat) - limit} more chars)"
     return flat

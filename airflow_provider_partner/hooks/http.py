@@ -24,7 +24,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_partner.hooks.connection import PartnerCenterSettings, origin_of
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterConnectionError,
     PartnerCenterHTTPError,
@@ -37,6 +37,13 @@ from airflow_provider_partner.hooks.errors import (
     trim_body,
 )
 from airflow_provider_partner.hooks.session import new_session
+from airflow_provider_partner.hooks.transfer import (
+    AttemptDeadline,
+    AttemptTimedOut,
+    TrackingAdapter,
+    read_capped,
+)
+from airflow_provider_partner.hooks.urls import UnsafeURLError, origin, redact_url
 
 __all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "retry_after_seconds"]
 
@@ -82,7 +89,12 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def _same_origin(url: str, settings: PartnerCenterSettings) -> bool:
-    return origin_of(url) == settings.api_origin and origin_of(url)[0] == "https"
+    # Parsed as urllib3 will send it; a URL it cannot parse safely is never sent anything.
+    try:
+        scheme_host_port = origin(url)
+    except UnsafeURLError:
+        return False
+    return scheme_host_port == settings.api_origin and scheme_host_port[0] == "https"
 
 
 def _never_sent(error: BaseException) -> bool:
@@ -129,7 +141,8 @@ class PartnerCenterHttp:
         self.settings = settings
         self.get_token = get_token
         self.sleep = sleep
-        self.session = new_session(settings, headers={"Accept": "application/json"})
+        self.adapter = TrackingAdapter()
+        self.session = new_session(settings, headers={"Accept": "application/json"}, adapter=self.adapter)
 
     def __repr__(self) -> str:
         return f"PartnerCenterHttp(api_url={self.settings.api_url!r})"
@@ -178,24 +191,28 @@ class PartnerCenterHttp:
         if not _same_origin(url, self.settings):
             # Second line of defence behind the nextLink policy: never send the token elsewhere.
             raise PartnerCenterNextLinkError(
-                f"Refusing to send the bearer token to {url}: only {self.settings.api_url} over https "
-                "receives it. Check the connection host."
+                f"Refusing to send the bearer token to {redact_url(url)}: only {self.settings.api_url} "
+                "over https receives it. Check the connection host."
             )
         request_id = str(uuid.uuid4())
         correlation_id = str(uuid.uuid4())
         call_headers = {"MS-RequestId": request_id, "MS-CorrelationId": correlation_id, **(headers or {})}
         ok_statuses = frozenset(ok)
         write = method.upper() not in {"GET", "HEAD", "OPTIONS"}
+        # max_retry_time bounds the whole call: no attempt may run past it.
+        deadline = time.monotonic() + self.settings.max_retry_time
         refreshed = False
         while True:
-            response = self._send_with_retries(method, url, json=json, headers=call_headers, write=write)
+            response = self._send_with_retries(
+                method, url, json=json, headers=call_headers, write=write, deadline=deadline
+            )
             if response.status_code == 401 and not refreshed:
                 # The token expired or was revoked between acquisition and use: refresh once.
                 refreshed = True
                 log.info(
                     "HTTP 401 on %s %s (MS-RequestId=%s): refreshing the access token and retrying once",
                     method,
-                    url,
+                    redact_url(url),
                     request_id,
                 )
                 sent = str(response.request.headers.get("Authorization", ""))
@@ -207,23 +224,33 @@ class PartnerCenterHttp:
         raise self._error(response, method, request_id, correlation_id)
 
     def _send_with_retries(
-        self, method: str, url: str, *, json: Any, headers: Mapping[str, str], write: bool
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any,
+        headers: Mapping[str, str],
+        write: bool,
+        deadline: float,
     ) -> requests.Response:
         request_id = headers["MS-RequestId"]
         retry_statuses = WRITE_RETRY_STATUSES if write else RETRY_STATUSES
+        shown = redact_url(url)
         tries = 0
 
         def send() -> requests.Response:
             nonlocal tries
             tries += 1
-            return self._send_once(method, url, json=json, headers=headers, retry_statuses=retry_statuses)
+            return self._send_once(
+                method, url, json=json, headers=headers, retry_statuses=retry_statuses, deadline=deadline
+            )
 
         retrying = Retrying(
             retry=retry_if_exception(_retry_predicate(write)),
             wait=self._wait,
             stop=self._stop,
             sleep=self.sleep,
-            before_sleep=self._log_retry(method, url, request_id),
+            before_sleep=self._log_retry(method, shown, request_id),
             reraise=True,
         )
         try:
@@ -232,16 +259,16 @@ class PartnerCenterHttp:
             return exhausted.response
         except requests.exceptions.SSLError as err:
             raise PartnerCenterTLSError(
-                f"TLS verification failed for {method} {url} (MS-RequestId={request_id}): "
+                f"TLS verification failed for {method} {shown} (MS-RequestId={request_id}): "
                 f"{trim_body(str(err), 300)}. If the API sits behind a TLS-inspecting proxy or uses a "
                 "private CA, set the connection extra ca_bundle to its PEM bundle.",
                 method=method,
-                url=url,
+                url=shown,
                 request_id=request_id,
             ) from None
         except TRANSIENT_ERRORS as err:
             raise PartnerCenterConnectionError(
-                f"{method} {url} failed after {tries} attempt(s) (MS-RequestId={request_id}): "
+                f"{method} {shown} failed after {tries} attempt(s) (MS-RequestId={request_id}): "
                 f"{type(err).__name__}: {trim_body(str(err), 300)}. "
                 "Check network access to the API (proxies, firewall) or raise extras max_retries/timeout."
             ) from None
@@ -254,16 +281,33 @@ class PartnerCenterHttp:
         json: Any,
         headers: Mapping[str, str],
         retry_statuses: frozenset[int],
+        deadline: float,
     ) -> requests.Response:
         token = self.get_token(None)
-        # The session adds verify and timeout to every request (see session.py).
-        response = self.session.request(
-            method,
-            url,
-            json=json,
-            headers={**headers, "Authorization": f"Bearer {token}"},
-            allow_redirects=False,  # a redirect could carry the token to another host
-        )
+        seconds = min(self.settings.attempt_timeout, deadline - time.monotonic())
+        if seconds <= 0:
+            raise AttemptTimedOut(f"no time left of max_retry_time={self.settings.max_retry_time:g} s")
+        where = f"{method} {redact_url(url)} (MS-RequestId={headers['MS-RequestId']})"
+        with AttemptDeadline(self.adapter, seconds) as watchdog:
+            try:
+                # The session adds verify and timeout to every request (see session.py).
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json,
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                    allow_redirects=False,  # a redirect could carry the token to another host
+                    stream=True,  # read below, bounded
+                )
+                read_capped(response, self.settings.max_response_mb, where)
+            except Exception as err:
+                if watchdog.expired:
+                    limits = self.settings
+                    raise AttemptTimedOut(
+                        f"the attempt did not finish within {seconds:.1f} s (attempt_timeout="
+                        f"{limits.attempt_timeout:g} s, max_retry_time={limits.max_retry_time:g} s)"
+                    ) from err
+                raise
         if response.status_code in retry_statuses:
             raise _RetryableStatusError(response)
         return response
@@ -289,6 +333,16 @@ class PartnerCenterHttp:
 
         return before_sleep
 
+    def _secrets(self, response: requests.Response) -> list[str | None]:
+        sent = str(response.request.headers.get("Authorization", "")) if response.request else ""
+        settings = self.settings
+        return [
+            sent.removeprefix("Bearer ") or None,
+            settings.client_secret,
+            settings.refresh_token,
+            settings.user_password,
+        ]
+
     def _error(
         self,
         response: requests.Response,
@@ -300,11 +354,12 @@ class PartnerCenterHttp:
         kwargs: dict[str, Any] = {
             "status": status,
             "method": method,
-            "url": response.url or "",
+            "url": redact_url(response.url or ""),
             "request_id": request_id,
             "correlation_id": correlation_id,
             "server_request_id": response.headers.get("Request-ID") or response.headers.get("MS-RequestId"),
-            "body": trim_body(response.content),
+            # A body that echoes the request would carry the token: scrubbed before it is quoted.
+            "body": trim_body(response.content, secrets=self._secrets(response)),
         }
         if status == 401:
             # request() refreshes once on a 401, so a 401 here is always the refreshed token's.

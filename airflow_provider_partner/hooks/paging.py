@@ -25,9 +25,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
+from airflow_provider_partner.hooks.urls import origin, redact_url
 
 __all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page"]
 
@@ -98,7 +99,7 @@ def parse_page(
     :param url: the URL requested (for messages).
     :param request_id: the request id (for messages and the page).
     """
-    where = f"page {number} ({url}, MS-RequestId={request_id})"
+    where = f"page {number} ({redact_url(url)}, MS-RequestId={request_id})"
     media = (content_type or "").split(";")[0].strip().lower()
     if not (media == "application/json" or media.endswith("+json")):
         raise PartnerCenterResponseError(
@@ -107,6 +108,11 @@ def parse_page(
         )
     try:
         data = _loads(body)
+    except RecursionError:
+        raise PartnerCenterResponseError(
+            f"The JSON of {where} is nested deeper than a decoder can follow ({len(body)} chars); no "
+            "Partner Center response is. A proxy or server is misbehaving."
+        ) from None
     except ValueError as err:
         raise PartnerCenterResponseError(
             f"Invalid JSON in {where}: {err} ({len(body)} chars received; the response was probably "
@@ -156,23 +162,35 @@ class NextLinkPolicy:
         self._path = parts.path.rstrip("/")
         self._seen: set[bytes] = set()
 
+    def _absolute(self, link: str) -> SplitResult:
+        try:
+            origin(link if "://" in link else f"https://{self._netloc}/{link.lstrip('/')}")
+            parts = urlsplit(link)
+        except ValueError as err:  # UnsafeURLError included
+            raise PartnerCenterNextLinkError(
+                f"The API returned an @odata.nextLink that cannot be followed safely: {err}"
+            ) from None
+        if not parts.scheme and not parts.netloc:
+            # A relative link is resolved against the configured API origin.
+            parts = parts._replace(scheme="https", netloc=self._netloc)
+        return parts
+
     def resolve(self, next_link: str) -> tuple[str, dict[str, str] | None]:
         """
         Return ``(url, params)`` for the next request; ``params`` is ``None`` when ``url`` has them.
 
         :param next_link: the ``@odata.nextLink`` value.
         """
-        parts = urlsplit(next_link.strip())
-        if not parts.scheme and not parts.netloc:
-            # A relative link is resolved against the configured API origin.
-            parts = parts._replace(scheme="https", netloc=self._netloc)
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").lower()
-        default_port = 443 if scheme == "https" else None
-        port = parts.port or default_port
-        if scheme not in {"http", "https"} or host != self._host or (port is not None and port != self._port):
+        parts = self._absolute(next_link.strip())
+        scheme, host, port = origin(urlunsplit(parts))
+        if scheme == "http" and not parts.netloc.rpartition("@")[2].rpartition("]")[2].count(":"):
+            # The published examples show http:// links on the API's own host: upgraded to https,
+            # so a link without a port means the API's port.
+            port = self._port
+        if scheme not in {"http", "https"} or host != self._host or port != self._port:
+            shown = redact_url(f"{scheme}://{parts.netloc}")
             raise PartnerCenterNextLinkError(
-                f"The API returned an @odata.nextLink to {scheme}://{parts.netloc}, which is not the "
+                f"The API returned an @odata.nextLink to {shown}, which is not the "
                 f"configured API host {self._netloc}; refusing to follow it (the bearer token only goes to "
                 "the configured host). Check the connection host, or report this response to Microsoft."
             )
@@ -213,6 +231,8 @@ def iterate_pages(
     top: int | None = None,
     log_every: int = 10,
     prefetch: bool = False,
+    max_pages: int | None = None,
+    max_empty_pages: int | None = None,
 ) -> Iterator[ReferralPage]:
     """
     Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
@@ -228,8 +248,13 @@ def iterate_pages(
     :param prefetch: request the next page (from a daemon thread) as soon as this one is parsed,
         so it travels while the caller works on this one. Off by default: a caller that stops
         early would have sent one request for nothing.
+    :param max_pages: stop with :class:`PartnerCenterNextLinkError` rather than follow a nextLink
+        past this many pages (``None``: no cap).
+    :param max_empty_pages: the same after this many empty or repeated pages in a row that still
+        carry a nextLink: a server that hands out a fresh ``$skiptoken`` on every page.
     """
     policy = NextLinkPolicy(endpoint, params)
+    circling = _Circling(max_pages, max_empty_pages)
     url = endpoint
     next_params: dict[str, str] | None = dict(params)
     number = records = 0
@@ -251,6 +276,7 @@ def iterate_pages(
         refused: PartnerCenterNextLinkError | None = None
         if page.next_link is not None:
             try:
+                circling.check(page)
                 url, next_params = policy.resolve(page.next_link)
             except PartnerCenterNextLinkError as err:
                 refused = err  # raised after this page was handed over, as without prefetch
@@ -263,6 +289,34 @@ def iterate_pages(
         if page.next_link is None:
             break
     _log_progress(number, records, started, done=True)
+
+
+class _Circling:
+    """Tells a server that pages for ever (too many pages, or empty/repeated ones in a row)."""
+
+    def __init__(self, max_pages: int | None, max_empty_pages: int | None) -> None:
+        self.max_pages = max_pages
+        self.max_empty_pages = max_empty_pages
+        self.in_a_row = 0
+        self._last_ids: list[Any] | None = None
+
+    def check(self, page: ReferralPage) -> None:
+        """Raise before the nextLink of ``page`` is followed, if following it means circling."""
+        if self.max_pages is not None and page.number >= self.max_pages:
+            raise PartnerCenterNextLinkError(
+                f"Stopped after max_pages={self.max_pages} pages: the API still returned an "
+                "@odata.nextLink. Narrow the $filter or window (or raise the connection extra "
+                "max_pages if the result really is that large)."
+            )
+        ids = [record.get("id") for record in page.records]
+        self.in_a_row = self.in_a_row + 1 if not ids or ids == self._last_ids else 0
+        self._last_ids = ids
+        if self.max_empty_pages is not None and self.in_a_row >= self.max_empty_pages:
+            raise PartnerCenterNextLinkError(
+                f"Stopped after {self.in_a_row} empty or repeated pages in a row that each carried a new "
+                "@odata.nextLink (max_empty_pages): the server is paging in circles. Retry later, or "
+                "report the response to Microsoft."
+            )
 
 
 class _PageRequest:

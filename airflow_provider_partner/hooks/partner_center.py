@@ -206,6 +206,8 @@ class PartnerCenterHook(BaseHook):
             top=top,
             log_every=self.log_every_pages,
             prefetch=prefetch,
+            max_pages=self.settings.max_pages,
+            max_empty_pages=self.settings.max_empty_pages,
         )
 
     def iter_referrals(

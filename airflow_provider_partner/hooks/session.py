@@ -55,6 +55,7 @@ def new_session(
     headers: Mapping[str, str] | None = None,
     retry: Retry | None = None,
     answer: LocalAnswer | None = None,
+    adapter: HTTPAdapter | None = None,
 ) -> requests.Session:
     """
     Return a session for one connection: user agent, proxies, per-request ``verify``/``timeout``.
@@ -64,12 +65,16 @@ def new_session(
     :param retry: urllib3 retries for https requests (none by default: the API client retries
         itself, with request ids and logging).
     :param answer: called with each URL first; a response it returns is used without sending.
+    :param adapter: the adapter for https (and http) URLs, e.g. one that a watchdog can abort.
     """
     session = _SettingsSession(settings, answer)
     session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
     session.proxies.update(settings.proxies)
-    if retry is not None:
-        session.mount("https://", HTTPAdapter(max_retries=retry))
+    if adapter is None and retry is not None:
+        adapter = HTTPAdapter(max_retries=retry)
+    if adapter is not None:
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
     return session
 
 

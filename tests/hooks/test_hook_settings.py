@@ -36,7 +36,8 @@ def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> N
     declared = PartnerCenterSettings.__dataclass_fields__
     defaults = [field for field in EXTRA_FIELDS if field.default is not None]
     assert [field.name for field in defaults] == [
-        "tenant_id", "authority_host", "scope", "verify", "timeout", "max_retries",
+        "tenant_id", "authority_host", "scope", "verify", "timeout", "attempt_timeout",
+        "max_response_mb", "max_pages", "max_empty_pages", "max_retries",
         "backoff_factor", "max_retry_wait", "max_retry_time",
     ]  # fmt: skip
     for field in defaults:

@@ -1,0 +1,165 @@
+"""
+Bounded transfers: no response is read past a size cap, and no attempt outlives its deadline.
+
+``requests`` reads a whole body into memory (inflating gzip as it goes) and its ``timeout`` is
+per socket operation, so a page of 100 MB, a 0.3 MB gzip body that inflates to 300 MB, or a
+server that trickles one byte a second could each take a worker down or hold it for ever. Here:
+
+- the body is streamed in 64 KiB reads, counting the bytes received and the bytes after
+  decompression (urllib3 inflates at most what is asked for per read); past the cap the
+  connection is dropped and :class:`~.errors.PartnerCenterResponseError` says so;
+- every attempt has a wall-clock deadline; when it passes, a watchdog shuts the attempt's socket
+  down, which ends whatever read or handshake is blocked on it, and the attempt fails with
+  :class:`AttemptTimedOut` (a ``requests.Timeout``: retried like any timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+
+from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["AttemptDeadline", "AttemptTimedOut", "TrackingAdapter", "read_capped"]
+
+_READ_SIZE = 1 << 16
+_MB = 1_000_000
+
+
+class AttemptTimedOut(requests.Timeout):
+    """One attempt passed its wall-clock deadline (``attempt_timeout`` or ``max_retry_time``)."""
+
+
+class TrackingAdapter(HTTPAdapter):
+    """
+    An adapter that knows which connection its current request uses, so a watchdog can end it.
+
+    One request at a time per adapter: the hook's HTTP client is used by one thread at a time.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.current: Any = None
+        super().__init__(**kwargs)
+
+    def _pool_classes(self) -> dict[str, type]:
+        adapter = self
+
+        class _Https(HTTPSConnectionPool):
+            def _get_conn(self, timeout: float | None = None) -> Any:
+                connection = super()._get_conn(timeout)
+                adapter.current = connection
+                return connection
+
+        class _Http(HTTPConnectionPool):
+            def _get_conn(self, timeout: float | None = None) -> Any:
+                connection = super()._get_conn(timeout)
+                adapter.current = connection
+                return connection
+
+        return {"https": _Https, "http": _Http}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes()
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._pool_classes()
+        return manager
+
+    def abort_current(self) -> None:
+        """Shut the current request's socket down (from another thread): its blocked call ends."""
+        sock = getattr(self.current, "sock", None)
+        if sock is not None:
+            # Already closed: the attempt is over anyway.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class AttemptDeadline:
+    """
+    Arms a watchdog for one attempt: past ``seconds``, the adapter's current socket is shut down.
+
+    Use as a context manager around the whole attempt (send, headers, body).
+
+    :param adapter: the adapter the attempt goes through.
+    :param seconds: wall-clock time the attempt may take.
+    """
+
+    def __init__(self, adapter: TrackingAdapter, seconds: float) -> None:
+        self.adapter = adapter
+        self.seconds = max(0.0, seconds)
+        self.expired = False
+        self._lock = threading.Lock()
+        self._over = False
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self.expired = True
+            self.adapter.abort_current()
+
+    def __enter__(self) -> AttemptDeadline:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        with self._lock:
+            # From here on the watchdog can no longer touch a connection that goes back to the pool.
+            self._over = True
+        self._timer.cancel()
+
+
+def read_capped(response: requests.Response, limit_mb: float, where: str) -> bytes:
+    """
+    Read a streamed response's body, at most ``limit_mb`` MB received and after decompression.
+
+    On success the connection goes back to the pool (keep-alive); past the cap it is dropped.
+
+    :param response: a response requested with ``stream=True``.
+    :param limit_mb: the cap, in MB (10^6 bytes), applied to both counts.
+    :param where: what was requested, for the message (a redacted URL with its request id).
+    :raises PartnerCenterResponseError: the body is larger than the cap.
+    """
+    limit = int(limit_mb * _MB)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise _too_large(where, limit_mb, f"it declares Content-Length {int(declared):,}")
+    raw = response.raw
+    body = bytearray()
+    # iter_content maps urllib3's errors (cut off, bad gzip) to requests' and inflates per read.
+    for chunk in response.iter_content(_READ_SIZE):
+        body += chunk
+        if len(body) > limit or raw.tell() > limit:
+            received = raw.tell()
+            raw.close()  # never reused: the rest of the body is still on the wire
+            raise _too_large(
+                where, limit_mb, f"{received:,} bytes received, {len(body):,} after decompression"
+            )
+    content = bytes(body)
+    response._content = content
+    response.close()  # only releases the connection to the pool: the body was read to its end
+    return content
+
+
+def _too_large(where: str, limit_mb: float, what: str) -> PartnerCenterResponseError:
+    return PartnerCenterResponseError(
+        f"The response to {where} is larger than max_response_mb={limit_mb:g} ({what}); stopped reading "
+        "it. A page of 100 referrals is well under 1 MB: a proxy or server is misbehaving. If your "
+        "referrals really are that large, raise the connection extra max_response_mb."
+    )
