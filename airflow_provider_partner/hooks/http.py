@@ -302,15 +302,21 @@ class PartnerCenterHttp:
                 read_capped(response, self.settings.max_response_mb, where)
             except Exception as err:
                 if watchdog.expired:
-                    limits = self.settings
-                    raise AttemptTimedOut(
-                        f"the attempt did not finish within {seconds:.1f} s (attempt_timeout="
-                        f"{limits.attempt_timeout:g} s, max_retry_time={limits.max_retry_time:g} s)"
-                    ) from err
+                    raise self._timed_out(seconds) from err
                 raise
+        # A socket shut mid-headers can also look like a short, complete answer: never use it.
+        if watchdog.expired:
+            raise self._timed_out(seconds)
         if response.status_code in retry_statuses:
             raise _RetryableStatusError(response)
         return response
+
+    def _timed_out(self, seconds: float) -> AttemptTimedOut:
+        limits = self.settings
+        return AttemptTimedOut(
+            f"the attempt did not finish within {seconds:.1f} s (attempt_timeout="
+            f"{limits.attempt_timeout:g} s, max_retry_time={limits.max_retry_time:g} s)"
+        )
 
     def _log_retry(self, method: str, url: str, request_id: str) -> Callable[[RetryCallState], None]:
         def before_sleep(state: RetryCallState) -> None:

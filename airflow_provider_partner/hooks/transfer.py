@@ -146,10 +146,12 @@ def read_capped(response: requests.Response, limit_mb: float, where: str) -> byt
     for chunk in response.iter_content(_READ_SIZE):
         body += chunk
         if len(body) > limit or raw.tell() > limit:
-            received = raw.tell()
+            # tell() counts the compressed bytes of a sized body (0 when chunked).
+            wire = raw.tell()
             raw.close()  # never reused: the rest of the body is still on the wire
+            read = f"{len(body):,} bytes read"
             raise _too_large(
-                where, limit_mb, f"{received:,} bytes received, {len(body):,} after decompression"
+                where, limit_mb, f"{read} from {wire:,} compressed" if 0 < wire < len(body) else read
             )
     content = bytes(body)
     response._content = content

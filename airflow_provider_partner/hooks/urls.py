@@ -47,8 +47,11 @@ def origin(url: str) -> tuple[str, str, int]:
         )
     try:
         parsed = parse_url(url)
-    except (LocationParseError, ValueError) as err:
-        raise UnsafeURLError(f"The URL {redact_url(url)!r} cannot be parsed ({err}).") from None
+    except (LocationParseError, ValueError):
+        # urllib3's own message quotes the whole URL: not repeated here.
+        raise UnsafeURLError(
+            f"The URL {redact_url(url)!r} cannot be parsed (a malformed host or port)."
+        ) from None
     scheme = (parsed.scheme or "").lower()
     host = (parsed.host or "").lower()
     port = parsed.port or _DEFAULT_PORTS.get(scheme, 0)
