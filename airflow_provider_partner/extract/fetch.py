@@ -146,16 +146,17 @@ def _collector_skips_the_heap() -> Iterator[None]:
     165,000 objects, which made decoding pages 2.5x slower than in a bare interpreter (3.7 s per
     200,000 referrals). ``gc.freeze()`` moves the objects that exist now out of the collector's
     reach; pages, which are freed by reference counting, are unaffected, and so is garbage
-    created meanwhile. Undone afterwards unless the process had frozen objects itself (Airflow
-    does around forks), in which case what was frozen here stays frozen with them.
+    created meanwhile. Always undone afterwards: objects left frozen are never collected, so a
+    cycle that dies later leaks for the life of the process. ``gc.unfreeze()`` cannot tell our
+    objects from ones frozen before (CPython 3.12 starts with a few hundred frozen, and a process
+    may freeze around a fork), so those are unfrozen too: that only lets the collector visit them
+    again, which is what a process without this fetch would have.
     """
-    already_frozen = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         yield
     finally:
-        if not already_frozen:
-            gc.unfreeze()
+        gc.unfreeze()
 
 
 def fetch_into_spool(
