@@ -187,6 +187,8 @@ def sort_key(value: object) -> str:
 
     :param value: a field value from a referral.
     """
+    if type(value) is str and len(value) == 28 and value[10] == "T" and value[19] == "." and value[27] == "Z":
+        return value  # already the API's own 7-digit spelling: the key itself
     if type(value) is str and len(value) >= 20 and value[-1] == "Z" and value[10] == "T":
         head, _, fraction = value[:-1].partition(".")
         if len(head) == 19 and (not fraction or fraction.isdigit()):
