@@ -24,10 +24,11 @@ import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 from airflow_provider_partner.instants import Instant
+from airflow_provider_partner.odata.scan import check_balanced, is_wrapped, segments, top_level_keywords
 
 __all__ = [
     "ORDERBY_FIELDS",
@@ -148,127 +149,6 @@ lt = _compare("lt")
 le = _compare("le")
 
 
-def _top_level_keywords(expr: str) -> set[str]:
-    """Return the lower-cased ``and``/``or``/``not`` keywords outside quotes and parentheses."""
-    found: set[str] = set()
-    depth = 0
-    in_string = False
-    i = 0
-    n = len(expr)
-    while i < n:
-        char = expr[i]
-        if in_string:
-            if char == "'":
-                # A doubled quote is an escaped quote inside the literal.
-                if i + 1 < n and expr[i + 1] == "'":
-                    i += 1
-                else:
-                    in_string = False
-        elif char == "'":
-            in_string = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif depth == 0 and char.isalpha() and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] in "_/")):
-            j = i
-            while j < n and (expr[j].isalnum() or expr[j] == "_"):
-                j += 1
-            word = expr[i:j].lower()
-            if word in {"and", "or", "not"}:
-                found.add(word)
-            i = j
-            continue
-        i += 1
-    return found
-
-
-def _is_wrapped(expr: str) -> bool:
-    """Whether the whole expression is one parenthesised group, e.g. ``(a or b)``."""
-    if not (expr.startswith("(") and expr.endswith(")")):
-        return False
-    return not _top_level_keywords(expr) and _balanced_inside(expr[1:-1])
-
-
-def _balanced_inside(inner: str) -> bool:
-    depth = 0
-    in_string = False
-    for char in inner:
-        if in_string:
-            # A doubled quote toggles twice, which leaves the state right.
-            in_string = char != "'"
-        elif char == "'":
-            in_string = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0
-
-
-def _segments(expr: str) -> Iterator[tuple[int, str, bool | None]]:
-    """
-    Yield ``(start, text, literal)`` runs of ``expr``: ``literal`` is ``False`` outside string
-    literals, ``True`` for a closed literal, ``None`` for one never closed (it runs to the end).
-    """
-    start = i = 0
-    n = len(expr)
-    while i < n:
-        if expr[i] != "'":
-            i += 1
-            continue
-        if i > start:
-            yield start, expr[start:i], False
-        j = i + 1
-        while j < n:
-            if expr[j] != "'":
-                j += 1
-            elif j + 1 < n and expr[j + 1] == "'":  # a doubled quote is an escaped quote
-                j += 2
-            else:
-                break
-        yield i, expr[i : j + 1], True if j < n else None
-        start = i = j + 1
-    if start < n:
-        yield start, expr[start:], False
-
-
-def check_balanced(expr: str) -> str:
-    """
-    Return ``expr`` if its parentheses balance and its string literals close; else raise.
-
-    A filter that does not balance is never valid OData, and wrapping it in parentheses could make
-    it valid with another meaning (``x eq 'a') or ('b'`` would escape an ``and``), so it is
-    refused before it is combined with anything.
-
-    :param expr: a ``$filter`` expression.
-    :raises ValueError: naming the character position (1-based) of the first problem.
-    """
-    open_at: list[int] = []
-    for start, text, literal_run in _segments(expr):
-        if literal_run is None:
-            raise ValueError(
-                f"The string literal opened at character {start + 1} of $filter {expr!r} is never "
-                "closed; quote values with odata.literal() or bind them with odata.bind()."
-            )
-        if literal_run:
-            continue
-        for offset, char in enumerate(text):
-            if char == "(":
-                open_at.append(start + offset)
-            elif char == ")":
-                if not open_at:
-                    raise ValueError(
-                        f"The ')' at character {start + offset + 1} of $filter {expr!r} closes nothing."
-                    )
-                open_at.pop()
-    if open_at:
-        raise ValueError(f"The '(' at character {open_at[-1] + 1} of $filter {expr!r} is never closed.")
-    return expr
-
-
 _PLACEHOLDER = re.compile(r"(?<![\w/:.])[:]([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -295,7 +175,7 @@ def bind(template: str, values: Mapping[str, LiteralValue]) -> str:
         return literal(values[name])
 
     bound = "".join(
-        text if literal_run else _PLACEHOLDER.sub(fill, text) for _, text, literal_run in _segments(template)
+        text if literal_run else _PLACEHOLDER.sub(fill, text) for _, text, literal_run in segments(template)
     )
     unused = sorted(set(values) - used)
     if unused:
@@ -312,12 +192,12 @@ def _clean(exprs: Iterable[str | None], function: str) -> list[str]:
 
 def _group(expr: str, keyword: str) -> str:
     """Parenthesise ``expr`` unless it is safe to join with ``keyword`` as it stands."""
-    if _is_wrapped(expr):
+    if is_wrapped(expr):
         return expr
     # 'not' binds tighter than both, so only a different binary operator needs grouping. Inside
     # an 'and', a bare 'or' would bind the wrong way; inside an 'or' a bare 'and' is fine by
     # precedence, but parentheses make the intent visible to whoever reads the rendered filter.
-    if _top_level_keywords(expr) - {"not", keyword}:
+    if top_level_keywords(expr) - {"not", keyword}:
         return f"({expr})"
     return expr
 
@@ -342,7 +222,7 @@ def or_(*exprs: str | None) -> str:
 def not_(expr: str) -> str:
     """Negate an expression: ``not (<expr>)``."""
     (part,) = _clean([expr], "not_")
-    return f"not {part}" if _is_wrapped(part) else f"not ({part})"
+    return f"not {part}" if is_wrapped(part) else f"not ({part})"
 
 
 def any_(collection: str, condition: Callable[[str], str], variable: str = "t") -> str:
