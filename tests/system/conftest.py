@@ -99,17 +99,13 @@ def celery_airflow(
 ) -> Iterator[Airflow]:
     """The same with CeleryExecutor: redis-server as broker and two ``airflow celery worker``."""
     url = create_database("airflow_celery")
-    with (
-        redis_server(system_root / "redis", system_root / "logs") as broker,
-        deployment(
-            system_venv,
-            system_root / "airflow-celery",
-            url,
-            emu,
-            executor="CeleryExecutor",
-            broker_url=broker,
-            workers=2,
-        ) as airflow,
-    ):
-        yield airflow
-        _report(airflow, request)
+    admin = emu.admin("users")["admin"]["username"]
+    refresh_token = emu.admin("issue_refresh_token", {"username": admin})
+    if isinstance(refresh_token, dict):
+        refresh_token = refresh_token.get("refresh_token")
+    home = system_root / "airflow-celery"
+    with redis_server(system_root / "redis", system_root / "logs") as broker:
+        celery = {"executor": "CeleryExecutor", "broker_url": broker, "workers": 2}
+        with deployment(system_venv, home, url, emu, refresh_token=refresh_token, **celery) as airflow:
+            yield airflow
+            _report(airflow, request)

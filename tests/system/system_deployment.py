@@ -620,6 +620,7 @@ def deployment(
     executor: str = "LocalExecutor",
     broker_url: str | None = None,
     workers: int = 0,
+    refresh_token: str | None = None,
 ) -> Iterator[Airflow]:
     """
     Migrate a database and run scheduler, dag-processor, triggerer, api-server (and workers).
@@ -628,6 +629,8 @@ def deployment(
     on exit, also when starting failed.
     """
     connection = airflow_connection(emu.info, "variable://partner_center_token_cache")
+    if refresh_token:  # a deployment of its own starts from a refresh token nobody used yet
+        connection["extra"]["refresh_token"] = refresh_token
     extra: dict[str, str] = {}
     if broker_url:
         extra = {
