@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean system-deps system-venv system-test
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too.
@@ -44,5 +44,25 @@ $(BENCH_STAMP): pyproject.toml emulator/pyproject.toml Makefile
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
 
+# The system suite (tests/system/): a real deployment (PostgreSQL, redis, scheduler, dag-processor,
+# triggerer, api-server, LocalExecutor then CeleryExecutor) with the provider installed from its
+# built wheel into its own venv, .venv-system, never editable (tests/system/requirements.txt pins
+# Airflow and what it runs with). The wheel is rebuilt every time: it must be what the tree holds.
+SYSTEM_VENV := .venv-system
+SYSTEM_DIST := .dist-system
+
+system-deps:
+	@bash .ci/system-deps
+
+system-venv: $(STAMP)
+	@rm -rf $(SYSTEM_DIST)
+	@$(BIN)/uv build --quiet --wheel --out-dir $(SYSTEM_DIST) .
+	@test -x $(SYSTEM_VENV)/bin/python || $(BIN)/uv venv --quiet --python $(PYTHON) $(SYSTEM_VENV)
+	@$(BIN)/uv pip install --quiet --python $(SYSTEM_VENV)/bin/python --reinstall-package airflow-provider-partner \
+		-r tests/system/requirements.txt $(SYSTEM_DIST)/*.whl
+
+system-test: system-deps system-venv
+	PARTNER_CENTER_SYSTEM_TESTS=1 PARTNER_CENTER_SYSTEM_VENV=$(SYSTEM_VENV) $(BIN)/pytest tests/system $(SYSTEM_ARGS)
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(SYSTEM_VENV) $(SYSTEM_DIST) .demo .mypy_cache .ruff_cache

@@ -58,13 +58,13 @@ with DAG(
     @task(retries=2)
     def follow_up(triggering_asset_events: Any = None) -> dict[str, Any]:
         """Accept every referral of the triggering events and record the outcomes."""
-        from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-        from example_dags.followup import (
+        from airflow_provider_partner.examples.followup import (
             accept_referral,
             record_followups,
             referral_ids_from_events,
             summarize,
         )
+        from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
         ids = referral_ids_from_events(triggering_asset_events[NEW_REFERRALS])
         hook = PartnerCenterHook()

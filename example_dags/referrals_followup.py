@@ -5,7 +5,7 @@ A run waits (deferred: no worker slot is held) until new unanswered incoming ref
 then maps one ``accept_referral`` task over them: a JSON Patch to status ``Active`` / substatus
 ``Accepted`` sent with ``If-Match: <eTag>``. If someone changed a referral meanwhile (HTTP 412)
 it is read again and accepted once more if it is still new, else skipped; see
-``example_dags/followup.py``. ``record_outcomes`` writes every outcome to the
+``airflow_provider_partner.examples.followup``. ``record_outcomes`` writes every outcome to the
 ``referral_followups`` table of the SQLite warehouse (``$PARTNER_CENTER_DATA_DIR/warehouse.db``,
 the same one ``referrals_warehouse_load`` fills).
 
@@ -59,8 +59,8 @@ with DAG(
         """Accept one referral with If-Match; a 412 is re-read and retried once, never a crash."""
         from airflow.sdk import get_current_context
 
+        from airflow_provider_partner.examples.followup import accept_referral as accept
         from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-        from example_dags.followup import accept_referral as accept
 
         get_current_context()["referral_id"] = referral["id"]  # names the mapped task in the UI
         return accept(PartnerCenterHook(), referral)
@@ -68,7 +68,7 @@ with DAG(
     @task
     def record_outcomes(results: list[dict[str, Any]]) -> dict[str, Any]:
         """Write every outcome to the warehouse; returns the ids by outcome."""
-        from example_dags.followup import record_followups, summarize
+        from airflow_provider_partner.examples.followup import record_followups, summarize
 
         # A slice reads every mapped result in one request (iterating reads one by one, then
         # probes past the end).

@@ -44,7 +44,7 @@ with DAG(
         """Upsert the extracted file into the warehouse; returns what changed."""
         from airflow.sdk import ObjectStoragePath
 
-        from example_dags.warehouse import load_jsonl_file
+        from airflow_provider_partner.examples.warehouse import load_jsonl_file
 
         result = load_jsonl_file(ObjectStoragePath(manifest["path"]), WAREHOUSE_DB)
         # "received" counts lookback/paging repeats; "count" is what the file holds.

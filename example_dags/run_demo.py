@@ -41,7 +41,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / ".demo"
 EXAMPLE_DAGS = Path(__file__).resolve().parent
-NOT_DAGS = {"__init__.py", "run_demo.py", "warehouse.py", "followup.py"}
+NOT_DAGS = {"__init__.py", "run_demo.py"}
 REFERRALS = 20_000
 SEED = 2026
 DAYS = 7

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from example_dags.followup import accept_referral, record_followups
+from airflow_provider_partner.examples.followup import accept_referral, record_followups
 
 
 def _hook() -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from example_dags.warehouse import connect, count_rows, load_jsonl_file
+from airflow_provider_partner.examples.warehouse import connect, count_rows, load_jsonl_file
 
 
 def _ref(rid: str, updated: str, status: str = "New") -> dict[str, object]:

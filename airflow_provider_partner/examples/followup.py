@@ -1,6 +1,8 @@
 """
-Follow-up actions of ``referrals_followup`` and ``referrals_event_driven`` (not a DAG; listed in
-``.airflowignore``).
+Follow-up actions of the example DAGs ``referrals_followup`` and ``referrals_event_driven``.
+
+Part of the provider's public API (``airflow_provider_partner.examples.followup``), so the example
+DAGs run from a plain dags folder with the provider installed from its wheel.
 
 Accepting a referral is a JSON Patch guarded by ``If-Match``: if someone changed the referral
 since it was read (HTTP 412), the referral is read again and, if it still waits for an answer,

@@ -1,7 +1,8 @@
 """
 A tiny SQLite "warehouse" for the example DAGs: upsert JSONL referral files into one table.
 
-Not a DAG (listed in ``.airflowignore``). Each referral is one row keyed by ``id``; a newer
+Part of the provider's public API (``airflow_provider_partner.examples.warehouse``), used by the
+example DAG ``referrals_warehouse_load``. Each referral is one row keyed by ``id``; a newer
 ``updatedDateTime`` replaces the row, an older or equal one changes nothing, so loading the same
 file twice, or overlapping files in any order, never duplicates or regresses a row.
 """

@@ -1,0 +1,107 @@
+"""What the system scenarios compare: the emulator's own data, the warehouse, Airflow's records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from system_deployment import Airflow, EmulatorProcess, wait_until
+
+LOOKBACK = dt.timedelta(hours=2)  # the warehouse DAG's lookback
+BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
+
+
+def api_instant(moment: dt.datetime) -> str:
+    """The emulator's stored spelling of an instant (7 fractional digits, Z): text order is time order."""
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def ids_updated_in(referrals: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> set[str]:
+    """Ids of the referrals whose ``updatedDateTime`` lies in ``[start, end)``."""
+    low, high = api_instant(start), api_instant(end)
+    return {r["id"] for r in referrals if low <= r["updatedDateTime"] < high}
+
+
+def warehouse_ids(db: Path) -> set[str]:
+    """Ids in the warehouse's ``referrals`` table."""
+    with sqlite3.connect(db) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM referrals")}
+
+
+def warehouse_checksum(db: Path) -> str:
+    """SHA-256 over every row of ``referrals`` in id order."""
+    digest = hashlib.sha256()
+    conn = sqlite3.connect(db)
+    try:
+        for row in conn.execute("SELECT id, updated_date_time, raw_json FROM referrals ORDER BY id"):
+            digest.update(json.dumps(row).encode())
+    finally:
+        conn.close()
+    return digest.hexdigest()
+
+
+def jsonl_ids(path: Path) -> list[str]:
+    """The ids of one extracted JSONL file, in file order (repeats kept, to be counted)."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line)["id"] for line in handle if line.strip()]
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """An ISO time from Airflow's REST API."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def blocked_loop_seconds(log: Path) -> list[float]:
+    """Every ``Triggerer's async thread was blocked for X seconds`` the triggerer logged."""
+    if not log.exists():
+        return []
+    return [float(x) for x in BLOCKED.findall(log.read_text(encoding="utf-8", errors="replace"))]
+
+
+def wait_task_state(
+    airflow: Airflow, dag_id: str, run_id: str, task_id: str, state: str, timeout: float
+) -> dict[str, Any]:
+    """Wait until a (non-mapped) task instance is in ``state``; return it."""
+
+    def probe() -> dict[str, Any] | None:
+        for ti in airflow.task_instances(dag_id, run_id):
+            if ti["task_id"] == task_id and ti["state"] == state:
+                return ti
+            if ti["task_id"] == task_id and ti["state"] in ("failed", "skipped", "upstream_failed"):
+                raise AssertionError(f"{task_id} ended {ti['state']} while we waited for {state}")
+        return None
+
+    return wait_until(f"{dag_id}.{task_id} {state}", probe, timeout, 0.3, airflow.diagnostics)
+
+
+def wait_faults_served(
+    emu: EmulatorProcess, before: dict[str, int], kinds: list[str], timeout: float
+) -> None:
+    """Wait until the emulator served each scripted fault (its ``faults`` counters grew)."""
+
+    def probe() -> bool:
+        now = emu.stats()["faults"]
+        return all(now.get(k, 0) - before.get(k, 0) >= kinds.count(k) for k in set(kinds))
+
+    wait_until(f"the emulator to serve the faults {kinds}", probe, timeout, 0.3)
+
+
+def referral_states(emu: EmulatorProcess, ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The emulator's current record of each id."""
+    return {r["id"]: r for r in emu.referrals() if r["id"] in ids}
+
+
+def record_figure(name: str, value: Any) -> None:
+    """Append one scenario figure to ``$PARTNER_CENTER_SYSTEM_FIGURES`` (JSON lines) and stdout."""
+    line = json.dumps({"figure": name, "value": value}, default=str)
+    print(f"[system figure] {line}")
+    target = os.environ.get("PARTNER_CENTER_SYSTEM_FIGURES")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
