@@ -28,7 +28,8 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The whole suite: static checks, the unit/integration tests, then the system suite.
+test: lint typecheck unit system-test
 
 # The benchmarks run in their own environment: the peers they compare with (HttpOperator, dlt)
 # must never become dependencies of the provider. BENCH_ARGS, e.g. "--quick", are passed on.
