@@ -7,7 +7,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from msal import SerializableTokenCache
 
+from airflow_provider_partner.cli.login import main
 from airflow_provider_partner.hooks.errors import (
     AuthFailure,
     PartnerCenterAuthError,
@@ -18,7 +20,7 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 from airflow_provider_partner.hooks.stores import ENCRYPTED_PREFIX, LeaseGuarantee, open_store
-from airflow_provider_partner.hooks.tokens import TokenProvider
+from airflow_provider_partner.hooks.tokens import TokenProvider, build_msal_app
 
 
 def _run(conn_id: str, n: int = 5) -> PartnerCenterHook:
@@ -266,3 +268,134 @@ def test_token_failures_carry_their_kind(
     assert (err.value.kind, err.value.error) == (kind, error)
     assert advice in str(err.value)
     assert "not-the-client-secret" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "code", "headline", "fix"),
+    [
+        (
+            "revoked",
+            AuthFailure.REFRESH_TOKEN_REJECTED,
+            50173,
+            "the refresh token was revoked or is invalid (AADSTS50173)",
+            "run `partner-center-login --conn-id pc_dead` to sign in again",
+        ),
+        (
+            "expired",
+            AuthFailure.REFRESH_TOKEN_EXPIRED,
+            700082,
+            "the refresh token expired after 90 days unused (AADSTS700082)",
+            "keep it alive with `partner-center-login --conn-id pc_dead --refresh`",
+        ),
+        (
+            "mfa",
+            AuthFailure.MFA_REQUIRED,
+            50076,
+            "the sign-in requires multi-factor authentication (AADSTS50076)",
+            "run `partner-center-login --conn-id pc_dead` (the device-code sign-in completes MFA",
+        ),
+        (
+            "consent",
+            AuthFailure.CONSENT_REQUIRED,
+            65001,
+            "the app has no consent for the Partner Center API in this tenant (AADSTS65001)",
+            "`az ad app permission admin-consent --id {client_id}`",
+        ),
+        (
+            "unknown_app",
+            AuthFailure.WRONG_TENANT,
+            700016,
+            "the tenant or the app registration in it was not found (AADSTS700016)",
+            "`partner-center-login --conn-id pc_dead --tenant-id <directory id>`",
+        ),
+        (
+            "wrong_tenant",
+            AuthFailure.WRONG_TENANT,
+            90002,
+            "does not exist at",
+            "`partner-center-login --conn-id pc_dead --tenant-id <directory id>`",
+        ),
+    ],
+)
+def test_each_dead_token_says_which_and_the_command_that_fixes_it(
+    partner_center_emulator,
+    connect,
+    monkeypatch,
+    case: str,
+    kind: AuthFailure,
+    code: int,
+    headline: str,
+    fix: str,
+) -> None:
+    emu = partner_center_emulator
+    client_id = emu.info["client_id"]
+    options: dict = {"drop": ("credential_store",)}
+    if case == "revoked":
+        emu.configure(revoke_used_refresh_tokens=True)
+        used = emu.issue_refresh_token(emu.users["admin"]["username"])
+        PartnerCenterHook(connect(emu, "pc_used", refresh_token=used, **options)).tokens.get_token()
+        options["refresh_token"] = used
+    elif case == "expired":
+        emu.age_refresh_tokens(91)
+    elif case == "mfa":
+        emu.configure(require_mfa=True)  # the connection's token comes from a sign-in without MFA
+    elif case == "consent":
+        emu.configure(require_consent=True)
+    elif case == "unknown_app":
+        client_id = "11111111-2222-3333-4444-555555555555"
+        conn = json.loads(emu.info["airflow_conn"])
+        conn["login"] = client_id
+        conn["extra"].pop("credential_store")
+        monkeypatch.setenv("AIRFLOW_CONN_PC_DEAD", json.dumps(conn))
+    else:
+        options["tenant_id"] = "00000000-0000-0000-0000-000000000000"
+    if case != "unknown_app":
+        connect(emu, "pc_dead", **options)
+    with pytest.raises(PartnerCenterAuthError) as err:
+        PartnerCenterHook("pc_dead").tokens.get_token()
+    message = str(err.value)
+    assert (err.value.kind, err.value.aadsts) == (kind, code)
+    assert headline in message
+    assert fix.format(client_id=client_id) in message
+    assert "emu-rt-" not in message
+
+
+def test_mfa_required_is_fixed_by_the_device_code_sign_in(partner_center_emulator, connect, tmp_path) -> None:
+    # The fix the MFA error names works: a device-code sign-in's refresh token passes the policy.
+    emu = partner_center_emulator
+    emu.configure(require_mfa=True)
+    location = f"file://{tmp_path}/mfa.json"
+    conn_id = connect(emu, "pc_mfa", drop=("refresh_token",), credential_store=location)
+    hook = PartnerCenterHook(conn_id)
+    app = build_msal_app(hook.settings, cache := SerializableTokenCache(), public=True)
+    flow = app.initiate_device_flow(scopes=list(hook.settings.scopes))
+    emu.approve_device_code(flow["user_code"], emu.users["admin"]["username"])
+    assert "access_token" in app.acquire_token_by_device_flow(flow)
+    open_store(location).save(cache.serialize())
+    emu.expire_access_tokens()
+    assert len(list(PartnerCenterHook(conn_id).iter_referrals(top=2))) == 2
+    assert emu.stats()["token_grants"]["refresh_token"] == 1
+
+
+def test_an_old_refresh_token_warns_and_the_keep_alive_renews_it(
+    partner_center_emulator, connect, tmp_path, caplog, capsys
+) -> None:
+    emu = partner_center_emulator
+    location = f"file://{tmp_path}/old.json"
+    conn_id = connect(emu, "pc_old", credential_store=location)
+    PartnerCenterHook(conn_id).tokens.get_token()
+    store = open_store(location)
+    state = json.loads(store.load() or "")
+    state["AirflowProviderPartner"]["refresh_token_issued_at"] -= 80 * 86_400
+    store.save(json.dumps(state))
+    emu.age_refresh_tokens(80)  # the authority agrees: 80 days unused, 10 left
+
+    assert main(["--conn-id", conn_id, "--refresh"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Renewed the refresh token of connection 'pc_old' in {location} (it was 80.0 days old; now 0.0 days)"
+        in out
+    )
+    assert "was last renewed 80 days ago; Entra ID lets it die after 90 days unused" in caplog.text
+    assert "`partner-center-login --conn-id pc_old --refresh`" in caplog.text
+    assert emu.stats()["token_grants"]["refresh_token"] == 2
