@@ -26,6 +26,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(_AIRFLOW_HOME / "logs")
+# As every real deployment has one (Airflow writes it into a new airflow.cfg): Variables, and the
+# provider's encrypted variable:// credential stores, need it. Fixed, so subprocesses share it.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "V0hZLVRFU1RTLU5FRUQtQS1GRVJORVQtS0VZLTEyMzQ=")
 # Example DAGs read this to find the warehouse and output locations; tests point it at tmp dirs.
 os.environ.setdefault("PARTNER_CENTER_DATA_DIR", str(_AIRFLOW_HOME / "data"))
 

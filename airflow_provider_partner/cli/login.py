@@ -13,6 +13,11 @@ This command:
 4. prints, on stdout, the ``airflow connections add`` command for a connection that points at
    that store. The refresh token itself is printed only with ``--print-connection-json``, and
    only to stdout (for pasting into a secrets backend); it never goes to a log.
+
+``partner-center-login --conn-id <id> --refresh`` signs nobody in: it redeems the stored refresh
+token once (under the store's lease, like a task) and saves the rotated cache, which resets the
+90-day inactivity clock; it prints the token's age before and after. Schedule it (or the
+``partner_center_token_keepalive`` example DAG) for connections that may sit unused for weeks.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import shlex
 import sys
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_provider_partner.hooks.connection import (
@@ -60,9 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ca-bundle", help="PEM CA bundle to verify the authority's TLS certificate")
     parser.add_argument(
+        "--credential-store",
         "--token-cache",
+        dest="credential_store",
         help="where to store the token cache: variable://<key> or an ObjectStoragePath URL "
-        "(default: the connection's token_cache extra)",
+        "(default: the connection's credential_store extra; --token-cache is its former name)",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="no sign-in: redeem the stored refresh token once and save the rotated cache "
+        "(keeps it alive past the 90-day inactivity limit); needs --conn-id",
     )
     parser.add_argument(
         "--new-conn-id",
@@ -100,6 +114,7 @@ def _settings(args: argparse.Namespace) -> PartnerCenterSettings:
                 "verify",
                 "timeout",
                 "proxies",
+                "credential_store",
                 "token_cache",
             }
         }
@@ -108,8 +123,10 @@ def _settings(args: argparse.Namespace) -> PartnerCenterSettings:
         "authority_host": args.authority_host,
         "scope": args.scope,
         "ca_bundle": args.ca_bundle,
-        "token_cache": args.token_cache,
+        "credential_store": args.credential_store,
     }
+    if args.credential_store:
+        extras.pop("token_cache", None)  # the former name of the extra being overridden
     extras.update({k: v for k, v in overrides.items() if v})
     return settings_from_connection(
         args.conn_id or "partner-center-login",
@@ -129,8 +146,8 @@ def _connection_json(settings: PartnerCenterSettings, refresh_token: str | None)
         extra["scope"] = " ".join(settings.scopes)
     if isinstance(settings.verify, str):
         extra["ca_bundle"] = settings.verify
-    if settings.token_cache:
-        extra["token_cache"] = settings.token_cache
+    if settings.credential_store:
+        extra["credential_store"] = settings.credential_store
     if refresh_token:
         extra["refresh_token"] = refresh_token
     return {
@@ -183,8 +200,8 @@ def _report(
     """Print where the cache went and the connection to create (the refresh token only if asked)."""
     username = (result.get("id_token_claims") or {}).get("preferred_username", "the user")
     conn_id = args.new_conn_id or args.conn_id or "partner_center_default"
-    if settings.token_cache:
-        out.write(f"Signed in as {username}. Token cache saved to {settings.token_cache}.\n")
+    if settings.credential_store:
+        out.write(f"Signed in as {username}. Token cache saved to {settings.credential_store}.\n")
     else:
         out.write(
             f"Signed in as {username}. No token cache location: the refresh token is in the JSON below.\n"
@@ -194,7 +211,7 @@ def _report(
         "Create (or update) the Airflow connection with:\n"
         f"  airflow connections add {shlex.quote(conn_id)} --conn-json {shlex.quote(json.dumps(conn))}\n"
     )
-    if settings.token_cache:
+    if settings.credential_store:
         out.write(
             "  (add --conn-password <client secret> for a confidential app; keep it out of shell history)\n"
         )
@@ -213,23 +230,55 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     import msal
 
-    from airflow_provider_partner.hooks.stores import open_store
+    from airflow_provider_partner.hooks.stores import open_store, store_lease
+    from airflow_provider_partner.hooks.tokens import LEASE_WAIT_SECONDS, METADATA_KEY
 
+    if args.refresh:
+        return _keep_alive(args, out, err)
     settings = _settings(args)
-    if not settings.token_cache and not args.print_connection_json:
+    if not settings.credential_store and not args.print_connection_json:
         err.write(
-            "error: nowhere to keep the rotating refresh token. Pass --token-cache variable://<key> "
-            "(or an object storage URL), set the connection's token_cache extra, or pass "
-            "--print-connection-json to print the refresh token once to stdout.\n"
+            "error: nowhere to keep the rotating refresh token. Pass --credential-store "
+            "variable://<key> (or an object storage URL), set the connection's credential_store "
+            "extra, or pass --print-connection-json to print the refresh token once to stdout.\n"
         )
         return 2
     cache = msal.SerializableTokenCache()
     result = _sign_in(settings, args, cache, err)
     if result is None:
         return 1
-    if settings.token_cache:
-        open_store(settings.token_cache).save(cache.serialize())
+    if settings.credential_store:
+        store = open_store(settings.credential_store)
+        # Under the lease, as a task's refresh: a task never reads a half-replaced sign-in.
+        with store_lease(store, LEASE_WAIT_SECONDS):
+            state = json.loads(cache.serialize())
+            state[METADATA_KEY] = {"refresh_token_issued_at": int(time.time()), "saved_at": int(time.time())}
+            store.save(json.dumps(state, indent=1))
     _report(settings, args, result, out)
+    return 0
+
+
+def _days(age: timedelta | None) -> str:
+    return "unknown" if age is None else f"{age.total_seconds() / 86_400:.1f} days"
+
+
+def _keep_alive(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Redeem the stored refresh token once through the connection's hook; report its age."""
+    if not args.conn_id:
+        err.write("error: --refresh needs --conn-id (the connection whose credential store to renew)\n")
+        return 2
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+    hook = PartnerCenterHook(args.conn_id)
+    if not hook.settings.credential_store:
+        err.write(f"error: connection {args.conn_id!r} has no credential_store extra: nothing to renew\n")
+        return 2
+    before = hook.tokens.stored_refresh_token_age()
+    hook.tokens.refresh()
+    out.write(
+        f"Renewed the refresh token of connection {args.conn_id!r} in {hook.settings.credential_store} "
+        f"(it was {_days(before)} old; now {_days(hook.tokens.refresh_token_age)}).\n"
+    )
     return 0
 
 

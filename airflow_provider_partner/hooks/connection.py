@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_partner.hooks.connection_schema import (
+    ALIASES,
     DEFAULT_API_URL,
     DEFAULT_AUTHORITY_HOST,
     DEFAULT_SCOPE,
@@ -75,7 +76,8 @@ class PartnerCenterSettings:
     :param authority_host: Entra ID authority host URL, https.
     :param scopes: delegated scopes requested.
     :param refresh_token: bootstrap refresh token from the connection, if any.
-    :param token_cache: where the MSAL token cache is persisted (``variable://key`` or a URL).
+    :param credential_store: where the MSAL token cache is persisted (``variable://key`` or a
+        URL); the extra ``credential_store`` (formerly ``token_cache``).
     :param username: user for the legacy password grant.
     :param user_password: password for the legacy password grant.
     :param verify: ``requests`` verify value: a CA bundle path, or a bool.
@@ -99,7 +101,7 @@ class PartnerCenterSettings:
     authority_host: str = FIELDS["authority_host"].default
     scopes: tuple[str, ...] = (FIELDS["scope"].default,)
     refresh_token: str | None = None
-    token_cache: str | None = None
+    credential_store: str | None = None
     username: str | None = None
     user_password: str | None = None
     verify: bool | str = FIELDS["verify"].default
@@ -120,6 +122,11 @@ class PartnerCenterSettings:
         return f"{self.authority_host}/{self.tenant_id}"
 
     @property
+    def token_cache(self) -> str | None:
+        """The former name of :attr:`credential_store`."""
+        return self.credential_store
+
+    @property
     def referrals_url(self) -> str:
         """URL of the referrals collection."""
         return f"{self.api_url}{REFERRALS_PATH}"
@@ -134,7 +141,8 @@ class PartnerCenterSettings:
             f"PartnerCenterSettings(conn_id={self.conn_id!r}, api_url={self.api_url!r}, "
             f"client_id={self.client_id!r}, client_secret={'***' if self.client_secret else None}, "
             f"tenant_id={self.tenant_id!r}, authority_host={self.authority_host!r}, "
-            f"refresh_token={'***' if self.refresh_token else None}, token_cache={self.token_cache!r}, "
+            f"refresh_token={'***' if self.refresh_token else None}, "
+            f"credential_store={self.credential_store!r}, "
             f"username={self.username!r}, user_password={'***' if self.user_password else None}, "
             f"verify={self.verify!r})"
         )
@@ -299,6 +307,16 @@ def _known_extras(conn_id: str, extras: Mapping[str, Any] | None) -> dict[str, A
     for key in list(values):
         if key.startswith(_LEGACY_PREFIX):
             values.setdefault(key.removeprefix(_LEGACY_PREFIX), values.pop(key))
+    for alias, name in ALIASES.items():
+        if alias in values:
+            old = values.pop(alias)
+            if not _empty(values.get(name)) and not _empty(old) and values[name] != old:
+                raise PartnerCenterConfigError(
+                    f"Connection {conn_id!r} sets both extra {name} and its former name {alias} to "
+                    f"different values; keep only {name}."
+                )
+            if _empty(values.get(name)):
+                values[name] = old
     unknown = sorted(set(values) - KNOWN_EXTRAS)
     if unknown:
         raise PartnerCenterConfigError(
@@ -324,7 +342,7 @@ def _credentials(
         )
     found = {
         name: _text(extras.get(name))
-        for name in ("refresh_token", "token_cache", "username", "user_password")
+        for name in ("refresh_token", "credential_store", "username", "user_password")
     }
     client_secret = password or None
     mask_secrets(client_secret, found["refresh_token"], found["user_password"])
@@ -333,16 +351,16 @@ def _credentials(
             f"Connection {conn_id!r}: the legacy password grant needs both extras username and "
             "user_password; set both or neither."
         )
-    if require_credentials and not (found["refresh_token"] or found["token_cache"] or found["username"]):
+    if require_credentials and not (found["refresh_token"] or found["credential_store"] or found["username"]):
         raise PartnerCenterConfigError(
             f"Connection {conn_id!r} has no way to obtain a user token: run `partner-center-login` "
-            "and set extra token_cache (recommended) or refresh_token, or (legacy, no MFA) "
+            "and set extra credential_store (recommended) or refresh_token, or (legacy, no MFA) "
             "username and user_password."
         )
-    if found["token_cache"]:
+    if found["credential_store"]:
         from airflow_provider_partner.hooks.stores import validate_location
 
-        validate_location(found["token_cache"])
+        validate_location(found["credential_store"])
     return {"client_id": client_id, "client_secret": client_secret, **found}
 
 

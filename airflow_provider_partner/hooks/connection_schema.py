@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ALIASES",
     "DEFAULT_API_URL",
     "DEFAULT_AUTHORITY_HOST",
     "DEFAULT_SCOPE",
@@ -137,11 +138,13 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         FieldKind.SECRET,
     ),
     ExtraField(
-        "token_cache",
-        "Token cache location",
+        "credential_store",
+        "Credential store (token cache location)",
         "Where the rotating MSAL token cache is persisted: `variable://<key>` for an Airflow "
-        "Variable, or an ObjectStoragePath URL such as `file:///secure/partner-cache.json` or "
-        "`s3://aws_default@bucket/partner/cache.json`. Written by `partner-center-login`.",
+        "Variable (kept encrypted with Airflow's Fernet key), or an ObjectStoragePath URL such as "
+        "`file:///secure/partner-cache.json` or `s3://aws_default@bucket/partner/cache.json`. "
+        "Written by `partner-center-login`. (Formerly `token_cache`, still accepted.)",
+        setting="credential_store",
     ),
     ExtraField(
         "username",
@@ -246,8 +249,12 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
 
 #: The extras by name, in form order.
 FIELDS: Mapping[str, ExtraField] = {field.name: field for field in EXTRA_FIELDS}
+#: Former names still accepted, mapped to the current one. ``token_cache`` was renamed because
+#: Airflow masks the value of every extra whose name contains "token": the location of the
+#: cache (not a secret) was shown as ``***`` in every log line.
+ALIASES: Mapping[str, str] = {"token_cache": "credential_store"}
 #: Every extra the hook accepts; any other key is refused as a probable typo.
-KNOWN_EXTRAS = frozenset(FIELDS)
+KNOWN_EXTRAS = frozenset(FIELDS) | frozenset(ALIASES)
 
 #: How the form shows the standard fields (the extras come from :func:`conn_fields`).
 UI_FIELD_BEHAVIOUR: Mapping[str, Any] = {

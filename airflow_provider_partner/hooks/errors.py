@@ -92,8 +92,17 @@ class AuthFailure(str, enum.Enum):
 
     #: No refresh token in the cache or the connection, and no password grant configured.
     NO_CREDENTIAL = "no_credential"
-    #: The authority refused the refresh token (expired, revoked, or rotated by another task).
+    #: The authority refused the refresh token as revoked or invalid (AADSTS50173, 9002313, ...),
+    #: and no other task saved a newer one meanwhile (a lost race is retried, never reported).
     REFRESH_TOKEN_REJECTED = "refresh_token_rejected"  # noqa: S105 - a failure kind, not a secret
+    #: The refresh token expired after 90 days unused (AADSTS700082, AADSTS70008).
+    REFRESH_TOKEN_EXPIRED = "refresh_token_expired"  # noqa: S105 - a failure kind, not a secret
+    #: The sign-in needs multi-factor authentication the stored token lacks (AADSTS50076, 50079).
+    MFA_REQUIRED = "mfa_required"
+    #: Nobody consented to the app's Partner Center permission in this tenant (AADSTS65001).
+    CONSENT_REQUIRED = "consent_required"
+    #: The tenant does not exist, or the app is not registered in it (AADSTS90002, AADSTS700016).
+    WRONG_TENANT = "wrong_tenant"
     #: The authority refused the legacy password grant (wrong password, or MFA required).
     PASSWORD_REJECTED = "password_rejected"  # noqa: S105 - a failure kind, not a secret
     #: The authority refused the application id or client secret.
@@ -118,6 +127,7 @@ class PartnerCenterAuthError(PartnerCenterError):
     :param kind: which failure this is; branch on it rather than on the message.
     :param error: the OAuth ``error`` code returned by the authority (e.g. ``invalid_grant``).
     :param correlation_id: the authority's ``correlation_id``, when it returned one.
+    :param aadsts: the Entra ID error code (the number of ``AADSTS50076``), when there is one.
     """
 
     def __init__(
@@ -127,11 +137,13 @@ class PartnerCenterAuthError(PartnerCenterError):
         kind: AuthFailure = AuthFailure.OTHER,
         error: str | None = None,
         correlation_id: str | None = None,
+        aadsts: int | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.error = error
         self.correlation_id = correlation_id
+        self.aadsts = aadsts
 
 
 class PartnerCenterConnectionError(PartnerCenterError):

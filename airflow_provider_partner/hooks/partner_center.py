@@ -93,13 +93,18 @@ class PartnerCenterHook(BaseHook):
 
     @cached_property
     def tokens(self) -> TokenProvider:
-        """The token provider of this hook (one token request per run while the token is valid)."""
+        """
+        The token provider of this hook, on this process's one credential for the connection.
+
+        Every hook of the process on the same connection shares one refresh (single flight), and
+        the refresh coordinates with other processes through the credential store's lease.
+        """
         from airflow_provider_partner.hooks.stores import open_store
         from airflow_provider_partner.hooks.tokens import TokenProvider
 
         settings = self.settings
-        store = open_store(settings.token_cache) if settings.token_cache else None
-        return TokenProvider(settings, store)
+        store = open_store(settings.credential_store) if settings.credential_store else None
+        return TokenProvider.shared(settings, store)
 
     @cached_property
     def http(self) -> PartnerCenterHttp:
@@ -292,7 +297,11 @@ class PartnerCenterHook(BaseHook):
 
     # -- UI --------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """Acquire a token and read one referral id; return ``(ok, message)`` for the UI."""
+        """
+        Acquire a token and read one referral id; return ``(ok, message)`` for the UI.
+
+        The message also gives the stored refresh token's age (it dies after 90 days unused).
+        """
         try:
             settings = self.settings
             self.tokens.get_token()
@@ -302,12 +311,26 @@ class PartnerCenterHook(BaseHook):
             return False, str(err)
         except Exception as err:  # noqa: BLE001 - the UI shows any failure as a message
             return False, f"{type(err).__name__}: {err}"
+        health = self._token_health()
         if page is None or not page.records:
-            return (
-                True,
-                f"Connected to {settings.api_url} as {user}; no referrals are visible to this user yet.",
-            )
-        return True, f"Connected to {settings.api_url} as {user}; read referral {page.records[0].get('id')}."
+            seen = "no referrals are visible to this user yet"
+        else:
+            seen = f"read referral {page.records[0].get('id')}"
+        return True, f"Connected to {settings.api_url} as {user}; {seen}.{health}"
+
+    def _token_health(self) -> str:
+        from airflow_provider_partner.hooks.tokens import REFRESH_TOKEN_INACTIVE_DAYS
+
+        if not self.settings.credential_store:
+            return " No credential store: rotated refresh tokens are not kept (set extra credential_store)."
+        age = self.tokens.refresh_token_age
+        if age is None:
+            return f" Credential store {self.settings.credential_store}: refresh token age unknown."
+        return (
+            f" Credential store {self.settings.credential_store}: the refresh token is "
+            f"{age.total_seconds() / 86_400:.1f} days old "
+            f"(it dies after {REFRESH_TOKEN_INACTIVE_DAYS} days unused)."
+        )
 
 
 def _request_id(response: requests.Response) -> str | None:

@@ -14,18 +14,43 @@ Both are one text value, kept in one of two stores chosen by a location (the con
   written to a temporary key next to the target, then moved over it, so a reader never sees a
   half-written cache.
 
-Concurrency: the stores hold one value and the last writer wins. Two tasks refreshing at the
-same moment both get valid access tokens; with revoking rotation the refresh token that loses
-the race is dead, and the hook then reloads the freshest cache once and retries before failing
-with a message that says so (see ``tokens.py``).
+Concurrency: a token cache is refreshed by one task at a time where the store allows it.
+:meth:`TextStore.lease` is the critical section the token provider holds while it re-reads the
+cache, refreshes and saves; what it guarantees depends on the store (:class:`LeaseGuarantee`):
+
+- ``file://``: ``flock`` on a ``<name>.lock`` file beside the cache: exclusive between the
+  processes of one machine (and on NFS v4 between machines); released by the kernel when its
+  holder dies.
+- ``variable://`` outside a task (metadata database): a lease row (Variable ``<key>.lease``)
+  inserted under the table's unique key, i.e. compare-and-swap: exclusive.
+- ``variable://`` inside a task (Task SDK, no conditional write): write the lease, wait, read it
+  back: *best effort* (two tasks can rarely both believe they hold it).
+- other object stores: an exclusively created ``<key>.lease`` object where the filesystem
+  supports exclusive creation (``xb``; e.g. ``s3fs`` with conditional writes), else none.
+
+Every lease expires (a dead holder never blocks the others for long). Where the lease is only
+best effort or absent, the token provider converges anyway: a refresh token refused after a
+lost race is retried from the winner's cache once it is saved (see ``tokens.py``).
+
+A ``variable://`` token cache is kept encrypted (:data:`ENCRYPTED_PREFIX` + a Fernet token of
+Airflow's ``[core] fernet_key``): the Variable's value travels through the API server and
+Airflow's supervisor logs it at DEBUG, so what travels must be useless without a key that never
+travels with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import json
 import logging
 import os
+import random
+import socket
+import time
 import uuid
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
@@ -34,16 +59,36 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 __all__ = [
+    "ENCRYPTED_PREFIX",
+    "LeaseGuarantee",
     "ObjectStorageTextStore",
     "TextStore",
     "VariableTextStore",
     "open_store",
+    "store_lease",
     "validate_location",
 ]
 
 log = logging.getLogger(__name__)
 
 VARIABLE_SCHEME = "variable"
+#: The prefix of an encrypted Variable value (a Fernet token follows).
+ENCRYPTED_PREFIX = "partner-center-fernet:v1:"
+#: How long a lease is honoured; a holder refreshes within seconds, so a longer one is a dead holder.
+LEASE_SECONDS = 30.0
+#: The settle delay of the best-effort (write, wait, read back) Variable lease.
+_SETTLE_SECONDS = 0.05
+
+
+class LeaseGuarantee(str, enum.Enum):
+    """What holding a store's lease guarantees."""
+
+    #: No other cooperating process holds it at the same time.
+    EXCLUSIVE = "exclusive"
+    #: Usually exclusive; two holders are possible in a narrow race (no conditional write).
+    BEST_EFFORT = "best-effort"
+    #: Nothing: the store has no way to coordinate (convergence relies on retries alone).
+    NONE = "none"
 
 
 class TextStore(Protocol):
@@ -56,6 +101,42 @@ class TextStore(Protocol):
 
     def save(self, data: str) -> None:
         """Replace the stored text with ``data``."""
+
+
+def store_lease(store: TextStore, timeout: float) -> contextlib.AbstractContextManager[LeaseGuarantee]:
+    """
+    Hold the store's lease (its refresh critical section) for a ``with`` block.
+
+    :param store: the store; one without a ``lease`` method gives :attr:`LeaseGuarantee.NONE`.
+    :param timeout: how long to wait for another holder, seconds; after it the block runs with
+        :attr:`LeaseGuarantee.NONE` (a stuck holder must not stop every task).
+    """
+    lease = getattr(store, "lease", None)
+    if lease is None:
+        return contextlib.nullcontext(LeaseGuarantee.NONE)
+    manager: contextlib.AbstractContextManager[LeaseGuarantee] = lease(timeout)
+    return manager
+
+
+def _owner() -> str:
+    # Who holds a lease, for a person reading it: host, process, and a unique part.
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _pause(attempt: int) -> None:
+    # Jittered, growing, capped: waiters spread out instead of polling in lockstep.
+    time.sleep(random.uniform(0.005, min(0.25, 0.01 * 2**attempt)))
+
+
+def _lease_text(owner: str) -> str:
+    return json.dumps({"owner": owner, "expires": time.time() + LEASE_SECONDS})
+
+
+def _lease_expired(text: str | None) -> bool:
+    try:
+        return float(json.loads(text or "{}").get("expires", 0)) < time.time()
+    except (ValueError, TypeError, AttributeError):
+        return True
 
 
 def validate_location(location: str, what: str = "Token cache location") -> str:
@@ -71,7 +152,7 @@ def validate_location(location: str, what: str = "Token cache location") -> str:
         if not key or "/" in key:
             raise PartnerCenterConfigError(
                 f"{what} {location!r} must be variable://<key> with a non-empty key "
-                "and no slash, e.g. variable://partner_center_token_cache."
+                "and no slash, e.g. variable://partner_center_credentials."
             )
         return location
     if not parts.scheme or len(parts.scheme) == 1:  # "C:\..." is a Windows path, not a scheme
@@ -96,41 +177,194 @@ def _in_task_process() -> bool:
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
 
 
+def _fernet(location: str) -> Any:
+    from airflow.sdk.crypto import get_fernet
+
+    try:
+        fernet = get_fernet()
+    except Exception as err:  # noqa: BLE001 - an invalid key: re-raised with the fix
+        raise _fernet_key_error(location, f" (it is not usable: {err})") from None
+    if not fernet.is_encrypted:
+        raise _fernet_key_error(location, "")
+    return fernet
+
+
+def _fernet_key_error(location: str, why: str) -> PartnerCenterConfigError:
+    return PartnerCenterConfigError(
+        f"Token cache {location} is a Variable, and Airflow has no [core] fernet_key here{why} to "
+        "encrypt it with: the cache would travel (and be logged at DEBUG) in clear. Set the same "
+        "AIRFLOW__CORE__FERNET_KEY on the workers, the triggerer and where partner-center-login "
+        "runs, or use a file:// or object storage location."
+    )
+
+
 class VariableTextStore:
     """
     A text value in an Airflow Variable.
 
     :param key: the Variable key.
     :param description: the Variable's description (what it holds, for the UI).
+    :param encrypt: keep the value encrypted with Airflow's Fernet key (token caches).
     """
 
-    def __init__(self, key: str, description: str = "MSAL token cache of airflow-provider-partner") -> None:
+    def __init__(
+        self,
+        key: str,
+        description: str = "MSAL token cache of airflow-provider-partner",
+        *,
+        encrypt: bool = False,
+    ) -> None:
         self.key = key
         self.location = f"variable://{key}"
         self.description = description
+        self.encrypt = encrypt
 
-    def load(self) -> str | None:
-        """Return the Variable's value, or ``None`` when the Variable does not exist."""
+    # -- raw Variable access ---------------------------------------------------------------------
+    def _get(self, key: str) -> str | None:
         if _in_task_process():
             from airflow.sdk import Variable
 
-            value = Variable.get(self.key, default=None)
+            value = Variable.get(key, default=None)
         else:
             from airflow.models.variable import Variable as DbVariable
 
-            value = DbVariable.get(self.key, default_var=None)
+            value = DbVariable.get(key, default_var=None)
         return str(value) if value else None
 
-    def save(self, data: str) -> None:
-        """Write the Variable (creating it if needed)."""
+    def _set(self, key: str, value: str, description: str) -> None:
         if _in_task_process():
             from airflow.sdk import Variable
 
-            Variable.set(self.key, data, description=self.description)
+            Variable.set(key, value, description=description)
         else:
             from airflow.models.variable import Variable as DbVariable
 
-            DbVariable.set(self.key, data, description=self.description)
+            DbVariable.set(key, value, description=description)
+
+    # -- the value -------------------------------------------------------------------------------
+    def load(self) -> str | None:
+        """Return the Variable's value (decrypted), or ``None`` when the Variable does not exist."""
+        value = self._get(self.key)
+        if value and value.startswith(ENCRYPTED_PREFIX):
+            fernet = _fernet(self.location)
+            try:
+                return str(fernet.decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode())
+            except Exception:  # noqa: BLE001 - cryptography's InvalidToken, re-raised with the fix
+                raise PartnerCenterConfigError(
+                    f"Token cache {self.location} was encrypted with another [core] fernet_key than "
+                    "this machine's: give every worker the same AIRFLOW__CORE__FERNET_KEY, or run "
+                    "`partner-center-login` to write a fresh cache."
+                ) from None
+        # A cache written before encryption existed is read as it is; the next save encrypts it.
+        return value
+
+    def save(self, data: str) -> None:
+        """Write the Variable (creating it if needed), encrypted when ``encrypt`` is set."""
+        if self.encrypt:
+            fernet = _fernet(self.location)
+            data = ENCRYPTED_PREFIX + fernet.encrypt(data.encode()).decode()
+        self._set(self.key, data, self.description)
+
+    # -- the lease -------------------------------------------------------------------------------
+    @property
+    def lease_key(self) -> str:
+        """The key of the lease Variable."""
+        return f"{self.key}.lease"
+
+    @contextlib.contextmanager
+    def lease(self, timeout: float) -> Iterator[LeaseGuarantee]:
+        """
+        Hold the refresh lease: a lease row (exclusive) in the database, else write-and-confirm.
+
+        :param timeout: how long to wait for another holder, seconds.
+        """
+        owner = _owner()
+        if _in_task_process():
+            held = self._acquire_by_confirmation(owner, timeout)
+            guarantee = LeaseGuarantee.BEST_EFFORT
+        else:
+            held = self._acquire_row(owner, timeout)
+            guarantee = LeaseGuarantee.EXCLUSIVE
+        try:
+            yield guarantee if held else LeaseGuarantee.NONE
+        finally:
+            if held:
+                self._release(owner)
+
+    def _acquire_row(self, owner: str, timeout: float) -> bool:
+        from airflow.models.variable import Variable as DbVariable
+        from airflow.utils.session import create_session
+        from sqlalchemy import delete
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            try:
+                # The key is the table's unique key: the insert is the compare-and-swap.
+                with create_session() as session:
+                    lease = DbVariable(key=self.lease_key, val=_lease_text(owner), description="lease")  # type: ignore[no-untyped-call]
+                    session.add(lease)
+                return True
+            except (IntegrityError, OperationalError):
+                pass  # held by another (or SQLite busy): look at it, then wait
+            with create_session() as session:
+                row = session.query(DbVariable).filter(DbVariable.key == self.lease_key).one_or_none()
+                if row is not None and _lease_expired(row.val):
+                    # A dead holder's lease: remove exactly that row (its raw value), never a new one.
+                    session.execute(
+                        delete(DbVariable).where(
+                            DbVariable.key == self.lease_key,
+                            DbVariable._val == row._val,
+                        )
+                    )
+                    continue
+            if time.monotonic() >= deadline:
+                return False
+            _pause(attempt)
+            attempt += 1
+
+    def _acquire_by_confirmation(self, owner: str, timeout: float) -> bool:
+        # The Task SDK has no conditional write: write, let concurrent writers land, read back.
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        mine = _lease_text(owner)
+        while True:
+            current = self._get(self.lease_key)
+            if current is None or _lease_expired(current):
+                self._set(self.lease_key, mine, "lease")
+                time.sleep(_SETTLE_SECONDS)
+                if self._get(self.lease_key) == mine:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            _pause(attempt)
+            attempt += 1
+
+    def _release(self, owner: str) -> None:
+        try:
+            if _in_task_process():
+                from airflow.sdk import Variable
+
+                current = self._get(self.lease_key)
+                if current and owner in current:
+                    Variable.delete(self.lease_key)
+                return
+            from airflow.models.variable import Variable as DbVariable
+            from airflow.utils.session import create_session
+            from sqlalchemy import delete
+
+            with create_session() as session:
+                row = session.query(DbVariable).filter(DbVariable.key == self.lease_key).one_or_none()
+                if row is not None and owner in (row.val or ""):
+                    session.execute(
+                        delete(DbVariable).where(
+                            DbVariable.key == self.lease_key,
+                            DbVariable._val == row._val,
+                        )
+                    )
+        except Exception as err:  # noqa: BLE001 - an unreleased lease expires by itself
+            log.warning("Could not release the lease %s (%s); it expires by itself", self.lease_key, err)
 
     def __repr__(self) -> str:
         return f"VariableTextStore({self.location!r})"
@@ -179,13 +413,87 @@ class ObjectStorageTextStore:
                 tmp.unlink()
             raise
 
+    @contextlib.contextmanager
+    def lease(self, timeout: float) -> Iterator[LeaseGuarantee]:
+        """
+        Hold the refresh lease: ``flock`` for a local file, an exclusively created object elsewhere.
+
+        :param timeout: how long to wait for another holder, seconds.
+        """
+        path = self._path()
+        if path.protocol in ("file", "local"):
+            with _file_lock(f"{path.path}.lock", timeout) as held:
+                yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
+            return
+        lease = path.parent / f"{path.name}.lease"
+        owner = _owner()
+        held = _create_exclusive(lease, owner, timeout)
+        try:
+            yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
+        finally:
+            if held:
+                with contextlib.suppress(Exception):  # an unreleased lease expires by itself
+                    lease.unlink()
+
     def __repr__(self) -> str:
         return f"ObjectStorageTextStore({self.location!r})"
 
 
+@contextlib.contextmanager
+def _file_lock(lock_path: str, timeout: float) -> Iterator[bool]:
+    import fcntl
+
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while not (held := _try_flock(fd)) and time.monotonic() < deadline:
+            _pause(attempt)
+            attempt += 1
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _try_flock(fd: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _create_exclusive(lease: ObjectStoragePath, owner: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        try:
+            with lease.open("xb") as handle:  # type: ignore[no-untyped-call]
+                handle.write(_lease_text(owner).encode())
+            return True
+        except FileExistsError:
+            with contextlib.suppress(Exception):
+                if _lease_expired(lease.read_text()):
+                    lease.unlink()
+                    continue
+        except (ValueError, NotImplementedError, TypeError):
+            return False  # no exclusive creation on this filesystem: no lease
+        if time.monotonic() >= deadline:
+            return False
+        _pause(attempt)
+        attempt += 1
+
+
 def open_store(location: str, what: str = "Token cache location") -> TextStore:
     """
-    Return the store for a location (a ``token_cache`` extra, a ``watermark_location``).
+    Return the store for a location (a ``credential_store`` extra, a ``watermark_location``).
 
     :param location: ``variable://<key>`` or an ObjectStoragePath URL.
     :param what: how error messages name the setting.
@@ -193,6 +501,9 @@ def open_store(location: str, what: str = "Token cache location") -> TextStore:
     validate_location(location, what)
     if location.startswith("variable://"):
         # The UI shows the Variable's description: a watermark must not be labelled a token cache.
-        held = "MSAL token cache" if what == "Token cache location" else what.removesuffix(" location")
-        return VariableTextStore(location[len("variable://") :], f"{held} of airflow-provider-partner")
+        cache = what == "Token cache location"
+        held = "MSAL token cache" if cache else what.removesuffix(" location")
+        return VariableTextStore(
+            location[len("variable://") :], f"{held} of airflow-provider-partner", encrypt=cache
+        )
     return ObjectStorageTextStore(location)

@@ -21,6 +21,7 @@ def test_example_dags_folder_parses_without_errors(airflow_db: Path) -> None:
         "referrals_sample_queries",
         "referrals_followup",
         "referrals_event_driven",
+        "partner_center_token_keepalive",
     }
     assert {Path(f).name for f in bag.file_last_changed} == {f"{dag_id}.py" for dag_id in dag_ids}
     assert set(bag.dag_ids) == dag_ids

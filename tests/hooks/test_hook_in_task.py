@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from airflow_provider_partner.hooks.stores import ENCRYPTED_PREFIX, open_store
+
 DAG_FILE = Path(__file__).parent / "dags" / "hook_token_cache_dag.py"
 
 
@@ -16,7 +18,7 @@ def test_two_task_runs_rotate_the_token_through_an_sdk_variable(
 
     emu = partner_center_emulator
     emu.configure(revoke_used_refresh_tokens=True, token_ttl=60)
-    connect(emu, "pc_in_task", token_cache="variable://partner_center_in_task_token_cache")
+    connect(emu, "pc_in_task", credential_store="variable://partner_center_in_task_token_cache")
     link = airflow_home / "dags" / DAG_FILE.name
     if not link.exists():
         link.symlink_to(DAG_FILE)
@@ -27,11 +29,14 @@ def test_two_task_runs_rotate_the_token_through_an_sdk_variable(
 
     assert run.state == "success"
     results = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}
+    # run_2 uses the access token run_1 got (still valid): no second grant.
     assert results == {
         "run_1": {"records": 3, "token_requests": 1},
-        "run_2": {"records": 3, "token_requests": 1},
+        "run_2": {"records": 3, "token_requests": 0},
     }
-    assert emu.stats()["token_grants"]["refresh_token"] == 2
-    stored = json.loads(Variable.get("partner_center_in_task_token_cache"))
+    assert emu.stats()["token_grants"]["refresh_token"] == 1
+    raw = Variable.get("partner_center_in_task_token_cache")
+    assert raw.startswith(ENCRYPTED_PREFIX)  # written through the Task SDK as ciphertext only
+    stored = json.loads(open_store("variable://partner_center_in_task_token_cache").load() or "")
     assert len(stored["RefreshToken"]) == 1
     Variable.delete("partner_center_in_task_token_cache")

@@ -65,7 +65,7 @@ def test_device_code_login_stores_the_cache_and_prints_the_connection(
             "tenant_id": info["tenant_id"],
             "authority_host": info["authority_host"],
             "ca_bundle": info["ca_bundle"],
-            "token_cache": f"file://{cache}",
+            "credential_store": f"file://{cache}",
         },
     }
     stored = json.loads(cache.read_text())
@@ -82,4 +82,7 @@ def test_device_code_login_stores_the_cache_and_prints_the_connection(
 def test_login_refuses_to_run_without_a_place_for_the_token(capsys) -> None:
     status = main(["--client-id", "00000000-0000-0000-0000-000000000001", "--tenant-id", "contoso.com"])
     assert status == 2
-    assert "error: nowhere to keep the rotating refresh token. Pass --token-cache" in capsys.readouterr().err
+    assert (
+        "error: nowhere to keep the rotating refresh token. Pass --credential-store"
+        in capsys.readouterr().err
+    )

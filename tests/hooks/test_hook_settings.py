@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_partner.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
-from airflow_provider_partner.hooks.connection_schema import EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
+from airflow_provider_partner.hooks.connection_schema import ALIASES, EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 from airflow_provider_partner.hooks.stores import ObjectStorageTextStore, VariableTextStore, open_store
@@ -23,13 +23,14 @@ def parse(host: str | None = None, login: str | None = "app-id", password: str |
 
 
 def test_connection_form_declares_exactly_the_extras_the_hook_reads() -> None:
-    assert set(CONN_FIELDS) == KNOWN_EXTRAS
+    assert set(CONN_FIELDS) | set(ALIASES) == KNOWN_EXTRAS  # former names are accepted, not shown
 
 
 def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> None:
     names = [field.name for field in EXTRA_FIELDS]
     assert list(CONN_FIELDS) == names
-    assert frozenset(names) == KNOWN_EXTRAS
+    assert frozenset(names) | frozenset(ALIASES) == KNOWN_EXTRAS
+    assert dict(ALIASES) == {"token_cache": "credential_store"}
     empty = settings_from_connection(
         "pc", host=None, login="app-id", password=None, extras={}, require_credentials=False
     )
@@ -89,7 +90,7 @@ def test_host_forms(host: str, expected: str) -> None:
     [
         ({"host": "http://api.partner.microsoft.com"}, "Connection field host must be an https URL"),
         ({"login": ""}, "has no login: set it to the application (client) id"),
-        ({"refresh_token": None}, "run `partner-center-login` and set extra token_cache"),
+        ({"refresh_token": None}, "run `partner-center-login` and set extra credential_store"),
         ({"username": "u@x"}, "needs both extras username and user_password"),
         ({"proxies": "{not json"}, "Connection extra proxies must be a JSON object"),
         ({"proxies": '{"ftp": "http://p"}'}, "proxies has unknown keys ['ftp']"),
@@ -102,6 +103,11 @@ def test_host_forms(host: str, expected: str) -> None:
         ({"tenant_id": "a/b"}, "tenant_id must be a tenant id (GUID) or domain"),
         ({"token_cache": "variable://"}, "must be variable://<key> with a non-empty key"),
         ({"token_cache": "relative/cache.json"}, "needs a scheme: variable://<key>, file:///"),
+        ({"credential_store": "variable://"}, "must be variable://<key> with a non-empty key"),
+        (
+            {"credential_store": "file:///a.json", "token_cache": "file:///b.json"},
+            "sets both extra credential_store and its former name token_cache to different values",
+        ),
         ({"tokn_cache": "x"}, "unknown extra field(s) ['tokn_cache']"),
     ],
 )

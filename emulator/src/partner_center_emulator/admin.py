@@ -55,7 +55,8 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
     GET ``info``, ``stats``, ``users``, ``referrals``; POST ``configure`` (settings object),
     ``script_faults`` (list of kinds, or ``{"faults": [...]}``), ``release_incoming``
     (``{"n": 3, ...overrides}``), ``approve`` (``{"user_code", "username"}``), ``reset_stats``,
-    ``expire_access_tokens``, ``issue_refresh_token`` (``{"username"}``).
+    ``expire_access_tokens``, ``age_refresh_tokens`` (``{"days"}``), ``issue_refresh_token``
+    (``{"username"}``).
     """
     if not _authorized(emu, request):
         return _unauthorized()
@@ -84,6 +85,8 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
             emu.reset_stats()
         elif action == "expire_access_tokens":
             emu.expire_access_tokens()
+        elif action == "age_refresh_tokens":
+            return _reply({"aged": emu.age_refresh_tokens(float(body["days"]))})
         elif action == "issue_refresh_token":
             return _reply({"refresh_token": emu.issue_refresh_token(body["username"])})
         else:

@@ -92,8 +92,15 @@ class Identity:
     require_client_secret: bool = False
     device_code_interval: int = 5
     device_code_ttl: int = 900
+    #: Conditional Access requires MFA: refresh tokens of sign-ins without it (issued by the
+    #: admin API, the password grant) are refused with AADSTS50076; device-code sign-ins pass.
+    require_mfa: bool = False
+    #: The app has no consent in the tenant: every grant is refused with AADSTS65001.
+    require_consent: bool = False
+    #: A refresh token unused for this many days is refused with AADSTS700082 (Entra: 90).
+    refresh_token_inactive_days: float = 90.0
     _access: dict[str, _AccessToken] = field(default_factory=dict)
-    #: refresh token -> (username, revoked?)
+    #: refresh token -> [username, revoked?, issued at (epoch seconds), signed in with MFA?]
     _refresh: dict[str, list[Any]] = field(default_factory=dict)
     _devices: dict[str, DeviceCode] = field(default_factory=dict)
     _generation: int = 0
@@ -106,8 +113,13 @@ class Identity:
                 return user
         return None
 
-    def issue_refresh_token(self, username: str) -> str:
-        """A new valid refresh token for ``username``."""
+    def issue_refresh_token(self, username: str, *, mfa: bool = False) -> str:
+        """
+        A new valid refresh token for ``username``.
+
+        :param username: the user's sign-in name.
+        :param mfa: whether the sign-in it stands for did multi-factor authentication.
+        """
         user = self.user_by_name(username)
         if user is None:
             raise KeyError(
@@ -115,8 +127,19 @@ class Identity:
             )
         token = "emu-rt-" + secrets.token_urlsafe(32)
         with self._lock:
-            self._refresh[token] = [user.username, False]
+            self._refresh[token] = [user.username, False, time.time(), mfa]
         return token
+
+    def age_refresh_tokens(self, days: float) -> int:
+        """
+        Make every refresh token ``days`` older (as if nobody used it meanwhile); return how many.
+
+        :param days: how many days to move their issue time back.
+        """
+        with self._lock:
+            for entry in self._refresh.values():
+                entry[2] -= days * 86_400
+            return len(self._refresh)
 
     def refresh_tokens(self) -> dict[str, list[Any]]:
         """A copy of the refresh-token table (for the state dir)."""
@@ -124,9 +147,11 @@ class Identity:
             return {k: list(v) for k, v in self._refresh.items()}
 
     def restore_refresh_tokens(self, table: dict[str, list[Any]]) -> None:
-        """Reload a table saved by :meth:`refresh_tokens`."""
+        """Reload a table saved by :meth:`refresh_tokens` (older tables lack issue time and MFA)."""
+        defaults = [None, False, time.time(), False]
         with self._lock:
-            self._refresh.update({k: list(v) for k, v in table.items()})
+            for key, value in table.items():
+                self._refresh[key] = list(value) + defaults[len(value) :]
 
     def expire_access_tokens(self) -> None:
         """Every access token issued so far becomes invalid."""
@@ -158,19 +183,41 @@ class Identity:
         grant = form.get("grant_type", "")
         # The device-code poll (RFC 8628) sends no scope: the scope asked at /devicecode holds.
         scope = self._check_scope(form["scope"]) if form.get("scope") else API_SCOPE
+        self._check_consent()
         if grant == "refresh_token":
-            user = self._redeem_refresh_token(form.get("refresh_token", ""))
+            user, mfa = self._redeem_refresh_token(form.get("refresh_token", ""))
         elif grant == "password":
             user = self._check_password(form.get("username", ""), form.get("password", ""))
+            mfa = False
+            self._check_mfa(mfa)
         elif grant == "urn:ietf:params:oauth:grant-type:device_code":
-            user = self._redeem_device_code(form.get("device_code", ""))
+            # The browser sign-in of a device code is where the user does MFA.
+            user, mfa = self._redeem_device_code(form.get("device_code", "")), True
         else:
             raise OAuthError(
                 "unsupported_grant_type",
                 70003,
                 f"The app requested an unsupported grant type '{grant}'.",
             )
-        return self._tokens(user, scope, issuer_base)
+        return self._tokens(user, scope, issuer_base, mfa=mfa)
+
+    def _check_consent(self) -> None:
+        if self.require_consent:
+            raise OAuthError(
+                "invalid_grant",
+                65001,
+                f"The user or administrator has not consented to use the application with ID "
+                f"'{self.client_id}'. Send an interactive authorization request for this user and resource.",
+            )
+
+    def _check_mfa(self, mfa: bool) -> None:
+        if self.require_mfa and not mfa:
+            raise OAuthError(
+                "invalid_grant",
+                50076,
+                "Due to a configuration change made by your administrator, or because you moved to a "
+                f"new location, you must use multi-factor authentication to access '{API_RESOURCE}'.",
+            )
 
     def _check_client(self, form: dict[str, str]) -> None:
         client_id = form.get("client_id", "")
@@ -214,7 +261,7 @@ class Identity:
         # msal's cache lookups for the same request scope working, which is what clients rely on).
         return " ".join(wanted)
 
-    def _redeem_refresh_token(self, token: str) -> User:
+    def _redeem_refresh_token(self, token: str) -> tuple[User, bool]:
         with self._lock:
             entry = self._refresh.get(token)
             if entry is None:
@@ -228,12 +275,22 @@ class Identity:
                     "The provided grant has expired due to it being revoked, a fresh auth token is needed. "
                     "The user might have changed or reset their password.",
                 )
+            inactive = time.time() - entry[2]
+            if inactive > self.refresh_token_inactive_days * 86_400:
+                issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry[2]))
+                raise OAuthError(
+                    "invalid_grant",
+                    700082,
+                    f"The refresh token has expired due to inactivity. The token was issued on {issued} "
+                    f"and was inactive for {int(self.refresh_token_inactive_days)}.00:00:00.",
+                )
+            self._check_mfa(bool(entry[3]))
             if self.revoke_used_refresh_tokens:
                 entry[1] = True
-            username = entry[0]
+            username, mfa = entry[0], bool(entry[3])
         user = self.user_by_name(username)
         assert user is not None
-        return user
+        return user, mfa
 
     def _check_password(self, username: str, password: str) -> User:
         user = self.user_by_name(username)
@@ -243,9 +300,10 @@ class Identity:
             )
         return user
 
-    def _tokens(self, user: User, scope: str, issuer_base: str) -> dict[str, Any]:
+    def _tokens(self, user: User, scope: str, issuer_base: str, *, mfa: bool) -> dict[str, Any]:
         access = "emu-at-" + secrets.token_urlsafe(32)
-        refresh = self.issue_refresh_token(user.username)
+        # A rotated refresh token keeps the strength of the sign-in it descends from.
+        refresh = self.issue_refresh_token(user.username, mfa=mfa)
         ttl = self.token_ttl
         with self._lock:
             self._access[access] = _AccessToken(user.username, time.monotonic() + ttl, self._generation)

@@ -38,6 +38,9 @@ _IDENTITY_SETTINGS = (
     "token_ttl",
     "require_client_secret",
     "device_code_interval",
+    "require_mfa",
+    "require_consent",
+    "refresh_token_inactive_days",
 )
 _APP_SETTINGS = (
     "doc_style_next_link",
@@ -218,6 +221,9 @@ class Emulator:
     def _remove_ca(self) -> None:
         if self._ca_file is not None and self.state is None:
             self._ca_file.unlink(missing_ok=True)
+            # The connection's credential store (and its lock file) lives beside the CA file.
+            for suffix in (".credentials.json", ".credentials.json.lock"):
+                self._ca_file.with_suffix(suffix).unlink(missing_ok=True)
         self._ca_file = None
 
     def __enter__(self) -> Emulator:
@@ -231,6 +237,7 @@ class Emulator:
         admin = identity.users["admin"]
         authority = f"{api_url}/{identity.tenant_id}"
         refresh_token = self.issue_refresh_token(admin.username)
+        assert self._ca_file is not None
         conn = {
             "conn_type": "partner_center",
             "host": api_url,
@@ -241,6 +248,8 @@ class Emulator:
                 "authority_host": api_url,
                 "refresh_token": refresh_token,
                 "ca_bundle": str(self._ca_file),
+                # As in production: the rotating token cache is kept in a credential store.
+                "credential_store": f"file://{self._ca_file.with_suffix('.credentials.json')}",
             },
         }
         return {
@@ -326,6 +335,12 @@ class Emulator:
     def expire_access_tokens(self) -> None:
         """Every access token issued so far becomes invalid."""
         self.identity.expire_access_tokens()
+
+    def age_refresh_tokens(self, days: float) -> int:
+        """Make every refresh token ``days`` older (the 90-day inactivity limit); return how many."""
+        count = self.identity.age_refresh_tokens(days)
+        self.on_tokens_changed()
+        return count
 
     def release_incoming(self, n: int = 1, **overrides: Any) -> list[dict[str, Any]]:
         """Create ``n`` Incoming/New/Pending referrals now; return copies of them."""
