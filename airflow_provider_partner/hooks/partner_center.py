@@ -298,13 +298,15 @@ class PartnerCenterHook(BaseHook):
     # -- UI --------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
         """
-        Acquire a token and read one referral id; return ``(ok, message)`` for the UI.
+        Redeem the refresh token and read one referral id; return ``(ok, message)`` for the UI.
 
         The message also gives the stored refresh token's age (it dies after 90 days unused).
         """
         try:
             settings = self.settings
-            self.tokens.get_token()
+            # A token request, not a cached access token: only the authority can say whether the
+            # client secret and the refresh token are still good.
+            self.tokens.refresh()
             user = self.tokens.username or "the signed-in user"
             page = next(iter(self.iter_pages(select=["id"], top=1)), None)
         except PartnerCenterError as err:

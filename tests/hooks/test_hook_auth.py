@@ -191,6 +191,26 @@ def test_test_connection_reports_success_and_failure(partner_center_emulator, co
     assert (ok, message.split(",")[0]) == (False, "Connection field host must be an https URL")
 
 
+def test_test_connection_checks_the_secret_even_with_a_cached_access_token(
+    partner_center_emulator, connect
+) -> None:
+    # Found by the system tests: with a still-valid access token in the cache, no token request was
+    # made, so a wrong client secret passed the connection test.
+    emu = partner_center_emulator
+    good = PartnerCenterHook(connect(emu, "pc_cached"))
+    good.tokens.get_token()  # the credential store now holds a valid access token
+    requests_before = emu.stats()["requests"].get("token", 0)
+
+    ok, message = PartnerCenterHook(
+        connect(emu, "pc_wrong_secret", password="not-the-secret")
+    ).test_connection()
+
+    assert ok is False
+    assert "AADSTS7000215" in message
+    assert "not-the-secret" not in message
+    assert emu.stats()["requests"].get("token", 0) == requests_before + 1
+
+
 def test_threads_sharing_a_token_provider_refresh_once_after_a_401(partner_center_emulator, connect) -> None:
     emu = partner_center_emulator
     emu.configure(latency_per_page=0.2)  # both threads' requests are in flight together
