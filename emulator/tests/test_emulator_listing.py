@@ -222,9 +222,11 @@ def test_skiptoken_survives_snapshot_eviction_and_is_bound_to_its_user(emu, api,
     seller = make_api(emu, token=get_token(emu, emu.users["user"]["username"]))
     stolen = seller.get("/v1.0/engagements/referrals", params={"$skiptoken": token})
     assert stolen.status_code == 400
-    assert stolen.json()["error"] == {
+    assert stolen.json() == {
         "code": "InvalidSkipToken",
-        "message": "The $skiptoken was issued to another user.",
+        "description": "The $skiptoken was issued to another user.",
+        "data": [],
+        "source": "PartnerCenterEmulator",
     }
 
 
@@ -257,6 +259,8 @@ def test_skiptoken_survives_snapshot_eviction_and_is_bound_to_its_user(emu, api,
 def test_bad_queries_are_400_naming_the_problem(emu, api, params: dict[str, str], message: str) -> None:
     response = api.get("/v1.0/engagements/referrals", params=params)
     assert response.status_code == 400
-    error = response.json()["error"]
-    assert set(error) == {"code", "message"}
-    assert message in error["message"]
+    error = response.json()
+    assert set(error) == {"code", "description", "data", "source"}
+    code = "InvalidSkipToken" if "$skiptoken" in params else "BadRequest"
+    assert (error["code"], error["data"], error["source"]) == (code, [], "PartnerCenterEmulator")
+    assert message in error["description"]
