@@ -35,9 +35,19 @@ def test_seed_sample_1_top_10_incoming_co_sell(emu, api) -> None:
     )
     assert len(expected) > 10
     assert body["value"] == expected[:10]
-    assert body["@odata.count"] == 10  # $top limits the whole result
+    # top_mode "total" (default): $top limits the whole result; the count is of every match.
+    assert body["@odata.count"] == len(expected) == 669
     assert "@odata.nextLink" not in body
     assert body["@odata.context"] == emu.info["api_url"] + "/v1.0/$metadata#Referrals"
+    # top_mode "page_size": $top is the page size; paging goes on over every match.
+    emu.configure(top_mode="page_size")
+    pages = api.all_pages(
+        top="10", filter="(type eq 'Shared' and direction eq 'Incoming')", orderby="createdDateTime desc"
+    )
+    assert pages[0]["value"] == expected[:10]
+    assert [len(p["value"]) for p in pages] == [10] * 66 + [9]
+    assert [r for p in pages for r in p["value"]] == expected
+    assert {p["@odata.count"] for p in pages} == {669}
 
 
 def test_seed_sample_2_unanswered_incoming(emu, api, fixed_now) -> None:
@@ -167,7 +177,7 @@ def test_orderby_select_top_skip_count(emu, api) -> None:
     updated = sorted(records, key=lambda r: r["updatedDateTime"])
     pages = api.all_pages(orderby="updatedDateTime asc", select="id,updatedDateTime,status", top="250")
     assert [len(p["value"]) for p in pages] == [100, 100, 50]
-    assert [p["@odata.count"] for p in pages] == [250, 250, 250]
+    assert [p["@odata.count"] for p in pages] == [2000, 2000, 2000]
     assert [r for p in pages for r in p["value"]] == [
         {"id": r["id"], "updatedDateTime": r["updatedDateTime"], "status": r["status"]} for r in updated[:250]
     ]

@@ -34,7 +34,7 @@ from partner_center_emulator.paging import (
     page_payload,
     resume_offset,
 )
-from partner_center_emulator.query import ODataError, parse_query, parse_select
+from partner_center_emulator.query import ODataError, Query, parse_query, parse_select
 from partner_center_emulator.responses import (
     fault_response,
     json_response,
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from partner_center_emulator.server import Emulator
 
 REFERRALS = "/v1.0/engagements/referrals"
+#: The two readings of $top (the top_mode setting; see EmulatorApp._window).
+TOP_MODES = ("total", "page_size")
 _GRANT_NAMES = {
     "refresh_token": "refresh_token",
     "password": "password",
@@ -65,6 +67,8 @@ class Settings:
     foreign_next_link_host: str | None = None
     retry_after: int = 1
     slow_seconds: float = 1.0
+    #: What $top means: "total" (the connector contract) or "page_size" (the docs page).
+    top_mode: str = "total"
     #: Shape of API error bodies: "partner-center" (documented) or "odata" (see responses.py).
     error_format: str = "partner-center"
 
@@ -318,6 +322,23 @@ class EmulatorApp:
                 return size, f"odata.maxpagesize={size}"
         return limit, None
 
+    def _window(self, matched: list[str], query: Query, size: int) -> tuple[list[str], int]:
+        """
+        The ids a query serves and its page size, under the ``top_mode`` setting.
+
+        ``total`` (the connector: "total number of entries to retrieve"): ``$top`` cuts the whole
+        result, pages are the server's size. ``page_size`` (the docs page: a page size, at most
+        100): ``$top`` is the size of every page, and paging goes on over every match.
+        """
+        rest = matched[query.skip :]
+        if query.top is None:
+            return rest, size
+        if self.emu.settings.top_mode == "total":
+            return rest[: query.top], size
+        if query.top == 0:
+            return [], size
+        return rest, min(size, query.top)
+
     def on_list(self, request: Request) -> Response:
         user = self._authorize(request)
         email = user.email if user.role == "Referral User" else None
@@ -330,24 +351,29 @@ class EmulatorApp:
             if cursor.user != user.username:
                 raise ODataError("The $skiptoken was issued to another user.", code="InvalidSkipToken")
             query = cursor.query
-            ids = self.snapshots.get(cursor.snapshot)
+            matched = self.snapshots.get(cursor.snapshot)
             key, offset = cursor.snapshot, cursor.offset
-            if ids is None:
-                ids = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+            if matched is None:
+                matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+                key = self.snapshots.put(matched)
+                ids, size = self._window(matched, query, size)
                 offset = resume_offset(ids, cursor)
-                key = self.snapshots.put(ids)
+            else:
+                ids, size = self._window(matched, query, size)
         else:
             query = parse_query(params)
-            ids = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+            matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+            ids, size = self._window(matched, query, size)
             key, offset = "", 0
         select = parse_select(query.select)
         page_ids = ids[offset : offset + size]
         body: dict[str, Any] = {"@odata.context": f"https://{request.host}/v1.0/$metadata#Referrals"}
         if query.count:
-            body["@odata.count"] = len(ids)
+            # The connector: "a count of the matching results", whatever $skip/$top cut.
+            body["@odata.count"] = len(matched)
         body["value"] = page_payload(self.emu.store.get_many(page_ids), select)
         if offset + size < len(ids):
-            key = key or self.snapshots.put(ids)
+            key = key or self.snapshots.put(matched)
             body["@odata.nextLink"] = self._next_link(
                 request, Cursor(key, offset + size, query, user.username, page_ids[-1] if page_ids else None)
             )

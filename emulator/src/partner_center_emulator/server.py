@@ -31,7 +31,7 @@ from cheroot import wsgi
 from cheroot.ssl import Adapter
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from partner_center_emulator.app import REFERRALS, EmulatorApp, Settings
+from partner_center_emulator.app import REFERRALS, TOP_MODES, EmulatorApp, Settings
 from partner_center_emulator.clock import Clock
 from partner_center_emulator.data import Generator, new_guid
 from partner_center_emulator.faults import Faults, Stats, validate_kinds
@@ -56,6 +56,7 @@ _APP_SETTINGS = (
     "retry_after",
     "slow_seconds",
     "error_format",
+    "top_mode",
 )
 
 
@@ -348,6 +349,8 @@ class Emulator:
             raise ValueError("page_size must be at least 1")
         if "fault_kinds" in settings:
             validate_kinds(settings["fault_kinds"])
+        if "top_mode" in settings and settings["top_mode"] not in TOP_MODES:
+            raise ValueError(f"top_mode must be one of {', '.join(TOP_MODES)}")
         if "error_format" in settings and settings["error_format"] not in ERROR_FORMATS:
             raise ValueError(f"error_format must be one of {', '.join(ERROR_FORMATS)}")
         for name in _IDENTITY_SETTINGS:

@@ -225,7 +225,7 @@ class ReferralStore:
         self, query: Query, email: str | None, cancelled: Callable[[], bool] | None = None
     ) -> list[str]:
         """
-        The ids matching a query, ordered, after ``$skip`` and ``$top``.
+        The ids of every referral matching a query, ordered (``$skip``/``$top`` not applied).
 
         :param query: validated query options.
         :param email: the Referral User's e-mail (``None`` for a Referral Admin).
@@ -247,8 +247,8 @@ class ReferralStore:
             # Stable sorts: ties on the date-time keep id order (ascending) in both directions.
             rows.sort(key=lambda r: r["id"])
             rows.sort(key=lambda r: r.get(field) or "", reverse=descending)
-        end = None if query.top is None else query.skip + query.top
-        return [r["id"] for r in rows[query.skip : end]]
+        # $skip and $top are the caller's (their meaning is the top_mode setting's): all matches.
+        return [r["id"] for r in rows]
 
     def update(self, referral_id: str, operations: Any, if_match: str | None) -> Referral:
         """
