@@ -29,7 +29,8 @@ def test_a_refused_patch_quotes_the_body(emulator_factory, connect, error_format
     assert (err.status, err.method, err.body) == (400, "PATCH", BODIES[error_format])
     assert str(err) == (
         "The API refused the request; the response body says which part was invalid. "
-        f"[HTTP 400 on PATCH {err.url}; MS-RequestId={err.request_id}; MS-CorrelationId={err.correlation_id}; "
-        f"Request-ID={err.server_request_id}] Response body: {BODIES[error_format]}"
+        f"[HTTP 400 on PATCH {err.url}; MS-RequestId={err.request_id}; "
+        f"MS-CorrelationId={err.correlation_id}; Request-ID={err.server_request_id}] "
+        f"Response body: {BODIES[error_format]}"
     )
     assert err.url == f"{emu.info['referrals_url']}/{referral['id']}"
