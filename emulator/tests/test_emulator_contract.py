@@ -163,3 +163,24 @@ def test_patch_accepts_every_path_the_contract_lists(emu, api) -> None:
     ]
     assert (now["salesStage"], now["substatus"], now["details"]["dealValue"]) == ("Develop", "Received", 5000)
     assert _invalid([now]) == []
+
+
+def test_post_ignores_read_only_fields_and_put_is_not_modelled(emu, api) -> None:
+    body = {
+        "type": "Independent",
+        "customerProfile": {"name": "Northwind", "address": {"country": "GB"}},
+        "consent": {"consentToContact": False},
+        "details": {"dealValue": 10, "currency": "GBP"},
+        "tags": ["vip"],
+        "quality": "High",
+        "isSpam": True,
+        "direction": "Incoming",
+    }
+    created = api.request("POST", REFERRALS, json=body).json()
+    assert (created["tags"], created["quality"], created["isSpam"], created["direction"]) == (
+        [], "Unknown", False, "Outgoing")  # fmt: skip
+    put = api.request("PUT", f"{REFERRALS}/{created['id']}", json=created)
+    assert put.status_code == 405
+    assert put.json() == _error(
+        "MethodNotAllowed", f"No such endpoint: PUT /v1.0/engagements/referrals/{created['id']}"
+    )
