@@ -210,7 +210,7 @@ def test_api_401_for_missing_bad_and_expired_tokens(emu, make_api, get_token) ->
     missing = requests.get(url, verify=ca, timeout=10)
     assert missing.status_code == 401
     assert missing.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token", error_description=')
-    assert missing.json()["error"]["code"] == "InvalidAuthenticationToken"
+    assert missing.json()["code"] == "InvalidAuthenticationToken"
     bad = make_api(emu, token="forged").list(top="1")
     assert bad.status_code == 401
     assert "invalid or was revoked" in bad.headers["WWW-Authenticate"]
@@ -229,7 +229,7 @@ def test_api_401_for_missing_bad_and_expired_tokens(emu, make_api, get_token) ->
 def test_roles(emu, make_api, get_token) -> None:
     norole = make_api(emu, token=get_token(emu, emu.users["norole"]["username"])).list()
     assert norole.status_code == 403
-    assert "missing the Referral Admin or Referral User role" in norole.json()["error"]["message"]
+    assert "missing the Referral Admin or Referral User role" in norole.json()["description"]
 
     seller = emu.users["user"]
     assert seller["role"] == "Referral User"

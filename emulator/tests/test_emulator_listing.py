@@ -35,9 +35,19 @@ def test_seed_sample_1_top_10_incoming_co_sell(emu, api) -> None:
     )
     assert len(expected) > 10
     assert body["value"] == expected[:10]
-    assert body["@odata.count"] == 10  # $top limits the whole result
+    # top_mode "total" (default): $top limits the whole result; the count is of every match.
+    assert body["@odata.count"] == len(expected) == 669
     assert "@odata.nextLink" not in body
     assert body["@odata.context"] == emu.info["api_url"] + "/v1.0/$metadata#Referrals"
+    # top_mode "page_size": $top is the page size; paging goes on over every match.
+    emu.configure(top_mode="page_size")
+    pages = api.all_pages(
+        top="10", filter="(type eq 'Shared' and direction eq 'Incoming')", orderby="createdDateTime desc"
+    )
+    assert pages[0]["value"] == expected[:10]
+    assert [len(p["value"]) for p in pages] == [10] * 66 + [9]
+    assert [r for p in pages for r in p["value"]] == expected
+    assert {p["@odata.count"] for p in pages} == {669}
 
 
 def test_seed_sample_2_unanswered_incoming(emu, api, fixed_now) -> None:
@@ -167,7 +177,7 @@ def test_orderby_select_top_skip_count(emu, api) -> None:
     updated = sorted(records, key=lambda r: r["updatedDateTime"])
     pages = api.all_pages(orderby="updatedDateTime asc", select="id,updatedDateTime,status", top="250")
     assert [len(p["value"]) for p in pages] == [100, 100, 50]
-    assert [p["@odata.count"] for p in pages] == [250, 250, 250]
+    assert [p["@odata.count"] for p in pages] == [2000, 2000, 2000]
     assert [r for p in pages for r in p["value"]] == [
         {"id": r["id"], "updatedDateTime": r["updatedDateTime"], "status": r["status"]} for r in updated[:250]
     ]
@@ -222,9 +232,11 @@ def test_skiptoken_survives_snapshot_eviction_and_is_bound_to_its_user(emu, api,
     seller = make_api(emu, token=get_token(emu, emu.users["user"]["username"]))
     stolen = seller.get("/v1.0/engagements/referrals", params={"$skiptoken": token})
     assert stolen.status_code == 400
-    assert stolen.json()["error"] == {
+    assert stolen.json() == {
         "code": "InvalidSkipToken",
-        "message": "The $skiptoken was issued to another user.",
+        "description": "The $skiptoken was issued to another user.",
+        "data": [],
+        "source": "PartnerCenterEmulator",
     }
 
 
@@ -257,6 +269,8 @@ def test_skiptoken_survives_snapshot_eviction_and_is_bound_to_its_user(emu, api,
 def test_bad_queries_are_400_naming_the_problem(emu, api, params: dict[str, str], message: str) -> None:
     response = api.get("/v1.0/engagements/referrals", params=params)
     assert response.status_code == 400
-    error = response.json()["error"]
-    assert set(error) == {"code", "message"}
-    assert message in error["message"]
+    error = response.json()
+    assert set(error) == {"code", "description", "data", "source"}
+    code = "InvalidSkipToken" if "$skiptoken" in params else "BadRequest"
+    assert (error["code"], error["data"], error["source"]) == (code, [], "PartnerCenterEmulator")
+    assert message in error["description"]

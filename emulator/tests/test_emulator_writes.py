@@ -7,6 +7,14 @@ import uuid
 from partner_center_emulator.clock import DAY_TICKS, format_ticks, parse_to_ticks
 
 REFERRALS = "/v1.0/engagements/referrals"
+SELLER = {
+    "firstName": "Zoë",
+    "lastName": "O'Brien",
+    "phoneNumber": "+45 5555 0101",
+    "email": "zoe.obrien@contoso.com",
+    "title": "Partner Seller",
+    "contactPreference": {"locale": "da-DK", "disableNotifications": False},
+}
 
 
 def _current(emu, referral_id: str) -> dict:
@@ -16,14 +24,24 @@ def _current(emu, referral_id: str) -> dict:
 def test_get_by_id_and_404(emu, api) -> None:
     record = emu.referrals()[42]
     response = api.get(f"{REFERRALS}/{record['id']}")
-    assert response.json() == record
+    context = f"{emu.info['api_url']}/v1.0/$metadata#Referrals/$entity"
+    assert response.json() == {"@odata.context": context, **record}
+    assert response.headers["ETag"] == record["eTag"]
+    selected = api.get(f"{REFERRALS}/{record['id']}", params={"$select": "id,status,eTag"})
+    assert selected.json() == {
+        "@odata.context": context, "id": record["id"], "status": record["status"], "eTag": record["eTag"]
+    }  # fmt: skip
+    assert selected.headers["ETag"] == record["eTag"]
+    unknown = api.get(f"{REFERRALS}/{record['id']}", params={"$select": "id,colour"})
+    assert (unknown.status_code, unknown.json()["description"]) == (
+        400, "$select names unknown properties: colour.")  # fmt: skip
     missing = api.get(f"{REFERRALS}/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
     assert missing.json() == {
-        "error": {
-            "code": "NotFound",
-            "message": "Referral 00000000-0000-0000-0000-000000000000 was not found.",
-        }
+        "code": "NotFound",
+        "description": "Referral 00000000-0000-0000-0000-000000000000 was not found.",
+        "data": [],
+        "source": "PartnerCenterEmulator",
     }
 
 
@@ -54,31 +72,33 @@ def test_patch_accept_then_conflicts(emu, api) -> None:
     assert (now["status"], now["substatus"]) == ("Active", "Accepted")
     assert now["updatedDateTime"] > record["updatedDateTime"]
     assert now["acceptedDateTime"] == now["updatedDateTime"]
-    assert {k: v for k, v in now.items() if k not in ("status", "substatus", "updatedDateTime", "eTag",
-                                                       "acceptedDateTime")} == {
-        k: v for k, v in record.items() if k not in ("status", "substatus", "updatedDateTime", "eTag",
-                                                      "acceptedDateTime")}  # fmt: skip
+    assert (record["lastModifiedVia"], now["lastModifiedVia"]) == ("PartnerCenter", "API")
+    changed = ("status", "substatus", "updatedDateTime", "eTag", "acceptedDateTime", "lastModifiedVia")
+    assert {k: v for k, v in now.items() if k not in changed} == {
+        k: v for k, v in record.items() if k not in changed}  # fmt: skip
 
     reason = [{"op": "replace", "path": "/statusReason", "value": "x"}]
     stale = api.request(
         "PATCH", f"{REFERRALS}/{record['id']}", json=reason, headers={"If-Match": record["eTag"]}
     )
     assert stale.status_code == 412
-    assert stale.json()["error"]["code"] == "PreconditionFailed"
+    assert stale.json()["code"] == "PreconditionFailed"
     assert _current(emu, record["id"]) == now
 
     weak = api.request(
         "PATCH", f"{REFERRALS}/{record['id']}",
         json=[{"op": "add", "path": "/details/notes", "value": "Call O'Brien — Tuesday"},
-              {"op": "add", "path": "/tags/-", "value": "hot"}],
+              {"op": "add", "path": "/team/-", "value": SELLER}],
         headers={"If-Match": f"W/{now['eTag']}", "Prefer": "return=representation"},
     )  # fmt: skip
-    assert weak.status_code == 200
-    assert weak.json() == _current(emu, record["id"])
+    assert weak.status_code == 200, weak.text
+    context = f"{emu.info['api_url']}/v1.0/$metadata#Referrals/$entity"
+    assert weak.json() == {"@odata.context": context, **_current(emu, record["id"])}
+    assert weak.headers["ETag"] == _current(emu, record["id"])["eTag"]
     assert weak.json()["details"]["notes"] == "Call O'Brien — Tuesday"
-    assert weak.json()["tags"][-1] == "hot"
+    assert weak.json()["team"] == [*record["team"], SELLER]
     # The shared generator pools were not touched by the copy-on-write update.
-    assert "hot" not in record["tags"]
+    assert SELLER not in record["team"]
     assert _current(emu, emu.referrals()[0]["id"]) == emu.referrals()[0]
 
 
@@ -92,14 +112,18 @@ def test_patch_rules(emu, api) -> None:
 
     back = patch(closed, {"op": "replace", "path": "/status", "value": "Active"})
     assert back.status_code == 400
-    assert back.json()["error"] == {
+    assert back.json() == {
         "code": "InvalidStatusTransition",
-        "message": "A referral cannot move from status Closed to Active; from Closed it can move to Closed.",
+        "description": (
+            "A referral cannot move from status Closed to Active; from Closed it can move to Closed."
+        ),
+        "data": [],
+        "source": "PartnerCenterEmulator",
     }
     sub = patch(active, {"op": "replace", "path": "/status", "value": "Closed"},
                 {"op": "replace", "path": "/substatus", "value": "Accepted"})  # fmt: skip
     assert sub.status_code == 400
-    assert sub.json()["error"]["message"] == (
+    assert sub.json()["description"] == (
         "substatus 'Accepted' is not valid with status Closed; use one of Won, Lost, Declined, Expired, None."
     )
     for ops, message in [
@@ -108,7 +132,10 @@ def test_patch_rules(emu, api) -> None:
             "JSON Patch op 'remove' is not supported; use replace or add.",
         ),
         ([{"op": "replace", "path": "/direction", "value": "Outgoing"}], "'direction' is read-only"),
-        ([{"op": "replace", "path": "/nothing", "value": 1}], "/nothing does not exist; use add."),
+        (
+            [{"op": "replace", "path": "/nothing", "value": 1}],
+            "JSON Patch path /nothing cannot be changed; a PATCH may change only /campaignId, ",
+        ),
         (
             [{"op": "replace", "path": "/status", "value": "Done"}],
             "status 'Done' is not one of New, Active, Closed.",
@@ -118,7 +145,7 @@ def test_patch_rules(emu, api) -> None:
         response = patch(active, *ops) if isinstance(ops, list) else api.request(
             "PATCH", f"{REFERRALS}/{active['id']}", json=ops)  # fmt: skip
         assert response.status_code == 400, ops
-        assert message in response.json()["error"]["message"]
+        assert message in response.json()["description"]
     assert _current(emu, active["id"]) == active
     won = patch(active, {"op": "replace", "path": "/status", "value": "Closed"},
                 {"op": "replace", "path": "/substatus", "value": "Won"})  # fmt: skip
@@ -137,19 +164,22 @@ def test_post_creates_an_outgoing_referral(emu, api) -> None:
         "customField": {"kept": True},
     }
     response = api.request("POST", REFERRALS, json=body)
-    assert response.status_code == 201
+    assert response.status_code == 200
     created = response.json()
-    assert response.headers["Location"] == f"{emu.info['referrals_url']}/{created['id']}"
+    assert created.pop("@odata.context") == f"{emu.info['api_url']}/v1.0/$metadata#Referrals/$entity"
+    assert response.headers["ETag"] == created["eTag"]
+    assert "Location" not in response.headers
     assert (created["direction"], created["status"], created["substatus"]) == ("Outgoing", "New", "Pending")
     assert created["createdDateTime"] == created["updatedDateTime"]
     assert created["customField"] == {"kept": True}
     assert emu.referrals()[-1] == created
-    assert api.get(f"{REFERRALS}/{created['id']}").json() == created
+    fetched = api.get(f"{REFERRALS}/{created['id']}").json()
+    assert fetched == {"@odata.context": f"{emu.info['api_url']}/v1.0/$metadata#Referrals/$entity", **created}
+    # Every field a generated referral has (the created one adds only the client's customField).
+    assert set(created) == set(emu.referrals()[0]) | {"customField"}
     missing = api.request("POST", REFERRALS, json={"type": "Shared", "details": {}})
     assert missing.status_code == 400
-    assert (
-        missing.json()["error"]["message"] == "Missing required field(s): customerProfile, consent, details."
-    )
+    assert missing.json()["description"] == "Missing required field(s): customerProfile, consent, details."
     assert api.request("POST", REFERRALS, data="{").status_code == 400
     assert emu.stats()["requests"]["create"] == 3
 

@@ -239,7 +239,9 @@ def test_get_update_create_referral(partner_center_emulator, connect) -> None:
     emu = partner_center_emulator
     hook = PartnerCenterHook(connect(emu))
     original = next(r for r in emu.referrals() if r["status"] == "New")
-    assert hook.get_referral(original["id"]) == original
+    # One referral comes with the contract's @odata.context (list items do not carry one).
+    context = {"@odata.context": f"{emu.info['api_url']}/v1.0/$metadata#Referrals/$entity"}
+    assert hook.get_referral(original["id"]) == {**context, **original}
 
     ops = [
         {"op": "replace", "path": "/status", "value": "Active"},
@@ -262,7 +264,7 @@ def test_get_update_create_referral(partner_center_emulator, connect) -> None:
         etag=current["eTag"],
         return_representation=True,
     )
-    assert updated == next(r for r in emu.referrals() if r["id"] == original["id"])
+    assert updated == {**context, **next(r for r in emu.referrals() if r["id"] == original["id"])}
     assert updated is not None
     assert updated["statusReason"] == "Working on it"
 

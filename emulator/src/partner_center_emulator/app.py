@@ -7,8 +7,10 @@ Every API and identity response carries ``MS-CorrelationId`` (the request's, or 
 
 from __future__ import annotations
 
+import _socket
 import json
 import os
+import select
 import socket
 import struct
 import time
@@ -32,19 +34,22 @@ from partner_center_emulator.paging import (
     page_payload,
     resume_offset,
 )
-from partner_center_emulator.query import ODataError, parse_query, parse_select
+from partner_center_emulator.query import ODataError, Query, parse_query, parse_select
 from partner_center_emulator.responses import (
     fault_response,
     json_response,
     odata_error,
+    render_error,
     unauthorized,
 )
-from partner_center_emulator.store import StoreError, on_team
+from partner_center_emulator.store import QueryCancelledError, StoreError, on_team
 
 if TYPE_CHECKING:
     from partner_center_emulator.server import Emulator
 
 REFERRALS = "/v1.0/engagements/referrals"
+#: The two readings of $top (the top_mode setting; see EmulatorApp._window).
+TOP_MODES = ("total", "page_size")
 _GRANT_NAMES = {
     "refresh_token": "refresh_token",
     "password": "password",
@@ -62,6 +67,41 @@ class Settings:
     foreign_next_link_host: str | None = None
     retry_after: int = 1
     slow_seconds: float = 1.0
+    #: What $top means: "total" (the connector contract) or "page_size" (the docs page).
+    top_mode: str = "total"
+    #: Shape of API error bodies: "partner-center" (documented) or "odata" (see responses.py).
+    error_format: str = "partner-center"
+
+
+#: How often a waiting or filtering request looks whether its client is still there, seconds.
+_WATCH_INTERVAL = 0.05
+
+
+class _AbandonedError(Exception):
+    """The client went away (or the emulator is stopping): drop the request without an answer."""
+
+
+def client_gone(environ: dict[str, Any]) -> bool:
+    """
+    Whether the client of this request has closed its connection.
+
+    While a request is being worked on, a keep-alive client sends nothing (``requests`` does not
+    pipeline), so a readable socket means a FIN (or a reset): a peek at the raw TCP bytes,
+    beneath TLS, tells which without consuming anything.
+    """
+    sock = environ.get("emulator.socket")
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        # _socket.socket.recv: the raw TCP stream, not SSLSocket.recv (which refuses flags).
+        return _socket.socket.recv(sock, 1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 class _RejectError(Exception):
@@ -126,6 +166,14 @@ class EmulatorApp:
                 response = odata_error(400, err.code, err.message)
             except StoreError as err:
                 response = odata_error(err.status, err.code, err.message)
+            except QueryCancelledError:
+                self.emu.counters.abandon()
+                return Response(status=499, headers={"Connection": "close"})
+            except _AbandonedError:
+                # Nobody reads the answer; close the connection (a client that is still there
+                # sees it closed, as after a server-side timeout).
+                return Response(status=499, headers={"Connection": "close"})
+        render_error(response, self.emu.settings.error_format)
         response.headers["MS-CorrelationId"] = correlation
         response.headers["MS-RequestId"] = request_id
         response.headers["Request-ID"] = request_id
@@ -231,19 +279,37 @@ class EmulatorApp:
         if response is not None:
             raise _RejectError(response)
         if fault == "reset":
-            connection = request.environ.get("werkzeug.socket")
+            connection = request.environ.get("emulator.socket")
             if connection is not None:
-                # SO_LINGER 0 and a real close of the descriptor: the kernel sends a TCP RST, so the
-                # client sees "connection reset". (socket.close() would wait for werkzeug's
-                # reader/writer objects to let go, and shutdown() would send a clean FIN.)
+                # SO_LINGER 0 and a real close of the connection: the kernel sends a TCP RST, so
+                # the client sees "connection reset" (shutdown() would send a clean FIN). The
+                # close is a dup2() of an unconnected socket over the descriptor: the server
+                # still owns a valid descriptor, and its own close later fails harmlessly with
+                # ENOTCONN instead of EBADF (which would kill the worker thread).
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                os.close(connection.detach())
+                with socket.socket(connection.family, socket.SOCK_STREAM) as placeholder:
+                    os.dup2(placeholder.fileno(), connection.fileno())
             raise ConnectionResetError("injected connection reset")
         if fault == "slow":
-            time.sleep(self.emu.settings.slow_seconds)
+            self._pause(request, self.emu.settings.slow_seconds)
         elif fault in ("truncated", "malformed"):
             # Cut or broken after the handler made its answer (see _faulty / on_list).
             request.environ["emulator.fault"] = fault
+
+    def _pause(self, request: Request, seconds: float) -> None:
+        """
+        Wait ``seconds`` (latency, slow faults), but no longer than the client or the server lives.
+
+        A client that gave up, or ``stop()``, ends the wait: the request is abandoned, so neither
+        a worker thread nor ``stop()`` waits out a delay nobody will read.
+        """
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.emu.stopping.wait(min(left, _WATCH_INTERVAL)):
+                raise _AbandonedError
+            if client_gone(request.environ):
+                self.emu.counters.abandon()
+                raise _AbandonedError
 
     # -- API: endpoints ---------------------------------------------------------------------
 
@@ -255,6 +321,23 @@ class EmulatorApp:
                 size = min(int(value), limit)
                 return size, f"odata.maxpagesize={size}"
         return limit, None
+
+    def _window(self, matched: list[str], query: Query, size: int) -> tuple[list[str], int]:
+        """
+        The ids a query serves and its page size, under the ``top_mode`` setting.
+
+        ``total`` (the connector: "total number of entries to retrieve"): ``$top`` cuts the whole
+        result, pages are the server's size. ``page_size`` (the docs page: a page size, at most
+        100): ``$top`` is the size of every page, and paging goes on over every match.
+        """
+        rest = matched[query.skip :]
+        if query.top is None:
+            return rest, size
+        if self.emu.settings.top_mode == "total":
+            return rest[: query.top], size
+        if query.top == 0:
+            return [], size
+        return rest, min(size, query.top)
 
     def on_list(self, request: Request) -> Response:
         user = self._authorize(request)
@@ -268,29 +351,34 @@ class EmulatorApp:
             if cursor.user != user.username:
                 raise ODataError("The $skiptoken was issued to another user.", code="InvalidSkipToken")
             query = cursor.query
-            ids = self.snapshots.get(cursor.snapshot)
+            matched = self.snapshots.get(cursor.snapshot)
             key, offset = cursor.snapshot, cursor.offset
-            if ids is None:
-                ids = self.emu.store.select_ids(query, email)
+            if matched is None:
+                matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+                key = self.snapshots.put(matched)
+                ids, size = self._window(matched, query, size)
                 offset = resume_offset(ids, cursor)
-                key = self.snapshots.put(ids)
+            else:
+                ids, size = self._window(matched, query, size)
         else:
             query = parse_query(params)
-            ids = self.emu.store.select_ids(query, email)
+            matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
+            ids, size = self._window(matched, query, size)
             key, offset = "", 0
         select = parse_select(query.select)
         page_ids = ids[offset : offset + size]
         body: dict[str, Any] = {"@odata.context": f"https://{request.host}/v1.0/$metadata#Referrals"}
         if query.count:
-            body["@odata.count"] = len(ids)
+            # The connector: "a count of the matching results", whatever $skip/$top cut.
+            body["@odata.count"] = len(matched)
         body["value"] = page_payload(self.emu.store.get_many(page_ids), select)
         if offset + size < len(ids):
-            key = key or self.snapshots.put(ids)
+            key = key or self.snapshots.put(matched)
             body["@odata.nextLink"] = self._next_link(
                 request, Cursor(key, offset + size, query, user.username, page_ids[-1] if page_ids else None)
             )
         if self.emu.settings.latency_per_page:
-            time.sleep(self.emu.settings.latency_per_page)
+            self._pause(request, self.emu.settings.latency_per_page)
         headers = {"Preference-Applied": applied} if applied else None
         fault = request.environ.get("emulator.fault")
         if fault == "malformed":
@@ -321,7 +409,17 @@ class EmulatorApp:
             record = None
         if record is None:
             return odata_error(404, "NotFound", f"Referral {referral_id} was not found.")
-        return self._faulty(request, json_response(record))
+        for name in request.args:
+            if name.startswith("$") and name != "$select":
+                raise ODataError(f"The query option '{name}' is not supported on one referral; use $select.")
+        select = parse_select(request.args.get("$select"))
+        body = page_payload([record], select)[0]
+        return self._faulty(request, self._single(request, body, record["eTag"]))
+
+    def _single(self, request: Request, record: dict[str, Any], etag: str, status: int = 200) -> Response:
+        """One referral as the contract returns it: ``@odata.context`` first, ``ETag`` header."""
+        body = {"@odata.context": f"https://{request.host}/v1.0/$metadata#Referrals/$entity", **record}
+        return json_response(body, status, {"ETag": etag})
 
     def _faulty(self, request: Request, response: Response) -> Response:
         fault = request.environ.get("emulator.fault")
@@ -348,15 +446,11 @@ class EmulatorApp:
             referral_id, self._json_body(request), request.headers.get("If-Match")
         )
         if "return=representation" in request.headers.get("Prefer", ""):
-            return self._faulty(request, json_response(updated, headers={"ETag": updated["eTag"]}))
+            return self._faulty(request, self._single(request, updated, updated["eTag"]))
         return Response(status=204, headers={"ETag": updated["eTag"]})
 
     def on_create(self, request: Request) -> Response:
         self._authorize(request)
         created = self.emu.store.create(self._json_body(request))
-        return self._faulty(
-            request,
-            json_response(
-                created, 201, {"Location": created["links"]["self"]["uri"], "ETag": created["eTag"]}
-            ),
-        )
+        # The contract: 200 with the created Referral (not 201 + Location).
+        return self._faulty(request, self._single(request, created, created["eTag"]))

@@ -45,6 +45,21 @@ SIZES = (
     "Morethan20000employees",
 )
 EXPIRY_DAYS = 14
+#: The contract's enum of inviteContext.assistanceRequestCode.
+ASSISTANCE_CODES = (
+    "Unknown",
+    "GeneralOrOther",
+    "CustomerTechnicalArchitecture",
+    "ProofOfConceptOrDemo",
+    "QuotesOrLicensing",
+    "PostSalesCustomerSuccess",
+    "WorkloadSpecificValueProposition",
+)
+#: Registration statuses: undocumented; named after the contract's statusHistory stamps.
+REGISTRATION_STATUSES = ("ReviewPending", "ActionRequired", "Passed", "Failed", "Approved")
+#: lastModifiedVia values: undocumented (a free string in the contract); the emulator's guesses.
+MODIFIED_VIA_UI = "PartnerCenter"
+MODIFIED_VIA_API = "API"
 
 #: Every top-level field a referral has (``$select`` and ``$filter`` accept these).
 FIELDS = frozenset(
@@ -55,7 +70,7 @@ FIELDS = frozenset(
         "qualification", "direction", "referralSource", "callToAction", "salesStage",
         "customerProfile", "consent", "details", "team", "inviteContext", "target", "links",
         "eTag", "campaignId", "referralProgram", "trackingInfo", "registrations",
-        "registrationStatus", "quality", "isSpam", "tags",
+        "registrationStatus", "quality", "isSpam", "tags", "favorite", "lastModifiedVia",
     }
 )  # fmt: skip
 #: Paths whose values are date-times (literals must be unquoted date-times).
@@ -124,6 +139,11 @@ class Pools:
             [{"id": new_guid(rng), "type": rng.choice(["Partner", "Microsoft", "Customer"])}]
             for _ in range(60)
         ]
+        # A third of the bundles carry a deal registration (a co-sell referral registered with
+        # Microsoft); the others none ("None" registration status, as before).
+        self.registrations: list[dict[str, Any] | None] = [None, None] + [
+            self._registration(rng) for _ in range(20)
+        ]
         # Bundles of the small per-record choices: one draw per record instead of twenty.
         self.variants = [self._variant(rng) for _ in range(2000)]
 
@@ -148,6 +168,52 @@ class Pools:
             "referralProgram": rng.choice(("None", "CoSell", "MarketplaceLead")),
             "quality": rng.choice(("Unknown", "Low", "Medium", "High")),
             "tags": rng.choice(([], ["priority"], ["renewal", "azure"])),
+            "favorite": rng.random() < 0.1,
+            "microsoftMsxId": rng.choice((None, f"7-{rng.randint(10**9, 10**10 - 1)}")),
+            "registration": rng.choice(self.registrations),
+        }
+
+    @staticmethod
+    def _registration(rng: random.Random) -> dict[str, Any]:
+        """A deal registration with every field of the contract (stamps fixed per pool entry)."""
+        status = rng.choice(REGISTRATION_STATUSES)
+        stamp = (
+            f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00.0000000Z"
+        )
+        solution = rng.choice(words.SOLUTIONS)
+        history: dict[str, str | None] = {
+            f"{s[0].lower()}{s[1:]}DateTime": None for s in REGISTRATION_STATUSES
+        }
+        history["reviewPendingDateTime"] = stamp
+        history[f"{status[0].lower()}{status[1:]}DateTime"] = stamp
+        return {
+            "id": new_guid(rng),
+            "registrationDateTime": stamp,
+            "status": status,
+            "statusReason": "" if status != "Failed" else "Missing customer consent",
+            "contract": {
+                "value": float(rng.choice((5000, 25000, 120000))),
+                "currency": rng.choice(words.CURRENCIES),
+                "startDateTime": stamp,
+                "endDateTime": stamp.replace("2026", "2027", 1),
+                "signDateTime": stamp,
+                "term": rng.choice(("Finite", "Perpetual")),
+            },
+            "solutionDetails": [
+                {
+                    "id": solution[0],
+                    "name": solution[1],
+                    "value": float(rng.choice((1000, 5000, 20000))),
+                    "isDeployedOnAzure": rng.random() < 0.8,
+                    "primaryDeploymentOn": rng.choice(("Customer", "Partner")),
+                    "pricingModel": rng.choice(("PayAsYouGo", "Other")),
+                    "marketplaceTransactionDetails": {
+                        "isMarketplaceTransacted": False,
+                        "marketplaceTransactionDateTime": None,
+                    },
+                }
+            ],
+            "statusHistory": history,
         }
 
     @staticmethod
@@ -203,16 +269,25 @@ class Pools:
             "products": [{"id": p} for p in rng.sample(words.PRODUCTS, rng.randint(1, 2))],
             "services": [{"id": s} for s in rng.sample(words.SERVICES, rng.randint(0, 2))],
             "solutions": [{"id": solution[0], "name": solution[1]}],
-            "offers": [],
+            "offers": rng.choice([[], [{"id": f"OFFER-{solution[0][4:]}", "name": f"{solution[1]} offer"}]]),
             "salesPlays": [],
-            "additionalRequirements": rng.choice([None, "Prefers a partner with an Azure specialization"]),
+            # The contract: an object holding an "attributes" list of {id, type}.
+            "additionalRequirements": {
+                "attributes": rng.choice(
+                    [
+                        [],
+                        [{"id": "AzureSpecialization", "type": "Specialization"}],
+                        [{"id": "Gold", "type": "Tier"}],
+                    ]
+                )
+            },
         }
 
     def _invite(self, rng: random.Random) -> dict[str, Any]:
         from_msft = rng.random() < 0.5
         return {
             "notes": rng.choice(words.NOTES),
-            "assistanceRequestCode": rng.choice([None, "AR-" + str(rng.randint(1000, 9999))]),
+            "assistanceRequestCode": rng.choice(ASSISTANCE_CODES),
             "invitedMpnId": str(rng.randint(1_000_000, 9_999_999)),
             "invitedBy": {
                 "organizationId": "msft" if from_msft else new_guid(rng),
@@ -250,6 +325,8 @@ class Generator:
         self.rng = random.Random(seed)
         self.api_url = api_url
         self.pools = Pools(self.rng, organization_id)
+        #: The partner organisation's MPN id (every referral of this partner carries it).
+        self.mpn_id = "4812345"
         self._engagements: list[str] = []
 
     def generate(self, count: int, now: int, period_days: float) -> list[Referral]:
@@ -302,13 +379,15 @@ class Generator:
         customer = pools.customers[int(draw() * len(pools.customers))]
         requirements = pools.requirements[int(draw() * len(pools.requirements))]
         team = [] if (status == "New" and draw() < 0.2) else pools.teams[int(draw() * len(pools.teams))]
+        # Only shared (co-sell) referrals that got past New are registered with Microsoft.
+        registration = variant["registration"] if variant["type"] == "Shared" and status != "New" else None
         referral: Referral = {
             "id": referral_id,
             "engagementId": engagement_id,
             "name": f"{customer['name']} - {requirements['solutions'][0]['name']}",
             "organizationId": pools.organization_id,
             "organizationName": "Contoso Ltd",
-            "mpnId": "4812345",
+            "mpnId": self.mpn_id,
             "externalReferenceId": f"CRM-{100000 + int(draw() * 900000)}",
             "createdDateTime": format_ticks(created),
             "updatedDateTime": format_ticks(updated),
@@ -343,12 +422,14 @@ class Generator:
             "eTag": new_etag(rng),
             "campaignId": variant["campaignId"],
             "referralProgram": variant["referralProgram"],
-            "trackingInfo": None,
-            "registrations": [],
-            "registrationStatus": "None",
+            "trackingInfo": {"microsoftMsxId": variant["microsoftMsxId"]},
+            "registrations": [registration] if registration else [],
+            "registrationStatus": registration["status"] if registration else "None",
             "quality": variant["quality"],
             "isSpam": False,
             "tags": variant["tags"],
+            "favorite": variant["favorite"],
+            "lastModifiedVia": MODIFIED_VIA_UI,
         }
         if overrides:
             referral.update(overrides)

@@ -77,6 +77,7 @@ class Stats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self.reset()
 
     def reset(self) -> None:
@@ -87,6 +88,8 @@ class Stats:
             self._faults: Counter[str] = Counter()
             self._auth_headers: Counter[str] = Counter()
             self._pages = 0
+            self._handshakes = 0
+            self._abandoned = 0
 
     def request(self, endpoint: str) -> None:
         """Count one request to ``endpoint``."""
@@ -107,6 +110,37 @@ class Stats:
         """Count one ``Authorization`` header received with Host ``host``."""
         with self._lock:
             self._auth_headers[host] += 1
+
+    def connection(self) -> None:
+        """Count one TLS handshake: one new client connection (admin ones included)."""
+        with self._lock:
+            self._handshakes += 1
+
+    def handshakes(self) -> int:
+        """
+        TLS handshakes since the last reset.
+
+        Kept out of :meth:`snapshot`: a connection is counted before its first request says
+        whether it is an admin request, and admin requests never move the snapshot's counters.
+        """
+        with self._lock:
+            return self._handshakes
+
+    def abandon(self) -> None:
+        """Count one request whose work stopped because its client had disconnected."""
+        with self._lock:
+            self._abandoned += 1
+            self._changed.notify_all()
+
+    def abandoned(self) -> int:
+        """Requests abandoned because their client disconnected (kept out of :meth:`snapshot` too)."""
+        with self._lock:
+            return self._abandoned
+
+    def wait_for_abandoned(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests were abandoned; ``False`` on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._abandoned >= count, timeout)
 
     def page(self) -> None:
         """Count one list page served in full."""

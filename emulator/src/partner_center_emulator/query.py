@@ -8,6 +8,7 @@ costs a few function calls per record and no parsing.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,18 @@ Getter = Callable[[Record, Env], Any]
 Predicate = Callable[[Record, Env], bool]
 
 ORDERBY_FIELDS = ("createdDateTime", "updatedDateTime")
+
+# Limits of what one $filter may cost. The service's limits are undocumented; these follow the
+# defaults of ASP.NET OData (the service is published through Swashbuckle.OData): MaxNodeCount
+# 100 and MaxAnyAllExpressionDepth 1, plus a length bound checked before anything is parsed.
+# Within them, compiling and evaluating a filter is linear in its size, never recursive beyond
+# 100 frames, and never a 500 (RecursionError) nor minutes of CPU (nested any() multiplies).
+#: Longest $filter text accepted, in characters.
+MAX_FILTER_LENGTH = 2048
+#: Most AST nodes (operators, properties, literals, lambdas) in one $filter.
+MAX_FILTER_NODES = 100
+#: Deepest nesting of any()/all() inside one another.
+MAX_LAMBDA_DEPTH = 1
 SUPPORTED_OPTIONS = frozenset({"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$skiptoken"})
 
 
@@ -218,13 +231,59 @@ class _Compiler:
         raise ODataError(f"Unsupported literal in $filter: {type(node).__name__}.")
 
 
+def _children(node: ast._Node) -> list[ast._Node]:
+    found: list[ast._Node] = []
+    for field in dataclasses.fields(node):
+        value = getattr(node, field.name)
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        # Operator tokens (Eq, And, Not, Any: nodes without fields) cost nothing of their own and
+        # are not counted; their expression (Compare, BoolOp, ...) is.
+        found.extend(c for c in values if isinstance(c, ast._Node) and dataclasses.fields(c))
+    return found
+
+
+def check_filter_size(tree: ast._Node) -> None:
+    """
+    Refuse a parsed filter over :data:`MAX_FILTER_NODES` nodes or :data:`MAX_LAMBDA_DEPTH` lambdas deep.
+
+    The walk is iterative and stops at the first node over a limit, so a tree of any depth is
+    judged in bounded time and stack.
+
+    :raises ODataError: naming the limit.
+    """
+    stack: list[tuple[ast._Node, int]] = [(tree, 0)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_FILTER_NODES:
+            raise ODataError(
+                f"The $filter has more than {MAX_FILTER_NODES} nodes (operators, properties and "
+                "literals); simplify it or split the query."
+            )
+        if isinstance(node, ast.CollectionLambda):
+            depth += 1
+            if depth > MAX_LAMBDA_DEPTH:
+                raise ODataError(
+                    f"The $filter nests any()/all() more than {MAX_LAMBDA_DEPTH} level deep; "
+                    "use one level, e.g. team/any(t:t/email eq 'x')."
+                )
+        stack.extend((child, depth) for child in _children(node))
+
+
 def compile_filter(text: str) -> Callable[[Record], bool]:
     """
     Compile a ``$filter`` expression into a predicate over referral dicts.
 
     :param text: the ``$filter`` value as the client sent it (URL-decoded).
-    :raises ODataError: a syntax error, an unknown property, an unsupported operator or function.
+    :raises ODataError: a syntax error, an unknown property, an unsupported operator or function,
+        or a filter over the size limits (:data:`MAX_FILTER_LENGTH`, :func:`check_filter_size`).
     """
+    if len(text) > MAX_FILTER_LENGTH:
+        raise ODataError(
+            f"The $filter is {len(text)} characters long; at most {MAX_FILTER_LENGTH} are accepted. "
+            "Simplify it or split the query."
+        )
     try:
         tree = ODataParser().parse(ODataLexer().tokenize(text))
     except Exception as err:  # noqa: BLE001 - the parser raises several unrelated exception types
@@ -232,6 +291,7 @@ def compile_filter(text: str) -> Callable[[Record], bool]:
         raise ODataError(f"Syntax error in $filter {text!r}: {detail}") from None
     if tree is None:
         raise ODataError(f"Syntax error in $filter {text!r}: empty expression")
+    check_filter_size(tree)
     predicate = _Compiler().predicate(tree)
     empty: Env = {}
     return lambda record: bool(predicate(record, empty))

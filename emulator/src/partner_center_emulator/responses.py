@@ -14,9 +14,43 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
 
 
+#: Error body shapes of the API (the ``error_format`` setting).
+ERROR_FORMATS = ("partner-center", "odata")
+#: The ``source`` of every error body in the Partner Center shape (the service's value is unknown).
+ERROR_SOURCE = "PartnerCenterEmulator"
+
+
 def odata_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """An OData-style error: ``{"error": {"code", "message"}}``."""
-    return json_response({"error": {"code": code, "message": message}}, status, headers)
+    """
+    An API error; its body is made by :func:`error_body` when the response leaves the app.
+
+    The handlers do not know the ``error_format`` setting: the code and message travel on the
+    response (``api_error``) and the application renders them once, in the chosen shape.
+    """
+    response = json_response(error_body("odata", code, message), status, headers)
+    response.api_error = (code, message)  # type: ignore[attr-defined]
+    return response
+
+
+def error_body(error_format: str, code: str, message: str) -> dict[str, Any]:
+    """
+    The body of an API error in one of :data:`ERROR_FORMATS`.
+
+    ``partner-center``: ``{"code", "description", "data", "source"}``, the documented shape of
+    Partner Center API errors; ``odata``: ``{"error": {"code", "message"}}`` (OData JSON).
+    """
+    if error_format == "odata":
+        return {"error": {"code": code, "message": message}}
+    return {"code": code, "description": message, "data": [], "source": ERROR_SOURCE}
+
+
+def render_error(response: Response, error_format: str) -> None:
+    """Rewrite the body of an API error made by :func:`odata_error` into ``error_format``."""
+    made = getattr(response, "api_error", None)
+    if made is not None and error_format != "odata":
+        response.set_data(
+            json.dumps(error_body(error_format, *made), ensure_ascii=False, separators=(",", ":"))
+        )
 
 
 def unauthorized(why: str) -> Response:

@@ -1,5 +1,10 @@
 """
-The :class:`Emulator`: an https werkzeug server in a background thread, and its admin actions.
+The :class:`Emulator`: an https cheroot server in a background thread, and its admin actions.
+
+The server is cheroot (CherryPy's WSGI server), not werkzeug's development server: werkzeug
+answers ``Connection: close`` to every request, so each request paid a TLS handshake, while the
+real service (and cheroot) keep HTTP/1.1 connections alive. Werkzeug is still the WSGI toolkit
+(requests, responses, routing) of the application.
 
 Readiness needs no waiting: the listening socket is bound (and the data generated) before the
 serving thread starts, so the first request simply queues in the backlog until it is served.
@@ -13,6 +18,7 @@ import logging
 import os
 import random
 import secrets
+import socket
 import ssl
 import tempfile
 import threading
@@ -21,13 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
+from cheroot.ssl import Adapter
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-from partner_center_emulator.app import REFERRALS, EmulatorApp, Settings
+from partner_center_emulator.app import REFERRALS, TOP_MODES, EmulatorApp, Settings
 from partner_center_emulator.clock import Clock
 from partner_center_emulator.data import Generator, new_guid
 from partner_center_emulator.faults import Faults, Stats, validate_kinds
 from partner_center_emulator.identity import make_identity
+from partner_center_emulator.responses import ERROR_FORMATS
 from partner_center_emulator.state import StateDir
 from partner_center_emulator.store import ReferralStore
 
@@ -49,14 +58,48 @@ _APP_SETTINGS = (
     "latency_per_page",
     "retry_after",
     "slow_seconds",
+    "error_format",
+    "top_mode",
 )
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log lines: tests and benchmarks make thousands of requests."""
+#: Worker threads per emulator. cheroot's pool does not grow on demand; idle keep-alive
+#: connections wait in its selector, not in a worker, so this bounds concurrent requests only.
+WORKER_THREADS = 16
+#: The serving loop's select() timeout: how long stop() may wait for the loop to notice.
+_LOOP_INTERVAL = 0.02
+#: Seconds an idle keep-alive connection is kept before the server closes it.
+IDLE_TIMEOUT = 10
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
+
+class _TLSAdapter(BuiltinSSLAdapter):
+    """
+    cheroot's TLS adapter on an ``ssl.SSLContext`` made in memory, counting handshakes.
+
+    cheroot's own constructor wants certificate files; the emulator's CA lives in memory.
+
+    :param context: the server context (certificate loaded).
+    :param on_handshake: called once per TLS handshake (one per client connection).
+    """
+
+    def __init__(self, context: ssl.SSLContext, on_handshake: Any) -> None:
+        Adapter.__init__(self, "", "")
+        self.context = context
+        self._server_env: dict[str, str] = {}
+        self._on_handshake = on_handshake
+
+    def wrap(self, sock: socket.socket) -> Any:
+        self._on_handshake()
+        return super().wrap(sock)  # type: ignore[no-untyped-call]
+
+
+class _Gateway(wsgi.Gateway_10):
+    """The WSGI gateway, plus the connection's socket (the ``reset`` fault and disconnect checks)."""
+
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # cheroot's stub says None
+        environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
+        environ["emulator.socket"] = self.req.conn.socket
+        return environ
 
 
 def is_loopback(address: str) -> bool:
@@ -112,7 +155,7 @@ class Emulator:
         self.state = StateDir(Path(state_dir)) if state_dir else None
         self._now = now
         self._initial = {"page_size": page_size, "token_ttl": token_ttl, **settings}
-        self._server: BaseWSGIServer | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
         self._arrivals: threading.Thread | None = None
         self._arrivals_rate = 0.0
@@ -137,18 +180,23 @@ class Emulator:
         cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         cert.configure_cert(context)
-        self._server = make_server(
-            self.host,
-            self.port,
+        server = wsgi.Server(
+            (self.host, self.port),
             EmulatorApp(self),
-            threaded=True,
-            request_handler=_QuietHandler,
-            ssl_context=context,
+            numthreads=WORKER_THREADS,
+            timeout=IDLE_TIMEOUT,
+            shutdown_timeout=1,
         )
+        server.gateway = _Gateway
+        server.expiration_interval = _LOOP_INTERVAL
+        server.ssl_adapter = _TLSAdapter(context, self.counters.connection)
+        # prepare() binds and listens (port 0 is resolved here) and starts the worker threads.
+        server.prepare()
+        self._server = server
         try:
             self._warn_unless_loopback()
             self.admin_token = secrets.token_urlsafe(32)
-            port = self._server.server_port
+            port = int(server.bind_addr[1])
             host = f"[{self.host}]" if ":" in self.host else self.host
             api_url = f"https://{host}:{port}"
             if self.state:
@@ -175,25 +223,24 @@ class Emulator:
             self.info = self._make_info(api_url)
             if self.state:
                 self.state.save(self)
-            # A short poll interval: stop() (shutdown) waits for the loop to notice, once per test.
-            self._thread = threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name=f"partner-emulator-{port}",
-                daemon=True,
-            )
+            self._thread = threading.Thread(target=server.serve, name=f"partner-emulator-{port}", daemon=True)
             self._thread.start()
         except BaseException:
-            self._server.server_close()
+            server.stop()
             self._server = None
             self._remove_ca()
             raise
         return self
 
+    @property
+    def stopping(self) -> threading.Event:
+        """Set when :meth:`stop` begins: waits inside request handlers end at once."""
+        return self._stopping
+
     def _warn_unless_loopback(self) -> None:
         # The bound address, not the host argument: "localhost" may resolve anywhere, "" is all.
         assert self._server is not None
-        bound = str(self._server.server_address[0])
+        bound = str(self._server.bind_addr[0])
         if not is_loopback(bound):
             log.warning(
                 "The Partner Center emulator listens on %s, not a loopback address: other machines "
@@ -210,8 +257,9 @@ class Emulator:
             self._arrivals.join(timeout=10)
             self._arrivals = None
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            # Closes the listening socket and every open (keep-alive) connection, and joins the
+            # workers; handlers that wait (latency, slow faults) wake on _stopping.
+            self._server.stop()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -310,6 +358,10 @@ class Emulator:
             raise ValueError("page_size must be at least 1")
         if "fault_kinds" in settings:
             validate_kinds(settings["fault_kinds"])
+        if "top_mode" in settings and settings["top_mode"] not in TOP_MODES:
+            raise ValueError(f"top_mode must be one of {', '.join(TOP_MODES)}")
+        if "error_format" in settings and settings["error_format"] not in ERROR_FORMATS:
+            raise ValueError(f"error_format must be one of {', '.join(ERROR_FORMATS)}")
         for name in _IDENTITY_SETTINGS:
             if name in settings:
                 setattr(self.identity, name, type(getattr(self.identity, name))(settings[name]))
@@ -356,8 +408,20 @@ class Emulator:
         return self.counters.snapshot()
 
     def reset_stats(self) -> None:
-        """Zero the counters."""
+        """Zero the counters (:meth:`handshakes` and :meth:`abandoned` too)."""
         self.counters.reset()
+
+    def handshakes(self) -> int:
+        """TLS handshakes served since start or :meth:`reset_stats`: one per client connection."""
+        return self.counters.handshakes()
+
+    def abandoned(self) -> int:
+        """Requests whose work stopped early because the client had gone (see ``docs/emulator.md``)."""
+        return self.counters.abandoned()
+
+    def wait_for_abandoned(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait (bounded, on a condition) until ``count`` requests were abandoned; ``False`` on timeout."""
+        return self.counters.wait_for_abandoned(count, timeout)
 
     def on_tokens_changed(self) -> None:
         """Persist the refresh tokens (only with a state dir)."""

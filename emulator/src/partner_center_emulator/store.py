@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from partner_center_emulator.clock import Clock, format_ticks, parse_to_ticks
+from partner_center_emulator.contract import PATCHABLE_PATHS, READ_ONLY_FIELDS, referral_problem
 from partner_center_emulator.data import (
+    MODIFIED_VIA_API,
     SUBSTATUSES,
     TRANSITIONS,
     Generator,
@@ -28,10 +30,6 @@ from partner_center_emulator.query import Query, compile_filter, parse_orderby
 
 Referral = dict[str, Any]
 
-#: Fields the server owns: a PATCH may not change them.
-READ_ONLY = frozenset(
-    {"id", "direction", "createdDateTime", "updatedDateTime", "eTag", "organizationId", "links"}
-)
 _ENUMS = {
     "status": tuple(SUBSTATUSES),
     "type": ("Independent", "Shared"),
@@ -39,6 +37,14 @@ _ENUMS = {
     "salesStage": ("Qualify", "Develop", "Propose", "Close"),
 }
 REQUIRED_ON_CREATE = ("type", "customerProfile", "consent", "details")
+
+
+#: Rows a query filters between two looks at whether its client is still there.
+_CANCEL_EVERY = 4096
+
+
+class QueryCancelledError(Exception):
+    """The query's ``cancelled()`` said its client has gone: the work stopped early."""
 
 
 class StoreError(Exception):
@@ -80,8 +86,15 @@ def _apply(document: Referral, op: dict[str, Any]) -> None:
     if "value" not in op:
         raise StoreError(400, "BadRequest", f"JSON Patch {kind} of {path} needs a 'value'.")
     parts = _pointer(path)
-    if parts[0] in READ_ONLY:
+    if parts[0] in READ_ONLY_FIELDS:
         raise StoreError(400, "BadRequest", f"'{parts[0]}' is read-only and cannot be changed.")
+    if path not in PATCHABLE_PATHS:
+        raise StoreError(
+            400,
+            "BadRequest",
+            f"JSON Patch path {path} cannot be changed; a PATCH may change only "
+            f"{', '.join(sorted(PATCHABLE_PATHS))}.",
+        )
     target: Any = document
     for part in parts[:-1]:
         target = target[int(part)] if isinstance(target, list) else target.get(part)
@@ -103,6 +116,25 @@ def _apply(document: Referral, op: dict[str, Any]) -> None:
     if kind == "replace" and last not in target:
         raise StoreError(400, "BadRequest", f"JSON Patch replace: {path} does not exist; use add.")
     target[last] = op["value"]
+
+
+def _filter_rows(
+    rows: list[Referral], predicate: Callable[[Referral], bool], cancelled: Callable[[], bool] | None
+) -> list[Referral]:
+    if cancelled is None:
+        return [r for r in rows if predicate(r)]
+    kept: list[Referral] = []
+    for start in range(0, len(rows), _CANCEL_EVERY):
+        if cancelled():
+            raise QueryCancelledError
+        kept.extend(r for r in rows[start : start + _CANCEL_EVERY] if predicate(r))
+    return kept
+
+
+def _check_schema(record: Referral) -> None:
+    problem = referral_problem(record)
+    if problem is not None:
+        raise StoreError(400, "InvalidValue", problem)
 
 
 class ReferralStore:
@@ -189,12 +221,16 @@ class ReferralStore:
         with self._lock:
             return [self._records[self._index[i]] for i in ids]
 
-    def select_ids(self, query: Query, email: str | None) -> list[str]:
+    def select_ids(
+        self, query: Query, email: str | None, cancelled: Callable[[], bool] | None = None
+    ) -> list[str]:
         """
-        The ids matching a query, ordered, after ``$skip`` and ``$top``.
+        The ids of every referral matching a query, ordered (``$skip``/``$top`` not applied).
 
         :param query: validated query options.
         :param email: the Referral User's e-mail (``None`` for a Referral Admin).
+        :param cancelled: asked every few thousand rows; ``True`` stops the work.
+        :raises QueryCancelledError: when ``cancelled()`` said so.
         """
         self.expire_due()
         with self._lock:
@@ -204,15 +240,15 @@ class ReferralStore:
             rows = [r for r in rows if visible(r)]
         if query.filter is not None:
             predicate = compile_filter(query.filter)
-            rows = [r for r in rows if predicate(r)]
+            rows = _filter_rows(rows, predicate, cancelled)
         order = parse_orderby(query.orderby)
         if order is not None:
             field, descending = order
             # Stable sorts: ties on the date-time keep id order (ascending) in both directions.
             rows.sort(key=lambda r: r["id"])
             rows.sort(key=lambda r: r.get(field) or "", reverse=descending)
-        end = None if query.top is None else query.skip + query.top
-        return [r["id"] for r in rows[query.skip : end]]
+        # $skip and $top are the caller's (their meaning is the top_mode setting's): all matches.
+        return [r["id"] for r in rows]
 
     def update(self, referral_id: str, operations: Any, if_match: str | None) -> Referral:
         """
@@ -237,7 +273,9 @@ class ReferralStore:
             for op in operations:
                 _apply(updated, op)
             self._validate(current, updated)
+            _check_schema(updated)
             now = self.clock.tick()
+            updated["lastModifiedVia"] = MODIFIED_VIA_API
             updated["updatedDateTime"] = format_ticks(now)
             if updated["status"] == "Active" and not updated.get("acceptedDateTime"):
                 updated["acceptedDateTime"] = format_ticks(now)
@@ -300,18 +338,36 @@ class ReferralStore:
             referral_id = new_guid(rng)
             engagement_id = body.get("engagementId") or new_guid(rng)
             stamp = format_ticks(now)
+            given = {k: v for k, v in copy.deepcopy(body).items() if k not in READ_ONLY_FIELDS}
             record: Referral = {
+                # Every field a generated referral has, with the neutral value of a new one.
                 "engagementId": engagement_id,
                 "name": body.get("name", ""),
+                "mpnId": self.generator.mpn_id,
+                "externalReferenceId": None,
                 "qualification": "None",
                 "statusReason": "",
+                "referralSource": "Partner",
+                "callToAction": None,
+                "salesStage": "Qualify",
                 "team": [],
                 "target": [],
                 "inviteContext": None,
+                "campaignId": None,
+                "referralProgram": "None",
+                "trackingInfo": {"microsoftMsxId": None},
+                "favorite": False,
                 "expirationDateTime": None,
+                **given,
+                # Read-only (contract) or server-owned: never taken from the body.
                 "acceptedDateTime": stamp if status == "Active" else None,
                 "closedDateTime": stamp if status == "Closed" else None,
-                **copy.deepcopy(body),
+                "registrations": [],
+                "registrationStatus": "None",
+                "quality": "Unknown",
+                "isSpam": False,
+                "tags": [],
+                "lastModifiedVia": MODIFIED_VIA_API,
                 "id": referral_id,
                 "organizationId": self.generator.pools.organization_id,
                 "organizationName": "Contoso Ltd",
@@ -323,6 +379,7 @@ class ReferralStore:
                 "links": referral_links(self.generator.api_url, referral_id, engagement_id),
                 "eTag": new_etag(rng),
             }
+            _check_schema(record)
             self._append(record)
             self._written(record)
             return record
