@@ -14,7 +14,8 @@ from airflow_provider_partner.hooks.connection import PartnerCenterSettings, set
 from airflow_provider_partner.hooks.connection_schema import ALIASES, EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-from airflow_provider_partner.hooks.stores import ObjectStorageTextStore, VariableTextStore, open_store
+from airflow_provider_partner.hooks.stores import ObjectStorageTextStore, open_store
+from airflow_provider_partner.hooks.variable_store import VariableTextStore
 
 
 def parse(host: str | None = None, login: str | None = "app-id", password: str | None = None, **extras):
