@@ -191,10 +191,14 @@ class ObjectStorageTextStore:
     def save(self, data: str) -> None:
         """Write ``data`` to a temporary object beside the target, then move it over the target."""
         path = self._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        local = path.protocol in ("file", "local")
+        if local:
+            make_private_dirs(path.parent.path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
-            if path.protocol in ("file", "local"):
+            if local:
                 # A local token cache holds refresh tokens: create it readable by the owner only.
                 fd = os.open(tmp.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -234,11 +238,36 @@ class ObjectStorageTextStore:
         return f"ObjectStorageTextStore({self.location!r})"
 
 
+def make_private_dirs(folder: str) -> None:
+    """
+    Create a local ``folder`` and its missing parents readable by the owner only (0700).
+
+    The mode is set after creating each folder: ``mkdir``'s is masked by the umask, and
+    ``os.makedirs`` gives intermediate folders the umask's default (0777 under umask 000).
+    Folders that already exist, or that another process creates meanwhile, are left as they are.
+
+    :param folder: an absolute local path.
+    """
+    missing: list[str] = []
+    current = os.path.abspath(folder)
+    while not os.path.isdir(current) and os.path.dirname(current) != current:
+        missing.append(current)
+        current = os.path.dirname(current)
+    for item in reversed(missing):
+        try:
+            os.mkdir(item, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(item):
+                raise
+            continue
+        os.chmod(item, 0o700)
+
+
 @contextlib.contextmanager
 def _file_lock(lock_path: str, timeout: float) -> Iterator[bool]:
     import fcntl
 
-    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    make_private_dirs(os.path.dirname(lock_path))
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
