@@ -151,26 +151,8 @@ class Emulator:
             port = self._server.server_port
             host = f"[{self.host}]" if ":" in self.host else self.host
             api_url = f"https://{host}:{port}"
-            if self.state:
-                self._ca_file = self.state.save_ca(ca)
-            else:
-                handle, name = tempfile.mkstemp(prefix="partner-emulator-ca-", suffix=".pem")
-                os.close(handle)
-                self._ca_file = Path(name)
-                ca.cert_pem.write_to_path(name)
-            self.clock = Clock(self._now)
-            self.generated_at = self.clock.origin
-            if self.state:
-                self.state.check(self.seed, self.referral_count, self.period_days)
-                self.state.restore_identity(self.identity)
-                self.generated_at = self.state.generation_now() or self.generated_at
-            organization = new_guid(random.Random(f"org-{self.seed}"))
-            generator = Generator(self.seed, api_url, organization)
-            self.store = ReferralStore(generator, self.clock)
-            self.store.load(generator.generate(self.referral_count, self.generated_at, self.period_days))
-            if self.state:
-                self.state.replay(self.store)
-                self.store.on_write = self.state.record_write
+            self._write_ca(ca)
+            self._load_data(api_url)
             self.configure(**self._initial)
             self.info = self._make_info(api_url)
             if self.state:
@@ -189,6 +171,33 @@ class Emulator:
             self._remove_ca()
             raise
         return self
+
+    def _write_ca(self, ca: trustme.CA) -> None:
+        # The CA clients trust: in the state dir (kept across restarts), else a temporary file
+        # (named in _ca_file before it is written, so that a failed start removes it).
+        if self.state:
+            self._ca_file = self.state.save_ca(ca)
+            return
+        handle, name = tempfile.mkstemp(prefix="partner-emulator-ca-", suffix=".pem")
+        os.close(handle)
+        self._ca_file = Path(name)
+        ca.cert_pem.write_to_path(name)
+
+    def _load_data(self, api_url: str) -> None:
+        # The clock, the tenant's saved secrets and the referrals (generated, then replayed).
+        self.clock = Clock(self._now)
+        self.generated_at = self.clock.origin
+        if self.state:
+            self.state.check(self.seed, self.referral_count, self.period_days)
+            self.state.restore_identity(self.identity)
+            self.generated_at = self.state.generation_now() or self.generated_at
+        organization = new_guid(random.Random(f"org-{self.seed}"))
+        generator = Generator(self.seed, api_url, organization)
+        self.store = ReferralStore(generator, self.clock)
+        self.store.load(generator.generate(self.referral_count, self.generated_at, self.period_days))
+        if self.state:
+            self.state.replay(self.store)
+            self.store.on_write = self.state.record_write
 
     def _warn_unless_loopback(self) -> None:
         # The bound address, not the host argument: "localhost" may resolve anywhere, "" is all.
