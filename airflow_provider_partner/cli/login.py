@@ -165,7 +165,7 @@ def _sign_in(
     err: TextIO,
 ) -> dict[str, Any] | None:
     """Run the device-code flow; return MSAL's result, or ``None`` after saying why on ``err``."""
-    from airflow_provider_partner.hooks.tokens import build_msal_app
+    from airflow_provider_partner.hooks.session import build_msal_app
 
     app = build_msal_app(settings, cache, public=True)
     flow = app.initiate_device_flow(scopes=list(settings.scopes))
@@ -230,8 +230,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     import msal
 
+    from airflow_provider_partner.hooks.credential import LEASE_WAIT_SECONDS, METADATA_KEY
     from airflow_provider_partner.hooks.stores import open_store, store_lease
-    from airflow_provider_partner.hooks.tokens import LEASE_WAIT_SECONDS, METADATA_KEY
 
     if args.refresh:
         return _keep_alive(args, out, err)

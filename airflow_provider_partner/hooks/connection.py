@@ -3,21 +3,20 @@ Turn an Airflow Connection of type ``partner_center`` into validated, frozen set
 
 All parsing and validation happens here, once, so the rest of the hook works with typed values
 and every mistake in a connection is reported with the field name and the fix. Which extras
-exist, their defaults and kinds are declared in :mod:`.connection_schema`; this module adds the
-rules that tie fields together (``ca_bundle`` with ``verify``, the credential combinations).
+exist, their defaults and kinds are declared in :mod:`.connection_schema`; each value is read by
+:mod:`.connection_values` (URLs, booleans, numbers, proxies, scopes, ``verify`` with
+``ca_bundle``); this module adds the rules that tie fields together (aliases, the credential
+combinations, the authority).
 Secrets are registered with Airflow's secrets masker as soon as they are read.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from airflow_provider_partner.hooks import connection_values as parse
 from airflow_provider_partner.hooks.connection_schema import (
     ALIASES,
     DEFAULT_API_URL,
@@ -27,11 +26,10 @@ from airflow_provider_partner.hooks.connection_schema import (
     FIELDS,
     KNOWN_EXTRAS,
     REFERRALS_PATH,
-    ExtraField,
     FieldKind,
 )
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
-from airflow_provider_partner.hooks.urls import origin, redact_url
+from airflow_provider_partner.hooks.urls import origin
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -43,11 +41,8 @@ __all__ = [
     "settings_from_connection",
 ]
 
-_PROXY_KEYS = {"http", "https", "all", "no_proxy"}
 #: Older connection forms stored each extra under this prefix; newer ones use the bare name.
 _LEGACY_PREFIX = "extra__partner_center__"
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
 
 
 def mask_secrets(*values: str | None) -> None:
@@ -158,150 +153,6 @@ def origin_of(url: str) -> tuple[str, str, int]:
     return origin(url)
 
 
-def _https_url(name: str, value: str, *, allow_path: bool) -> str:
-    text = value.strip().rstrip("/")
-    if "://" not in text:
-        text = f"https://{text}"
-    try:
-        origin(text)
-        parts = urlsplit(text)
-    except ValueError as err:  # UnsafeURLError included
-        raise PartnerCenterConfigError(f"Connection field {name} is not a usable URL: {err}") from None
-    if parts.scheme.lower() != "https":
-        raise PartnerCenterConfigError(
-            f"Connection field {name} must be an https URL, got scheme {parts.scheme!r} "
-            f"({redact_url(text)}): the bearer token and credentials are never sent over plain http. Use https://..."
-        )
-    if not parts.hostname:
-        raise PartnerCenterConfigError(f"Connection field {name} has no host name: {redact_url(value)!r}.")
-    if parts.username or parts.password:
-        raise PartnerCenterConfigError(
-            f"Connection field {name} must not embed credentials in the URL; use the login/password fields."
-        )
-    if parts.query or parts.fragment:
-        raise PartnerCenterConfigError(
-            f"Connection field {name} must not carry a query or fragment: {redact_url(text)}"
-        )
-    path = parts.path.rstrip("/")
-    if path and not allow_path:
-        raise PartnerCenterConfigError(
-            f"Connection field {name} must be a bare host URL such as https://login.microsoftonline.com "
-            f"(no path), got {redact_url(text)}."
-        )
-    if path.endswith(REFERRALS_PATH):
-        # Users often paste the full collection URL; the hook appends it itself.
-        path = path[: -len(REFERRALS_PATH)]
-    return f"https://{parts.netloc}{path}"
-
-
-def _api_url(host: str | None, port: int | None, schema: str | None) -> str:
-    if not host:
-        return DEFAULT_API_URL
-    text = host.strip()
-    if "://" not in text and schema and schema.strip().lower() in {"http", "https"}:
-        text = f"{schema.strip().lower()}://{text}"
-    if port and "://" not in text:
-        text = f"{text}:{port}"
-    return _https_url("host", text, allow_path=True)
-
-
-def _empty(value: Any) -> bool:
-    return value is None or value == ""
-
-
-def _text(value: Any) -> str | None:
-    if _empty(value):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _bool(name: str, value: Any, default: bool) -> bool:
-    if _empty(value):
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise PartnerCenterConfigError(f"Connection extra {name} must be true or false, got {value!r}.")
-
-
-def _number(field: ExtraField, value: Any) -> float:
-    # An empty value stands for the declared default; the declared minimum is checked.
-    if _empty(value):
-        return float(field.default)
-    integer = field.kind is FieldKind.INTEGER
-    minimum = field.minimum if field.minimum is not None else -math.inf
-    try:
-        # bool is an int subclass: true/false in a number field is a mistake, not 1/0.
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if math.isnan(number) or number < minimum or (integer and number != int(number)):
-        kind = "an integer" if integer else "a number"
-        raise PartnerCenterConfigError(
-            f"Connection extra {field.name} must be {kind} >= {minimum:g}, got {value!r}."
-        )
-    return number
-
-
-def _proxies(value: Any) -> dict[str, str]:
-    if _empty(value):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise PartnerCenterConfigError(
-                f'Connection extra proxies must be a JSON object such as {{"https": "http://proxy:3128"}}; '
-                f"it is not valid JSON ({err.msg} at char {err.pos})."
-            ) from None
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise PartnerCenterConfigError(
-            'Connection extra proxies must map "http"/"https" to proxy URLs, e.g. {"https": "http://proxy:3128"}.'
-        )
-    unknown = sorted(set(value) - _PROXY_KEYS)
-    if unknown:
-        raise PartnerCenterConfigError(
-            f"Connection extra proxies has unknown keys {unknown}; use {sorted(_PROXY_KEYS)}."
-        )
-    return dict(value)
-
-
-def _scopes(value: Any) -> tuple[str, ...]:
-    if _empty(value):
-        return (FIELDS["scope"].default,)
-    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
-    scopes = tuple(str(item).strip() for item in items if str(item).strip())
-    reserved = sorted({"openid", "profile", "offline_access"} & set(scopes))
-    if not scopes or reserved:
-        raise PartnerCenterConfigError(
-            f"Connection extra scope must list the API scope(s) only (got {value!r}); MSAL adds "
-            f"openid/profile/offline_access itself and refuses them ({reserved}). Default: {DEFAULT_SCOPE}"
-        )
-    return scopes
-
-
-def _verify(extras: Mapping[str, Any]) -> bool | str:
-    ca_bundle = _text(extras.get("ca_bundle"))
-    verify = _bool("verify", extras.get("verify"), FIELDS["verify"].default)
-    if ca_bundle:
-        path = os.path.expanduser(ca_bundle)
-        if not os.path.isfile(path):
-            raise PartnerCenterConfigError(
-                f"Connection extra ca_bundle points to {path}, which is not a readable file; "
-                "give the path of a PEM bundle present on every worker, or remove the extra."
-            )
-        if not verify:
-            raise PartnerCenterConfigError(
-                "Connection extras ca_bundle and verify=false contradict each other; keep only one."
-            )
-        return path
-    return verify
-
-
 def _known_extras(conn_id: str, extras: Mapping[str, Any] | None) -> dict[str, Any]:
     values = dict(extras or {})
     for key in list(values):
@@ -310,12 +161,12 @@ def _known_extras(conn_id: str, extras: Mapping[str, Any] | None) -> dict[str, A
     for alias, name in ALIASES.items():
         if alias in values:
             old = values.pop(alias)
-            if not _empty(values.get(name)) and not _empty(old) and values[name] != old:
+            if not parse.is_empty(values.get(name)) and not parse.is_empty(old) and values[name] != old:
                 raise PartnerCenterConfigError(
                     f"Connection {conn_id!r} sets both extra {name} and its former name {alias} to "
                     f"different values; keep only {name}."
                 )
-            if _empty(values.get(name)):
+            if parse.is_empty(values.get(name)):
                 values[name] = old
     unknown = sorted(set(values) - KNOWN_EXTRAS)
     if unknown:
@@ -341,7 +192,7 @@ def _credentials(
             "Entra ID app registration that holds the Partner Center API permission."
         )
     found = {
-        name: _text(extras.get(name))
+        name: parse.optional_text(extras.get(name))
         for name in ("refresh_token", "credential_store", "username", "user_password")
     }
     client_secret = password or None
@@ -365,20 +216,23 @@ def _credentials(
 
 
 def _authority(extras: Mapping[str, Any]) -> dict[str, Any]:
-    host = _text(extras.get("authority_host")) or FIELDS["authority_host"].default
-    tenant_id = _text(extras.get("tenant_id")) or FIELDS["tenant_id"].default
+    host = parse.optional_text(extras.get("authority_host")) or FIELDS["authority_host"].default
+    tenant_id = parse.optional_text(extras.get("tenant_id")) or FIELDS["tenant_id"].default
     if "/" in tenant_id or " " in tenant_id:
         raise PartnerCenterConfigError(
             f"Connection extra tenant_id must be a tenant id (GUID) or domain, got {tenant_id!r}."
         )
-    return {"authority_host": _https_url("authority_host", host, allow_path=False), "tenant_id": tenant_id}
+    return {
+        "authority_host": parse.https_url("authority_host", host, allow_path=False),
+        "tenant_id": tenant_id,
+    }
 
 
 def _numbers(extras: Mapping[str, Any]) -> dict[str, Any]:
     numbers: dict[str, Any] = {}
     for declared in EXTRA_FIELDS:
         if declared.kind in (FieldKind.NUMBER, FieldKind.INTEGER):
-            number = _number(declared, extras.get(declared.name))
+            number = parse.number(declared, extras.get(declared.name))
             numbers[declared.attribute] = int(number) if declared.kind is FieldKind.INTEGER else number
     return numbers
 
@@ -415,11 +269,11 @@ def settings_from_connection(
     authority = _authority(values)
     return PartnerCenterSettings(
         conn_id=conn_id,
-        api_url=_api_url(host, port, schema),
+        api_url=parse.api_url(host, port, schema),
         **credentials,
         **authority,
-        scopes=_scopes(values.get("scope")),
-        verify=_verify(values),
+        scopes=parse.scopes(values.get("scope")),
+        verify=parse.verify(values),
         **_numbers(values),
-        proxies=_proxies(values.get("proxies")),
+        proxies=parse.proxies(values.get("proxies")),
     )

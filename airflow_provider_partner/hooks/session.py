@@ -1,5 +1,6 @@
 """
-The one place ``requests`` sessions are made, for the API and for the authority.
+The one place ``requests`` sessions are made, for the API and for the authority, and the MSAL
+application that uses the authority's.
 
 Every session sends the provider's ``User-Agent``, uses the connection's proxies, and passes the
 connection's ``verify`` and ``timeout`` on every request: ``requests`` lets the
@@ -10,7 +11,7 @@ set only on the session would silently be ignored wherever that variable is set.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -19,8 +20,13 @@ from urllib3.util.retry import Retry
 
 from airflow_provider_partner import __version__
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings
+from airflow_provider_partner.hooks.errors import AuthFailure, PartnerCenterAuthError, trim_body
+from airflow_provider_partner.hooks.token_failures import LOGIN_COMMAND, unreachable
 
-__all__ = ["USER_AGENT", "build_authority_session", "is_microsoft_authority", "new_session"]
+if TYPE_CHECKING:
+    import msal
+
+__all__ = ["USER_AGENT", "build_authority_session", "build_msal_app", "is_microsoft_authority", "new_session"]
 
 USER_AGENT = f"airflow-provider-partner/{__version__}"
 
@@ -131,3 +137,52 @@ def build_authority_session(settings: PartnerCenterSettings) -> requests.Session
     if not is_microsoft_authority(settings.authority_host):
         answer = _userrealm_not_found(urlsplit(settings.authority_host).hostname or "")
     return new_session(settings, retry=retry, answer=answer)
+
+
+def build_msal_app(
+    settings: PartnerCenterSettings,
+    cache: msal.SerializableTokenCache | None = None,
+    *,
+    public: bool | None = None,
+) -> msal.ClientApplication:
+    """
+    Build the MSAL application: confidential when a client secret is configured, else public.
+
+    :param settings: connection settings.
+    :param cache: the token cache to bind.
+    :param public: force a public client (the device-code flow needs one).
+    """
+    import msal
+
+    kwargs: dict[str, Any] = {
+        "authority": settings.authority,
+        "token_cache": cache,
+        "http_client": build_authority_session(settings),
+        "app_name": "airflow-provider-partner",
+        "app_version": __version__,
+    }
+    if not is_microsoft_authority(settings.authority_host):
+        # Sovereign or test authorities: never ask login.microsoftonline.com to validate them.
+        kwargs["instance_discovery"] = False
+    try:
+        if public or (public is None and not settings.client_secret):
+            return msal.PublicClientApplication(settings.client_id, **kwargs)
+        return msal.ConfidentialClientApplication(
+            settings.client_id, client_credential=settings.client_secret, **kwargs
+        )
+    except ValueError as err:
+        # Raised for an authority whose OpenID configuration cannot be read: most often a
+        # tenant that does not exist (the authority answers AADSTS90002).
+        raise PartnerCenterAuthError(
+            f"Cannot use authority {settings.authority} for connection {settings.conn_id!r}: "
+            f"{trim_body(str(err), 300)}. The tenant {settings.tenant_id!r} does not exist at "
+            f"{settings.authority_host} (AADSTS90002), or the authority host is wrong: fix extra "
+            f"tenant_id (your directory id) with `{LOGIN_COMMAND} --conn-id {settings.conn_id} "
+            "--tenant-id <directory id>`, which signs in and prints the corrected connection.",
+            kind=AuthFailure.WRONG_TENANT,
+            error="invalid_tenant",
+            aadsts=90002,
+        ) from None
+    except Exception as err:  # noqa: BLE001 - re-raised with the authority named
+        # requests' connection errors and the like: name the authority and the likely fix.
+        raise unreachable(settings, err) from None

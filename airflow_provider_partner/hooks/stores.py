@@ -8,8 +8,9 @@ Both are one text value, kept in one of two stores chosen by a location (the con
 ``token_cache``, the trigger's ``watermark_location``):
 
 - ``variable://<key>``: an Airflow Variable (put "token" or "secret" in the key so the UI
-  masks it). Inside a task it goes through the Task SDK (the API server); outside a task (the
-  ``partner-center-login`` command, scripts, tests) through the metadata database.
+  masks it), :class:`~.variable_store.VariableTextStore`. Inside a task it goes through the Task
+  SDK (the API server); outside a task (the ``partner-center-login`` command, scripts, tests)
+  through the metadata database.
 - any ``ObjectStoragePath`` URL (``file:///...``, ``s3://conn_id@bucket/key``, ``gs://...``):
   written to a temporary key next to the target, then moved over it, so a reader never sees a
   half-written cache.
@@ -30,12 +31,11 @@ cache, refreshes and saves; what it guarantees depends on the store (:class:`Lea
 
 Every lease expires (a dead holder never blocks the others for long). Where the lease is only
 best effort or absent, the token provider converges anyway: a refresh token refused after a
-lost race is retried from the winner's cache once it is saved (see ``tokens.py``).
+lost race is retried from the winner's cache once it is saved (see ``credential.py``).
 
-A ``variable://`` token cache is kept encrypted (:data:`ENCRYPTED_PREFIX` + a Fernet token of
-Airflow's ``[core] fernet_key``): the Variable's value travels through the API server and
-Airflow's supervisor logs it at DEBUG, so what travels must be useless without a key that never
-travels with it.
+A ``variable://`` token cache is kept encrypted with Airflow's ``[core] fernet_key`` (see
+``variable_store.py``). This module holds the protocol, the locations, the lease helpers both
+stores use, and the file/object-storage store.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
@@ -59,11 +59,9 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 __all__ = [
-    "ENCRYPTED_PREFIX",
     "LeaseGuarantee",
     "ObjectStorageTextStore",
     "TextStore",
-    "VariableTextStore",
     "open_store",
     "store_lease",
     "validate_location",
@@ -72,12 +70,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 VARIABLE_SCHEME = "variable"
-#: The prefix of an encrypted Variable value (a Fernet token follows).
-ENCRYPTED_PREFIX = "partner-center-fernet:v1:"
 #: How long a lease is honoured; a holder refreshes within seconds, so a longer one is a dead holder.
 LEASE_SECONDS = 30.0
-#: The settle delay of the best-effort (write, wait, read back) Variable lease.
-_SETTLE_SECONDS = 0.05
 
 
 class LeaseGuarantee(str, enum.Enum):
@@ -118,21 +112,23 @@ def store_lease(store: TextStore, timeout: float) -> contextlib.AbstractContextM
     return manager
 
 
-def _owner() -> str:
-    # Who holds a lease, for a person reading it: host, process, and a unique part.
+def lease_owner() -> str:
+    """Who holds a lease, for a person reading it: host, process, and a unique part."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _pause(attempt: int) -> None:
-    # Jittered, growing, capped: waiters spread out instead of polling in lockstep.
+def lease_pause(attempt: int) -> None:
+    """Wait before the next try: jittered, growing, capped, so waiters do not poll in lockstep."""
     time.sleep(random.uniform(0.005, min(0.25, 0.01 * 2**attempt)))
 
 
-def _lease_text(owner: str) -> str:
+def lease_text(owner: str) -> str:
+    """The stored value of a lease: its owner and when it expires (:data:`LEASE_SECONDS` from now)."""
     return json.dumps({"owner": owner, "expires": time.time() + LEASE_SECONDS})
 
 
-def _lease_expired(text: str | None) -> bool:
+def lease_expired(text: str | None) -> bool:
+    """Whether a stored lease value has expired (an unreadable one counts as expired)."""
     try:
         return float(json.loads(text or "{}").get("expires", 0)) < time.time()
     except (ValueError, TypeError, AttributeError):
@@ -169,207 +165,6 @@ def validate_location(location: str, what: str = "Token cache location") -> str:
     return location
 
 
-def _in_task_process() -> bool:
-    # The Task SDK talks to the API server through SUPERVISOR_COMMS, which exists only while a
-    # task runs; elsewhere Variables must be read from the metadata database directly.
-    from airflow.sdk.execution_time import task_runner
-
-    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
-
-
-def _fernet(location: str) -> Any:
-    from airflow.sdk.crypto import get_fernet
-
-    try:
-        fernet = get_fernet()
-    except Exception as err:  # noqa: BLE001 - an invalid key: re-raised with the fix
-        raise _fernet_key_error(location, f" (it is not usable: {err})") from None
-    if not fernet.is_encrypted:
-        raise _fernet_key_error(location, "")
-    return fernet
-
-
-def _fernet_key_error(location: str, why: str) -> PartnerCenterConfigError:
-    return PartnerCenterConfigError(
-        f"Token cache {location} is a Variable, and Airflow has no [core] fernet_key here{why} to "
-        "encrypt it with: the cache would travel (and be logged at DEBUG) in clear. Set the same "
-        "AIRFLOW__CORE__FERNET_KEY on the workers, the triggerer and where partner-center-login "
-        "runs, or use a file:// or object storage location."
-    )
-
-
-class VariableTextStore:
-    """
-    A text value in an Airflow Variable.
-
-    :param key: the Variable key.
-    :param description: the Variable's description (what it holds, for the UI).
-    :param encrypt: keep the value encrypted with Airflow's Fernet key (token caches).
-    """
-
-    def __init__(
-        self,
-        key: str,
-        description: str = "MSAL token cache of airflow-provider-partner",
-        *,
-        encrypt: bool = False,
-    ) -> None:
-        self.key = key
-        self.location = f"variable://{key}"
-        self.description = description
-        self.encrypt = encrypt
-
-    # -- raw Variable access ---------------------------------------------------------------------
-    def _get(self, key: str) -> str | None:
-        if _in_task_process():
-            from airflow.sdk import Variable
-
-            value = Variable.get(key, default=None)
-        else:
-            from airflow.models.variable import Variable as DbVariable
-
-            value = DbVariable.get(key, default_var=None)
-        return str(value) if value else None
-
-    def _set(self, key: str, value: str, description: str) -> None:
-        if _in_task_process():
-            from airflow.sdk import Variable
-
-            Variable.set(key, value, description=description)
-        else:
-            from airflow.models.variable import Variable as DbVariable
-
-            DbVariable.set(key, value, description=description)
-
-    # -- the value -------------------------------------------------------------------------------
-    def load(self) -> str | None:
-        """Return the Variable's value (decrypted), or ``None`` when the Variable does not exist."""
-        value = self._get(self.key)
-        if value and value.startswith(ENCRYPTED_PREFIX):
-            fernet = _fernet(self.location)
-            try:
-                return str(fernet.decrypt(value[len(ENCRYPTED_PREFIX) :].encode()).decode())
-            except Exception:  # noqa: BLE001 - cryptography's InvalidToken, re-raised with the fix
-                raise PartnerCenterConfigError(
-                    f"Token cache {self.location} was encrypted with another [core] fernet_key than "
-                    "this machine's: give every worker the same AIRFLOW__CORE__FERNET_KEY, or run "
-                    "`partner-center-login` to write a fresh cache."
-                ) from None
-        # A cache written before encryption existed is read as it is; the next save encrypts it.
-        return value
-
-    def save(self, data: str) -> None:
-        """Write the Variable (creating it if needed), encrypted when ``encrypt`` is set."""
-        if self.encrypt:
-            fernet = _fernet(self.location)
-            data = ENCRYPTED_PREFIX + fernet.encrypt(data.encode()).decode()
-        self._set(self.key, data, self.description)
-
-    # -- the lease -------------------------------------------------------------------------------
-    @property
-    def lease_key(self) -> str:
-        """The key of the lease Variable."""
-        return f"{self.key}.lease"
-
-    @contextlib.contextmanager
-    def lease(self, timeout: float) -> Iterator[LeaseGuarantee]:
-        """
-        Hold the refresh lease: a lease row (exclusive) in the database, else write-and-confirm.
-
-        :param timeout: how long to wait for another holder, seconds.
-        """
-        owner = _owner()
-        if _in_task_process():
-            held = self._acquire_by_confirmation(owner, timeout)
-            guarantee = LeaseGuarantee.BEST_EFFORT
-        else:
-            held = self._acquire_row(owner, timeout)
-            guarantee = LeaseGuarantee.EXCLUSIVE
-        try:
-            yield guarantee if held else LeaseGuarantee.NONE
-        finally:
-            if held:
-                self._release(owner)
-
-    def _acquire_row(self, owner: str, timeout: float) -> bool:
-        from airflow.models.variable import Variable as DbVariable
-        from airflow.utils.session import create_session
-        from sqlalchemy import delete
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            try:
-                # The key is the table's unique key: the insert is the compare-and-swap.
-                with create_session() as session:
-                    lease = DbVariable(key=self.lease_key, val=_lease_text(owner), description="lease")  # type: ignore[no-untyped-call]
-                    session.add(lease)
-                return True
-            except (IntegrityError, OperationalError):
-                pass  # held by another (or SQLite busy): look at it, then wait
-            with create_session() as session:
-                row = session.query(DbVariable).filter(DbVariable.key == self.lease_key).one_or_none()
-                if row is not None and _lease_expired(row.val):
-                    # A dead holder's lease: remove exactly that row (its raw value), never a new one.
-                    session.execute(
-                        delete(DbVariable).where(
-                            DbVariable.key == self.lease_key,
-                            DbVariable._val == row._val,
-                        )
-                    )
-                    continue
-            if time.monotonic() >= deadline:
-                return False
-            _pause(attempt)
-            attempt += 1
-
-    def _acquire_by_confirmation(self, owner: str, timeout: float) -> bool:
-        # The Task SDK has no conditional write: write, let concurrent writers land, read back.
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        mine = _lease_text(owner)
-        while True:
-            current = self._get(self.lease_key)
-            if current is None or _lease_expired(current):
-                self._set(self.lease_key, mine, "lease")
-                time.sleep(_SETTLE_SECONDS)
-                if self._get(self.lease_key) == mine:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            _pause(attempt)
-            attempt += 1
-
-    def _release(self, owner: str) -> None:
-        try:
-            if _in_task_process():
-                from airflow.sdk import Variable
-
-                current = self._get(self.lease_key)
-                if current and owner in current:
-                    Variable.delete(self.lease_key)
-                return
-            from airflow.models.variable import Variable as DbVariable
-            from airflow.utils.session import create_session
-            from sqlalchemy import delete
-
-            with create_session() as session:
-                row = session.query(DbVariable).filter(DbVariable.key == self.lease_key).one_or_none()
-                if row is not None and owner in (row.val or ""):
-                    session.execute(
-                        delete(DbVariable).where(
-                            DbVariable.key == self.lease_key,
-                            DbVariable._val == row._val,
-                        )
-                    )
-        except Exception as err:  # noqa: BLE001 - an unreleased lease expires by itself
-            log.warning("Could not release the lease %s (%s); it expires by itself", self.lease_key, err)
-
-    def __repr__(self) -> str:
-        return f"VariableTextStore({self.location!r})"
-
-
 class ObjectStorageTextStore:
     """
     A text value in a file or object store, replaced by write-to-temporary-then-move.
@@ -396,10 +191,14 @@ class ObjectStorageTextStore:
     def save(self, data: str) -> None:
         """Write ``data`` to a temporary object beside the target, then move it over the target."""
         path = self._path()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        local = path.protocol in ("file", "local")
+        if local:
+            make_private_dirs(path.parent.path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
         try:
-            if path.protocol in ("file", "local"):
+            if local:
                 # A local token cache holds refresh tokens: create it readable by the owner only.
                 fd = os.open(tmp.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -426,7 +225,7 @@ class ObjectStorageTextStore:
                 yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
             return
         lease = path.parent / f"{path.name}.lease"
-        owner = _owner()
+        owner = lease_owner()
         held = _create_exclusive(lease, owner, timeout)
         try:
             yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
@@ -439,17 +238,42 @@ class ObjectStorageTextStore:
         return f"ObjectStorageTextStore({self.location!r})"
 
 
+def make_private_dirs(folder: str) -> None:
+    """
+    Create a local ``folder`` and its missing parents readable by the owner only (0700).
+
+    The mode is set after creating each folder: ``mkdir``'s is masked by the umask, and
+    ``os.makedirs`` gives intermediate folders the umask's default (0777 under umask 000).
+    Folders that already exist, or that another process creates meanwhile, are left as they are.
+
+    :param folder: an absolute local path.
+    """
+    missing: list[str] = []
+    current = os.path.abspath(folder)
+    while not os.path.isdir(current) and os.path.dirname(current) != current:
+        missing.append(current)
+        current = os.path.dirname(current)
+    for item in reversed(missing):
+        try:
+            os.mkdir(item, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(item):
+                raise
+            continue
+        os.chmod(item, 0o700)
+
+
 @contextlib.contextmanager
 def _file_lock(lock_path: str, timeout: float) -> Iterator[bool]:
     import fcntl
 
-    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    make_private_dirs(os.path.dirname(lock_path))
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
         attempt = 0
         while not (held := _try_flock(fd)) and time.monotonic() < deadline:
-            _pause(attempt)
+            lease_pause(attempt)
             attempt += 1
         try:
             yield held
@@ -476,18 +300,18 @@ def _create_exclusive(lease: ObjectStoragePath, owner: str, timeout: float) -> b
     while True:
         try:
             with lease.open("xb") as handle:  # type: ignore[no-untyped-call]
-                handle.write(_lease_text(owner).encode())
+                handle.write(lease_text(owner).encode())
             return True
         except FileExistsError:
             with contextlib.suppress(Exception):
-                if _lease_expired(lease.read_text()):
+                if lease_expired(lease.read_text()):
                     lease.unlink()
                     continue
         except (ValueError, NotImplementedError, TypeError):
             return False  # no exclusive creation on this filesystem: no lease
         if time.monotonic() >= deadline:
             return False
-        _pause(attempt)
+        lease_pause(attempt)
         attempt += 1
 
 
@@ -500,6 +324,8 @@ def open_store(location: str, what: str = "Token cache location") -> TextStore:
     """
     validate_location(location, what)
     if location.startswith("variable://"):
+        from airflow_provider_partner.hooks.variable_store import VariableTextStore
+
         # The UI shows the Variable's description: a watermark must not be labelled a token cache.
         cache = what == "Token cache location"
         held = "MSAL token cache" if cache else what.removesuffix(" location")

@@ -19,8 +19,10 @@ from airflow_provider_partner.hooks.errors import (
     is_transient,
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-from airflow_provider_partner.hooks.stores import ENCRYPTED_PREFIX, LeaseGuarantee, open_store
-from airflow_provider_partner.hooks.tokens import TokenProvider, build_msal_app
+from airflow_provider_partner.hooks.session import build_msal_app
+from airflow_provider_partner.hooks.stores import LeaseGuarantee, open_store
+from airflow_provider_partner.hooks.tokens import TokenProvider
+from airflow_provider_partner.hooks.variable_store import ENCRYPTED_PREFIX
 
 
 def _run(conn_id: str, n: int = 5) -> PartnerCenterHook:

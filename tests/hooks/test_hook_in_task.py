@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airflow_provider_partner.hooks.stores import ENCRYPTED_PREFIX, open_store
+from airflow_provider_partner.hooks.stores import open_store
+from airflow_provider_partner.hooks.variable_store import ENCRYPTED_PREFIX
 
 DAG_FILE = Path(__file__).parent / "dags" / "hook_token_cache_dag.py"
 

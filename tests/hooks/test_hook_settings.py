@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from airflow_provider_partner.hooks.connection import PartnerCenterSettings, set
 from airflow_provider_partner.hooks.connection_schema import ALIASES, EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-from airflow_provider_partner.hooks.stores import ObjectStorageTextStore, VariableTextStore, open_store
+from airflow_provider_partner.hooks.stores import LeaseGuarantee, ObjectStorageTextStore, open_store
+from airflow_provider_partner.hooks.variable_store import VariableTextStore
 
 
 def parse(host: str | None = None, login: str | None = "app-id", password: str | None = None, **extras):
@@ -165,6 +167,28 @@ def test_file_store_writes_atomically_with_owner_only_mode(tmp_path: Path) -> No
     assert json.loads(store.load() or "") == {"a": 2}
     assert target.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in target.parent.iterdir()) == ["cache.json"]  # no temp files left
+
+
+def test_file_store_folders_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    previous = os.umask(0o000)
+    try:
+        store = open_store(f"file://{tmp_path}/new/deeper/cache.json")
+        store.save('{"a": 1}')
+        with open_store(f"file://{tmp_path}/locks/inner/cache.json").lease(5) as guarantee:
+            assert guarantee is LeaseGuarantee.EXCLUSIVE
+    finally:
+        os.umask(previous)
+    modes = {
+        str(path.relative_to(tmp_path)): path.stat().st_mode & 0o777 for path in sorted(tmp_path.rglob("*"))
+    }
+    assert modes == {
+        "new": 0o700,
+        "new/deeper": 0o700,
+        "new/deeper/cache.json": 0o600,
+        "locks": 0o700,
+        "locks/inner": 0o700,
+        "locks/inner/cache.json.lock": 0o600,
+    }
 
 
 def test_importing_the_hook_module_stays_light() -> None:

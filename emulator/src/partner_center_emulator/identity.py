@@ -1,15 +1,13 @@
 """
-Entra ID, as far as a delegated (App+User) client sees it: users, tokens, grants, device codes.
+Entra ID's directory, as far as a delegated (App+User) client sees it: users and every token issued.
 
-Access and refresh tokens are opaque random strings mapped to the user they were issued to.
-Token responses mimic Entra's v2.0 endpoint (``id_token`` and ``client_info`` included) so
-that msal's token cache, ``get_accounts()`` and ``acquire_token_silent`` work against it.
+Access and refresh tokens are opaque random strings mapped to the user they were issued to;
+device codes wait here for their browser sign-in. The grants that issue them (the token
+endpoint) are in :mod:`.grants`; :class:`Identity` answers the endpoints through it.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import threading
 import time
@@ -17,10 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from partner_center_emulator import grants
 from partner_center_emulator.entra_errors import OAuthError
+from partner_center_emulator.grants import API_RESOURCE
 
-API_RESOURCE = "https://api.partner.microsoft.com"
-API_SCOPE = f"{API_RESOURCE}/user_impersonation"
 ROLE_ADMIN = "Referral Admin"
 ROLE_USER = "Referral User"
 
@@ -169,48 +167,19 @@ class Identity:
             return None, "The access token has expired."
         return self.user_by_name(entry.username), ""
 
-    # -- the token endpoint -------------------------------------------------------------------
-
-    def token(self, form: dict[str, str], issuer_base: str) -> dict[str, Any]:
+    def issue_access_token(self, token: str, username: str, ttl: float) -> None:
         """
-        Answer one POST to ``/{tenant}/oauth2/v2.0/token``.
+        Record ``token`` as an access token of ``username``.
 
-        :param form: the form fields.
-        :param issuer_base: ``https://host:port`` (for the id token's ``iss``).
-        :raises OAuthError: with Entra's error code and an AADSTS-style description.
+        :param token: the new access token.
+        :param username: the user's sign-in name.
+        :param ttl: how long it is valid, seconds.
         """
-        self._check_client(form)
-        grant = form.get("grant_type", "")
-        # The device-code poll (RFC 8628) sends no scope: the scope asked at /devicecode holds.
-        scope = self._check_scope(form["scope"]) if form.get("scope") else API_SCOPE
-        self._check_consent()
-        if grant == "refresh_token":
-            user, mfa = self._redeem_refresh_token(form.get("refresh_token", ""))
-        elif grant == "password":
-            user = self._check_password(form.get("username", ""), form.get("password", ""))
-            mfa = False
-            self._check_mfa(mfa)
-        elif grant == "urn:ietf:params:oauth:grant-type:device_code":
-            # The browser sign-in of a device code is where the user does MFA.
-            user, mfa = self._redeem_device_code(form.get("device_code", "")), True
-        else:
-            raise OAuthError(
-                "unsupported_grant_type",
-                70003,
-                f"The app requested an unsupported grant type '{grant}'.",
-            )
-        return self._tokens(user, scope, issuer_base, mfa=mfa)
+        with self._lock:
+            self._access[token] = _AccessToken(username, time.monotonic() + ttl, self._generation)
 
-    def _check_consent(self) -> None:
-        if self.require_consent:
-            raise OAuthError(
-                "invalid_grant",
-                65001,
-                f"The user or administrator has not consented to use the application with ID "
-                f"'{self.client_id}'. Send an interactive authorization request for this user and resource.",
-            )
-
-    def _check_mfa(self, mfa: bool) -> None:
+    def check_mfa(self, mfa: bool) -> None:
+        """Refuse a sign-in without MFA while Conditional Access requires it (AADSTS50076)."""
         if self.require_mfa and not mfa:
             raise OAuthError(
                 "invalid_grant",
@@ -219,49 +188,13 @@ class Identity:
                 f"new location, you must use multi-factor authentication to access '{API_RESOURCE}'.",
             )
 
-    def _check_client(self, form: dict[str, str]) -> None:
-        client_id = form.get("client_id", "")
-        if client_id != self.client_id:
-            raise OAuthError(
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the directory "
-                f"'{self.tenant_id}'.",
-            )
-        secret = form.get("client_secret")
-        if secret is None and self.require_client_secret:
-            raise OAuthError(
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or "
-                "'client_secret'.",
-                status=401,
-            )
-        if secret is not None and not secrets.compare_digest(secret, self.client_secret):
-            raise OAuthError(
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the "
-                "client secret value, not the client secret ID, for a secret added to app "
-                f"'{self.client_id}'.",
-                status=401,
-            )
+    def redeem_refresh_token(self, token: str) -> tuple[User, bool]:
+        """
+        The user of a refresh token and whether its sign-in did MFA; revoke it when rotation is on.
 
-    @staticmethod
-    def _check_scope(scope: str) -> str:
-        wanted = [s for s in scope.split() if s not in ("openid", "profile", "offline_access")]
-        if not wanted or any(not s.startswith(API_RESOURCE + "/") for s in wanted):
-            raise OAuthError(
-                "invalid_scope",
-                70011,
-                f"The provided request must include a 'scope' input parameter for {API_RESOURCE}; "
-                f"got '{scope}'. Use {API_SCOPE} or {API_RESOURCE}/.default.",
-            )
-        # Echo what was asked (Entra expands .default into the granted scopes; echoing it keeps
-        # msal's cache lookups for the same request scope working, which is what clients rely on).
-        return " ".join(wanted)
-
-    def _redeem_refresh_token(self, token: str) -> tuple[User, bool]:
+        :param token: the refresh token.
+        :raises OAuthError: unknown, revoked, expired by inactivity, or missing the MFA required.
+        """
         with self._lock:
             entry = self._refresh.get(token)
             if entry is None:
@@ -284,7 +217,7 @@ class Identity:
                     f"The refresh token has expired due to inactivity. The token was issued on {issued} "
                     f"and was inactive for {int(self.refresh_token_inactive_days)}.00:00:00.",
                 )
-            self._check_mfa(bool(entry[3]))
+            self.check_mfa(bool(entry[3]))
             if self.revoke_used_refresh_tokens:
                 entry[1] = True
             username, mfa = entry[0], bool(entry[3])
@@ -292,57 +225,20 @@ class Identity:
         assert user is not None
         return user, mfa
 
-    def _check_password(self, username: str, password: str) -> User:
-        user = self.user_by_name(username)
-        if user is None or not secrets.compare_digest(user.password, password):
-            raise OAuthError(
-                "invalid_grant", 50126, "Error validating credentials due to invalid username or password."
-            )
-        return user
+    # -- the endpoints (answered by the grants) -------------------------------------------------
 
-    def _tokens(self, user: User, scope: str, issuer_base: str, *, mfa: bool) -> dict[str, Any]:
-        access = "emu-at-" + secrets.token_urlsafe(32)
-        # A rotated refresh token keeps the strength of the sign-in it descends from.
-        refresh = self.issue_refresh_token(user.username, mfa=mfa)
-        ttl = self.token_ttl
-        with self._lock:
-            self._access[access] = _AccessToken(user.username, time.monotonic() + ttl, self._generation)
-        now = int(time.time())
-        claims = {
-            "aud": self.client_id,
-            "iss": f"{issuer_base}/{self.tenant_id}/v2.0",
-            "iat": now,
-            "nbf": now,
-            "exp": now + 3600,
-            "name": user.display_name,
-            "oid": user.object_id,
-            "preferred_username": user.username,
-            "sub": user.object_id,
-            "tid": self.tenant_id,
-            "ver": "2.0",
-        }
-        info = {"uid": user.object_id, "utid": self.tenant_id}
-        return {
-            "token_type": "Bearer",
-            "scope": scope,
-            "expires_in": ttl,
-            "ext_expires_in": ttl,
-            "access_token": access,
-            "refresh_token": refresh,
-            "id_token": _unsigned_jwt(claims),
-            "client_info": _b64url(json.dumps(info).encode()),
-        }
+    def token(self, form: dict[str, str], issuer_base: str) -> dict[str, Any]:
+        """Answer one POST to ``/{tenant}/oauth2/v2.0/token`` (see :func:`.grants.token`)."""
+        return grants.token(self, form, issuer_base)
+
+    def start_device_flow(self, form: dict[str, str], verification_uri: str) -> dict[str, Any]:
+        """Answer ``/{tenant}/oauth2/v2.0/devicecode`` (see :func:`.grants.start_device_flow`)."""
+        return grants.start_device_flow(self, form, verification_uri)
 
     # -- device code --------------------------------------------------------------------------
 
-    def start_device_flow(self, form: dict[str, str], verification_uri: str) -> dict[str, Any]:
-        """Answer ``/{tenant}/oauth2/v2.0/devicecode``."""
-        client_id = form.get("client_id", "")
-        if client_id != self.client_id:
-            raise OAuthError(
-                "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found."
-            )
-        self._check_scope(form.get("scope", ""))
+    def new_device_code(self, client_id: str) -> DeviceCode:
+        """A new pending device code, kept until it is approved and redeemed or expires."""
         code = DeviceCode(
             device_code="emu-dc-" + secrets.token_urlsafe(24),
             user_code="".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ23456789") for _ in range(9)),
@@ -351,17 +247,7 @@ class Identity:
         )
         with self._lock:
             self._devices[code.device_code] = code
-        return {
-            "user_code": code.user_code,
-            "device_code": code.device_code,
-            "verification_uri": verification_uri,
-            "expires_in": self.device_code_ttl,
-            "interval": self.device_code_interval,
-            "message": (
-                f"To sign in, use a web browser to open the page {verification_uri} and enter the code "
-                f"{code.user_code} to authenticate."
-            ),
-        }
+        return code
 
     def approve_device_code(self, user_code: str, username: str) -> None:
         """Complete a device-code sign-in as ``username`` (what the person would do in the browser)."""
@@ -375,7 +261,8 @@ class Identity:
                     return
         raise KeyError(f"No pending device code {user_code!r}")
 
-    def _redeem_device_code(self, device_code: str) -> User:
+    def redeem_device_code(self, device_code: str) -> User:
+        """The user who approved ``device_code``; each code is redeemed once, before it expires."""
         with self._lock:
             code = self._devices.get(device_code)
             if code is None:
@@ -395,16 +282,6 @@ class Identity:
         user = self.user_by_name(username)
         assert user is not None
         return user
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unsigned_jwt(claims: dict[str, Any]) -> str:
-    # Well-formed but unsigned: msal reads the claims and does not validate the signature.
-    header = {"typ": "JWT", "alg": "none"}
-    return f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}."
 
 
 def make_identity(seed: int, rng_secret: Any = secrets) -> Identity:
