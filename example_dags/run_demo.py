@@ -481,12 +481,9 @@ def _keep_ui(airflow: LocalAirflow, info: dict[str, Any]) -> None:
         f"{info['admin_token']}' -d '{{\"n\": 2}}' {info['admin_url']}/release_incoming"
     )
     _say("  Ctrl-C stops everything.")
-    try:
-        while True:  # waiting for Ctrl-C (KeyboardInterrupt) or SIGTERM (made one by main)
-            airflow.check_running()
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        _say("stopping Airflow and the emulator ...")
+    while True:  # until Ctrl-C or SIGTERM (a KeyboardInterrupt here: the ExitStack stops all)
+        airflow.check_running()
+        time.sleep(1.0)
 
 
 def _in_background(function: Callable[..., T], *args: Any) -> Future[T]:
