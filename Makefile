@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean system-deps system-venv system-test
+.PHONY: demo demo-ui test lint typecheck unit bench clean system-deps system-venv system-test
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too.
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	@touch $(STAMP)
 
+# The demo runs Airflow's own scheduler, dag-processor, triggerer and api-server (LocalExecutor,
+# SQLite) under .demo/run/; demo-ui then leaves them (and the UI) running until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/python -m example_dags.run_demo
+
+demo-ui: $(STAMP)
+	$(BIN)/python -m example_dags.run_demo --keep-ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

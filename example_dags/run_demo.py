@@ -1,28 +1,33 @@
 """
-The README's main command (``make demo``): the example DAGs against a local emulator, end to end.
+The README's main command (``make demo``): the example DAGs under a real Airflow, end to end.
 
-1. Starts the Partner Center emulator (20,000 referrals over 60 days) as a subprocess.
-2. Makes a fresh ``AIRFLOW_HOME`` under ``.demo/``, migrates its SQLite DB, links the example
-   DAGs into its DAGs folder and points the ``partner_center_default`` connection at the emulator.
-3. Runs ``referrals_warehouse_load`` for the last 7 complete days with ``dag.test()`` and reruns
-   one of them to show that nothing is duplicated.
-4. Runs ``referrals_followup`` with ``dag.test()``: its deferrable sensor finds nothing and
-   defers; once it has polled, the emulator releases new incoming referrals (admin API
-   ``POST /_emulator/release_incoming``); the trigger finds them, one mapped task accepts each
-   (``If-Match``) and the outcomes go to the warehouse table ``referral_followups``.
-5. Prints a summary.
+1. Starts the Partner Center emulator (20,000 referrals over 60 days) and, meanwhile, migrates
+   a fresh SQLite ``AIRFLOW_HOME`` under ``.demo/run/`` with the example DAGs linked into its
+   DAGs folder.
+2. Starts Airflow's ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``
+   (LocalExecutor), the example connection pointing at the emulator with a token cache in the
+   Variable ``partner_center_token_cache``; waits until all report healthy and the DAGs are parsed.
+3. ``referrals_warehouse_load`` for the last 7 complete UTC days: unpausing it makes the
+   scheduler run yesterday, a backfill (``POST /api/v2/backfills``) the 6 days before; then one
+   day is cleared and runs again, which changes nothing.
+4. Triggers ``referrals_followup``; once its sensor is ``deferred`` in the triggerer, the emulator
+   releases 3 new incoming referrals (``POST /_emulator/release_incoming``); the trigger finds
+   them and one mapped task accepts each (``If-Match``).
+5. Prints a summary read back from Airflow's REST API (JWT from ``/auth/token``), the warehouse
+   and the emulator's own data, then stops every process (``--keep-ui``: waits for Ctrl-C first,
+   the UI running).
 
-Steps 2-5 run in a child process: Airflow's in-process task runner (``dag.test()``) takes over
-SIGTERM and turns a Ctrl-C that lands inside a task into a task failure (then a retry), so only
-a process that runs no task can always stop everything. This one starts the emulator and the
-child, each in its own process group, and on exit, Ctrl-C or SIGTERM stops both.
+Every process runs in a session of its own and is stopped by its process group (SIGTERM, then
+SIGKILL), on success, on failure, on Ctrl-C and on SIGTERM. Every wait is bounded and fails
+with the relevant log tails.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import hashlib
 import json
-import os
 import selectors
 import shutil
 import signal
@@ -31,26 +36,40 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
+
+import requests
+
+from example_dags.demo.deployment import USER, DemoError, LocalAirflow, log_tail, stop_group, wait_for
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO_ROOT / ".demo"
 EXAMPLE_DAGS = Path(__file__).resolve().parent
 NOT_DAGS = {"__init__.py", "run_demo.py"}
+DAG_IDS = {
+    "referrals_warehouse_load",
+    "referrals_followup",
+    "referrals_event_driven",
+    "referrals_sample_queries",
+}
+WAREHOUSE, FOLLOWUP = "referrals_warehouse_load", "referrals_followup"
 REFERRALS = 20_000
 SEED = 2026
 DAYS = 7
+LOOKBACK = dt.timedelta(hours=2)  # the warehouse load's ``lookback`` (referrals_warehouse_load.py)
 RELEASED = 3
 POKE_INTERVAL = 1.0  # seconds between the follow-up trigger's checks (production default: 60)
 STARTUP_TIMEOUT = 120.0
-# How the parent hands the emulator's info line to the child that runs the DAGs.
-INFO_ENV = "PARTNER_CENTER_DEMO_EMULATOR"
-DAG_RUNS_FLAG = "--dag-runs"
+RUN_TIMEOUT = 180.0
+# Where the hook keeps the rotating refresh token: a Variable, as production would.
+TOKEN_CACHE = "variable://partner_center_token_cache"  # noqa: S105 - a location, not a secret
 
 
 def _say(text: str) -> None:
@@ -60,6 +79,11 @@ def _say(text: str) -> None:
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     # SIGTERM takes the same path as Ctrl-C, so every ``finally`` below runs.
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Stop ``proc``'s process group: SIGTERM, SIGKILL after ``grace`` s."""
+    stop_group(proc, grace)
 
 
 @contextmanager
@@ -86,6 +110,8 @@ def emulator_process(state_dir: Path, referrals: int = REFERRALS) -> Iterator[di
         yield info
     finally:
         _stop(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _read_info_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -93,249 +119,462 @@ def _read_info_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         if not selector.select(timeout=STARTUP_TIMEOUT):
-            raise RuntimeError(f"the emulator printed nothing within {STARTUP_TIMEOUT:.0f} s")
+            raise DemoError(f"the emulator printed nothing within {STARTUP_TIMEOUT:.0f} s")
     line = proc.stdout.readline()
     if not line:
-        raise RuntimeError(f"the emulator exited with code {proc.wait()} before it was ready")
+        raise DemoError(f"the emulator exited with code {proc.wait()} before it was ready")
     info: dict[str, Any] = json.loads(line)
     return info
 
 
-def _stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+class Emulator:
+    """The running emulator's admin API (plain HTTPS with its admin token)."""
 
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
 
-def prepare_airflow_home(run_dir: Path, info: dict[str, Any]) -> dict[str, Path]:
-    """Set the environment Airflow reads at import, migrate the DB and link the example DAGs."""
-    from cryptography.fernet import Fernet
-
-    home, dags, data = run_dir / "airflow", run_dir / "airflow" / "dags", run_dir / "data"
-    dags.mkdir(parents=True)
-    data.mkdir()
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            # A throwaway key: the connection and XComs of this run are stored encrypted, as in
-            # production (and Airflow does not warn that they are not).
-            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW_CONN_PARTNER_CENTER_DEFAULT": info["airflow_conn"],
-            "REQUESTS_CA_BUNDLE": info["ca_bundle"],
-            "PARTNER_CENTER_DATA_DIR": str(data),
-            "PARTNER_CENTER_POKE_INTERVAL": str(POKE_INTERVAL),
-        }
-    )
-    for dag_file in sorted(EXAMPLE_DAGS.glob("*.py")):
-        if dag_file.name not in NOT_DAGS:
-            (dags / dag_file.name).symlink_to(dag_file)
-    from airflow.utils.db import initdb
-
-    initdb()
-    return {"home": home, "dags": dags, "data": data, "db": home / "airflow.db"}
-
-
-def load_dag(dags: Path, dag_id: str) -> Any:
-    """Parse one DAG from its linked file (dag.test() needs a DAG that came from a file)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(dags / f"{dag_id}.py"))
-    dag = bag.get_dag(dag_id)
-    if dag is None:
-        raise RuntimeError(f"{dag_id} did not load: {bag.import_errors}")
-    return dag
-
-
-def run_warehouse_loads(dags: Path) -> list[dict[str, Any]]:
-    """The last DAYS complete days, oldest first, then a rerun of the middle one."""
-    dag = load_dag(dags, "referrals_warehouse_load")
-    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    starts = [today - dt.timedelta(days=n) for n in range(DAYS, 0, -1)]
-    rows: list[dict[str, Any]] = []
-    for number, start in enumerate([*starts, starts[DAYS // 2]], start=1):
-        began = time.monotonic()
-        run = dag.test(logical_date=start + dt.timedelta(days=1))
-        if run.state != "success":
-            raise RuntimeError(f"referrals_warehouse_load for {start:%Y-%m-%d} ended {run.state}")
-        result = run.get_task_instance("load_warehouse").xcom_pull(task_ids="load_warehouse")
-        row = {
-            "day": f"{start:%Y-%m-%d}",
-            "rerun": number > DAYS,
-            "seconds": time.monotonic() - began,
-            **result,
-        }
-        _say(
-            f"{row['day']}{' (rerun)' if row['rerun'] else ''}: fetched {row['fetched']}, "
-            f"upserted {row['changed']}, warehouse rows {row['rows']} ({row['seconds']:.1f} s)"
+    def admin(self, action: str, body: Any = None) -> Any:
+        """GET ``/_emulator/<action>``, or POST it when there is a body."""
+        response = requests.request(
+            "POST" if body is not None else "GET",
+            f"{self.info['admin_url']}/{action}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.info['admin_token']}"},
+            verify=self.info["ca_bundle"],
+            timeout=60,
         )
-        rows.append(row)
-    return rows
+        response.raise_for_status()
+        return response.json()
 
 
-def _admin(info: dict[str, Any], action: str, body: Any = None) -> Any:
-    import requests
+# ---------------------------------------------------------------------------------------------
+# The scenario, through Airflow's REST API
 
-    url = f"{info['admin_url']}/{action}"
-    verify = info["ca_bundle"]
-    headers = {"Authorization": f"Bearer {info['admin_token']}"}  # the admin endpoints need it
-    response = (
-        requests.post(url, json=body, headers=headers, verify=verify, timeout=30)
-        if body is not None
-        else requests.get(url, headers=headers, verify=verify, timeout=30)
+
+def _runs(airflow: LocalAirflow, dag_id: str) -> list[dict[str, Any]]:
+    return list(airflow.api("GET", f"dags/{dag_id}/dagRuns?limit=100&order_by=logical_date")["dag_runs"])
+
+
+def _task_instances(airflow: LocalAirflow, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+    path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100"
+    return list(airflow.api("GET", path)["task_instances"])
+
+
+def _xcom(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+    path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+    return airflow.api("GET", f"{path}?map_index={map_index}&deserialize=true&stringify=false")["value"]
+
+
+def _failed(airflow: LocalAirflow, dag_id: str, run: dict[str, Any]) -> DemoError:
+    """The error for a failed run: its failed tasks and their log tails."""
+    tis = _task_instances(airflow, dag_id, run["dag_run_id"])
+    bad = [ti["task_id"] for ti in tis if ti["state"] not in ("success", "skipped")]
+    logs = [
+        log_tail(path, 40)
+        for task_id in bad
+        for path in sorted(
+            airflow.home.glob(f"logs/dag_id={dag_id}/run_id={run['dag_run_id']}/task_id={task_id}/**/*.log")
+        )
+    ]
+    return DemoError(
+        f"{dag_id} run {run['dag_run_id']} ended {run['state']} (tasks {bad})\n" + "\n".join(logs)
     )
-    response.raise_for_status()
-    return response.json()
 
 
-def _release_when_polled(info: dict[str, Any], released: list[dict[str, Any]], stop: threading.Event) -> None:
-    # Release the new referrals once the sensor has polled at least once: they then arrive
-    # while the follow-up DAG waits, as they would in production.
-    baseline = _admin(info, "stats")["requests"].get("list", 0)
-    while not stop.wait(0.2):
-        if _admin(info, "stats")["requests"].get("list", 0) > baseline:
-            released.extend(_admin(info, "release_incoming", {"n": RELEASED}))
-            return
+def _day(run: dict[str, Any]) -> str:
+    return str(run["data_interval_start"])[:10]
 
 
-def run_followup(dags: Path, info: dict[str, Any]) -> dict[str, Any]:
-    """``referrals_followup`` while new incoming referrals arrive; what it accepted."""
-    dag = load_dag(dags, "referrals_followup")
-    released: list[dict[str, Any]] = []
-    stop = threading.Event()
-    releaser = threading.Thread(target=_release_when_polled, args=(info, released, stop), daemon=True)
+def _create_backfill(airflow: LocalAirflow, body: dict[str, Any]) -> dict[str, Any]:
+    """
+    ``POST /api/v2/backfills`` while the DAG is still paused; again if SQLite was busy (bounded).
+
+    On SQLite, Airflow 3.3 answers 503 "Database is locked. Backfill creation is not supported on
+    SQLite under concurrent access" when another component holds the write lock longer than the
+    driver waits, and then deletes the runs it had made so far. A scheduler that had already
+    loaded those runs crashes (``ObjectDeletedError``: seen here when the backfill was created
+    while the scheduler ran the DAG's scheduled run). So the backfill is created while the DAG is
+    paused (the scheduler leaves its runs alone) and, after a 503, made again only if Airflow's
+    clean-up left nothing behind.
+    """
+    attempts: list[str] = []
+
+    def create() -> dict[str, Any] | None:
+        if attempts and airflow.api("GET", f"backfills?dag_id={body['dag_id']}")["backfills"]:
+            raise DemoError(f"a failed backfill creation left a partial backfill behind: {attempts}")
+        try:
+            return dict(airflow.api("POST", "backfills", body))
+        except DemoError as err:
+            if " 503: " not in str(err) or "locked" not in str(err):
+                raise
+            attempts.append(str(err))
+            _say("  SQLite was busy (503 'Database is locked'); asking again ...")
+            return None
+
+    return wait_for("Airflow to create the backfill", create, 60, every=1.0, logs=airflow.logs)
+
+
+def warehouse_loads(airflow: LocalAirflow) -> dict[str, Any]:
+    """The 6 days before yesterday backfilled, yesterday scheduled; then the middle day rerun."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     began = time.monotonic()
-    _say(f"follow-up: waiting (deferred sensor) for new referrals; the emulator releases {RELEASED} ...")
-    releaser.start()
-    try:
-        run = dag.test()
-    finally:
-        stop.set()
-        releaser.join(timeout=10)
-    if run.state != "success":
-        raise RuntimeError(f"referrals_followup ended {run.state}")
-    mapped = sorted(
-        (ti for ti in run.get_task_instances() if ti.task_id == "accept_referral"),
-        key=lambda ti: ti.map_index,
+    backfill = _create_backfill(
+        airflow,
+        {
+            "dag_id": WAREHOUSE,
+            "from_date": (today - dt.timedelta(days=DAYS)).isoformat(),
+            "to_date": (today - dt.timedelta(days=2)).isoformat(),
+            "max_active_runs": 1,  # the warehouse is SQLite: one writer at a time
+        },
     )
-    # One mapped task per referral the sensor returned: their outcomes, in the sensor's order.
-    results = [ti.xcom_pull(task_ids="accept_referral", map_indexes=ti.map_index) for ti in mapped]
-    recorded = run.get_task_instance("record_outcomes").xcom_pull(task_ids="record_outcomes")
+    # Unpaused, the scheduler starts the backfill's runs and (catchup=False) makes the run of the
+    # latest complete interval, yesterday.
+    airflow.api("PATCH", f"dags/{WAREHOUSE}", {"is_paused": False})
+    _say(f"backfill {backfill['id']} of {DAYS - 1} days created; the scheduler runs them one by one ...")
+
+    def all_done() -> list[dict[str, Any]] | None:
+        airflow.check_running()
+        runs = _runs(airflow, WAREHOUSE)
+        for run in runs:
+            if run["state"] == "failed":
+                raise _failed(airflow, WAREHOUSE, run)
+        return runs if len(runs) == DAYS and all(r["state"] == "success" for r in runs) else None
+
+    runs = wait_for(f"{DAYS} warehouse runs to succeed", all_done, RUN_TIMEOUT, every=0.5, logs=airflow.logs)
+    loads = {
+        run["dag_run_id"]: _xcom(airflow, WAREHOUSE, run["dag_run_id"], "load_warehouse") for run in runs
+    }
+    backfill_seconds = time.monotonic() - began
+    for run in runs:
+        load = loads[run["dag_run_id"]]
+        _say(f"  {_day(run)} ({run['run_type']}): fetched {load['fetched']}, upserted {load['changed']}")
+
+    db = Path(airflow.env["PARTNER_CENTER_DATA_DIR"]) / "warehouse.db"
+    before = _checksum(db)
+    middle = runs[DAYS // 2]
+    _say(f"clearing {_day(middle)} (POST .../dagRuns/{middle['dag_run_id']}/clear) to rerun it ...")
+    rerun_began = time.monotonic()
+    airflow.api("POST", f"dags/{WAREHOUSE}/dagRuns/{middle['dag_run_id']}/clear", {"dry_run": False})
+
+    def rerun_done() -> bool:
+        airflow.check_running()
+        run = airflow.api("GET", f"dags/{WAREHOUSE}/dagRuns/{middle['dag_run_id']}")
+        if run["state"] == "failed":
+            raise _failed(airflow, WAREHOUSE, run)
+        tis = _task_instances(airflow, WAREHOUSE, middle["dag_run_id"])
+        return run["state"] == "success" and all(ti["try_number"] >= 2 for ti in tis)
+
+    wait_for(f"the rerun of {_day(middle)}", rerun_done, RUN_TIMEOUT, every=0.5, logs=airflow.logs)
+    rerun = _xcom(airflow, WAREHOUSE, middle["dag_run_id"], "load_warehouse")
     return {
-        "released": [r["id"] for r in released],
-        "results": results,
-        "accepted": recorded["accepted"],
-        "rows": recorded["rows"],
-        "seconds": time.monotonic() - began,
+        "runs": runs,
+        "loads": loads,
+        "backfill_id": backfill["id"],
+        "seconds": backfill_seconds,
+        "rerun": {
+            "run": middle,
+            "load": rerun,
+            "seconds": time.monotonic() - rerun_began,
+            "tries": {
+                ti["task_id"]: ti["try_number"]
+                for ti in _task_instances(airflow, WAREHOUSE, middle["dag_run_id"])
+            },
+            "checksum_before": before,
+            "checksum_after": _checksum(db),
+        },
+        "db": db,
     }
 
 
-def summary(paths: dict[str, Path], loads: list[dict[str, Any]], followup: dict[str, Any]) -> str:
-    """The readable end-of-demo report."""
-    warehouse = paths["data"] / "warehouse.db"
-    conn = sqlite3.connect(warehouse)
-    try:
-        rows = conn.execute("SELECT COUNT(*) FROM referrals").fetchone()[0]
+def _checksum(db: Path) -> str:
+    """SHA-256 of every row of the warehouse's ``referrals`` table, in id order."""
+    digest = hashlib.sha256()
+    with closing(sqlite3.connect(db)) as conn:
+        for row in conn.execute("SELECT * FROM referrals ORDER BY id"):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def followup(airflow: LocalAirflow, emulator: Emulator) -> dict[str, Any]:
+    """Trigger the follow-up; release referrals once its sensor is deferred; what it did."""
+    airflow.api("PATCH", f"dags/{FOLLOWUP}", {"is_paused": False})
+    triggered = dt.datetime.now(dt.timezone.utc)
+    run_id = airflow.api("POST", f"dags/{FOLLOWUP}/dagRuns", {"logical_date": triggered.isoformat()})[
+        "dag_run_id"
+    ]
+
+    def sensor_deferred() -> bool:
+        airflow.check_running()
+        tis = _task_instances(airflow, FOLLOWUP, run_id)
+        return any(ti["task_id"] == "wait_for_new_referrals" and ti["state"] == "deferred" for ti in tis)
+
+    wait_for("the follow-up sensor to be deferred", sensor_deferred, 90, logs=airflow.logs)
+    deferred_after = (dt.datetime.now(dt.timezone.utc) - triggered).total_seconds()
+    _say(
+        f"follow-up sensor deferred {deferred_after:.1f} s after the trigger; releasing {RELEASED} referrals"
+    )
+    updates_before = emulator.admin("stats")["requests"].get("update", 0)
+    released_at = dt.datetime.now(dt.timezone.utc)
+    released = [r["id"] for r in emulator.admin("release_incoming", {"n": RELEASED})]
+
+    def finished() -> dict[str, Any] | None:
+        airflow.check_running()
+        run = airflow.api("GET", f"dags/{FOLLOWUP}/dagRuns/{run_id}")
+        if run["state"] == "failed":
+            raise _failed(airflow, FOLLOWUP, run)
+        return run if run["state"] == "success" else None
+
+    run = wait_for("the follow-up run to finish", finished, RUN_TIMEOUT, every=0.5, logs=airflow.logs)
+    tis = _task_instances(airflow, FOLLOWUP, run_id)
+    accepts = sorted((ti for ti in tis if ti["task_id"] == "accept_referral"), key=lambda ti: ti["map_index"])
+    results = [_xcom(airflow, FOLLOWUP, run_id, "accept_referral", ti["map_index"]) for ti in accepts]
+    starts = [dt.datetime.fromisoformat(ti["start_date"]) for ti in accepts if ti["start_date"]]
+    return {
+        "run": run,
+        "released": released,
+        "results": results,
+        "recorded": _xcom(airflow, FOLLOWUP, run_id, "record_outcomes"),
+        "release_to_accept": min((s - released_at).total_seconds() for s in starts) if starts else None,
+        "updates": emulator.admin("stats")["requests"].get("update", 0) - updates_before,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The summary
+
+
+def window_ids(emulator: Emulator, runs: list[dict[str, Any]]) -> set[str]:
+    """From the emulator's own data: the ids updated in the runs' windows (each with the lookback)."""
+    from airflow_provider_partner.instants import sort_key
+
+    referrals = emulator.admin("referrals")  # every referral: 64 MB for 20,000, a few seconds
+    ids: set[str] = set()
+    for run in runs:
+        start = dt.datetime.fromisoformat(run["data_interval_start"]) - LOOKBACK
+        low, high = sort_key(start.isoformat()), sort_key(run["data_interval_end"])
+        ids |= {r["id"] for r in referrals if low <= sort_key(r["updatedDateTime"]) < high}
+    return ids
+
+
+def journal_states(state_dir: Path) -> dict[str, str]:
+    """
+    The emulator's journal (``journal.jsonl`` of its state dir): every referral written since
+    generation, in order; the last status/substatus of each.
+    """
+    states: dict[str, str] = {}
+    with (state_dir / "journal.jsonl").open(encoding="utf-8") as journal:
+        for line in journal:
+            if line.strip():
+                record = json.loads(line)
+                states[record["id"]] = f"{record['status']}/{record['substatus']}"
+    return states
+
+
+def summary(
+    airflow: LocalAirflow, loads: dict[str, Any], follow: dict[str, Any], truth: dict[str, Any]
+) -> str:
+    """The end-of-demo report: Airflow's record of the runs, checked against the data."""
+    with closing(sqlite3.connect(loads["db"])) as conn:
+        warehouse = {row[0] for row in conn.execute("SELECT id FROM referrals")}
         by_status = conn.execute(
             "SELECT status, COUNT(*) FROM referrals GROUP BY status ORDER BY 2 DESC"
         ).fetchall()
-    finally:
-        conn.close()
-    unique: set[str] = set()
-    for jsonl in sorted((paths["data"] / "referrals").glob("*.jsonl")):
-        with jsonl.open(encoding="utf-8") as handle:
-            unique.update(json.loads(line)["id"] for line in handle if line.strip())
-    lines = ["", "=" * 72, "Partner Center referrals demo: summary", "=" * 72]
-    lines.append(f"{'interval (UTC day)':<22}{'fetched':>9}{'written':>9}{'upserted':>10}{'rows after':>12}")
-    for load in loads:
-        day = load["day"] + (" rerun" if load["rerun"] else "")
-        lines.append(
-            f"{day:<22}{load['fetched']:>9}{load['written']:>9}{load['changed']:>10}{load['rows']:>12}"
-        )
-    rerun = loads[-1]
+    rule = "=" * 78
+    lines = ["", rule, "Partner Center referrals demo: what the scheduler ran (from REST /api/v2)", rule]
     lines.append(
-        f"Rerun of {rerun['day']}: {rerun['changed']} rows changed, table still {rerun['rows']} rows "
-        f"(idempotent)."
+        f"{'data interval (UTC)':<22}{'run type':<11}{'state':<9}"
+        f"{'seconds':>8}{'fetched':>9}{'written':>9}{'upserted':>10}"
+    )
+    for run in loads["runs"]:
+        load = loads["loads"][run["dag_run_id"]]
+        seconds = (
+            dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"])
+        ).total_seconds()
+        lines.append(
+            f"{_day(run):<22}{run['run_type']:<11}{run['state']:<9}{seconds:>8.1f}"
+            f"{load['fetched']:>9}{load['written']:>9}{load['changed']:>10}"
+        )
+    rerun = loads["rerun"]
+    same = rerun["checksum_before"] == rerun["checksum_after"]
+    tries = ", ".join(f"{task} try {n}" for task, n in rerun["tries"].items())
+    lines.append(
+        f"{DAYS} runs in {loads['seconds']:.1f} s: backfill {loads['backfill_id']} and the scheduled run."
     )
     lines.append(
-        f"Warehouse rows: {rows} = unique referral ids across the {DAYS} files ({len(unique)}): "
-        f"{'OK' if rows == len(unique) else 'MISMATCH'}"
+        f"Cleared {_day(rerun['run'])}, rerun by the scheduler in {rerun['seconds']:.1f} s ({tries}): "
+        "upserted "
+        f"{rerun['load']['changed']}, table still {rerun['load']['rows']} rows, SHA-256 "
+        f"{'unchanged (idempotent)' if same else 'CHANGED'}."
+    )
+    expected = truth["window_ids"]
+    lines.append(
+        f"Warehouse: {len(warehouse)} rows = the {len(expected)} ids the emulator updated in those {DAYS} "
+        f"windows (2 h lookback included): {'OK' if warehouse == expected else 'MISMATCH'}"
     )
     lines.append("  by status: " + ", ".join(f"{status} {count}" for status, count in by_status))
-    same = sorted(followup["accepted"]) == sorted(followup["released"])
+    recorded, released = follow["recorded"], follow["released"]
     lines.append(
-        f"Follow-up run ({followup['seconds']:.1f} s): {len(followup['released'])} new incoming referrals "
-        f"arrived while the sensor waited; accepted {len(followup['accepted'])} "
-        f"({'= the arrivals: OK' if same else 'MISMATCH with the arrivals'}):"
+        f"Follow-up run {follow['run']['dag_run_id']}: {follow['run']['state']}. {len(released)} referrals "
+        f"released while its sensor was deferred in the triggerer;"
+    )
+    latency = follow["release_to_accept"]
+    lines.append(
+        f"  accepted {len(recorded['accepted'])} "
+        f"({'= the released: OK' if sorted(recorded['accepted']) == sorted(released) else 'MISMATCH'}), "
+        f"{follow['updates']} PATCHes at the emulator"
+        + (f", first accept task started {latency:.1f} s after the release:" if latency is not None else ":")
     )
     lines.extend(
-        f"  {r['id']}  {r['outcome']} -> {r['status']}/{r['substatus']} (attempts {r['attempts']})"
-        for r in followup["results"]
+        f"  {r['id']}  {r['outcome']} (attempts {r['attempts']}); "
+        f"emulator journal: {truth['states'].get(r['id'])}"
+        for r in follow["results"]
     )
-    lines.append(f"  recorded in referral_followups ({followup['rows']} rows)")
-    lines.append(f"Files:         {paths['data'] / 'referrals'}")
-    lines.append(f"Warehouse:     {warehouse}  (tables referrals, referral_followups)")
-    lines.append(f"Airflow home:  {paths['home']}")
+    lines.append(f"  recorded in the warehouse table referral_followups ({recorded['rows']} rows)")
+    stats = truth["stats"]
+    lines.append(
+        f"Token cache {TOKEN_CACHE} ({'written by the hook' if truth['cache_written'] else 'MISSING'}): "
+        f"{stats['token_grants']['refresh_token']} refresh-token grant(s) in all, for "
+        f"{stats['requests'].get('list', 0)} list and {stats['requests'].get('update', 0)} update requests."
+    )
+    lines.append(f"Files:         {Path(airflow.env['PARTNER_CENTER_DATA_DIR']) / 'referrals'}")
+    lines.append(f"Warehouse:     {loads['db']}  (tables referrals, referral_followups)")
+    lines.append(f"Airflow home:  {airflow.home}  (component-logs/, task logs in logs/)")
     return "\n".join(lines)
 
 
-def run_dags() -> int:
-    """The child: Airflow home, the DAG runs and the summary, against the parent's emulator."""
-    info = json.loads(os.environ.pop(INFO_ENV))
-    # Noise from a test client Airflow imports, not from anything the demo does.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    paths = prepare_airflow_home(DEMO_DIR / "run", info)
-    _say(f"Airflow home {paths['home']} migrated; loading {DAYS} daily intervals ...")
-    loads = run_warehouse_loads(paths["dags"])
-    followup = run_followup(paths["dags"], info)
-    print(summary(paths, loads, followup), flush=True)
-    return 0
+# ---------------------------------------------------------------------------------------------
+# Main
 
 
-def _run_child(info: dict[str, Any]) -> int:
-    command = [sys.executable, "-m", "example_dags.run_demo", DAG_RUNS_FLAG]
-    env = {**os.environ, INFO_ENV: json.dumps(info)}
-    # This interpreter and fixed arguments; its own session keeps terminal signals for us.
-    proc = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
-    try:
-        return proc.wait()
-    finally:
-        _stop(proc, grace=2.0)  # a task may have taken over SIGTERM: SIGKILL soon after
+def _airflow(run_dir: Path) -> LocalAirflow:
+    data = run_dir / "data"
+    data.mkdir(parents=True)
+    airflow = LocalAirflow(
+        run_dir / "airflow",
+        {
+            "PARTNER_CENTER_DATA_DIR": str(data),
+            "PARTNER_CENTER_POKE_INTERVAL": str(POKE_INTERVAL),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        },
+    )
+    for dag_file in sorted(EXAMPLE_DAGS.glob("*.py")):
+        if dag_file.name not in NOT_DAGS:
+            (airflow.dags / dag_file.name).symlink_to(dag_file)
+    return airflow
 
 
-def main() -> int:
-    """Run the demo; returns the process exit code."""
+def _connect(airflow: LocalAirflow, info: dict[str, Any]) -> None:
+    """The emulator's example connection, with a token cache as production configures it."""
+    conn = json.loads(info["airflow_conn"])
+    conn["extra"]["token_cache"] = TOKEN_CACHE
+    airflow.env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
+    airflow.env["REQUESTS_CA_BUNDLE"] = info["ca_bundle"]
+
+
+def _keep_ui(airflow: LocalAirflow, info: dict[str, Any]) -> None:
+    """Leave everything running for a look at the UI, until Ctrl-C (or a component exits)."""
+    _say(f"Airflow UI: {airflow.url}  user {USER}, password {airflow.password}")
+    _say(f"  (the simple auth manager's passwords file: {airflow.passwords_file})")
+    _say("  scheduler, triggerer and emulator keep running: trigger referrals_followup in the UI, then")
+    _say(
+        f"  release referrals: curl --cacert {info['ca_bundle']} -H 'Authorization: Bearer "
+        f"{info['admin_token']}' -d '{{\"n\": 2}}' {info['admin_url']}/release_incoming"
+    )
+    _say("  Ctrl-C stops everything.")
+    while True:  # until Ctrl-C or SIGTERM (a KeyboardInterrupt here: the ExitStack stops all)
+        airflow.check_running()
+        time.sleep(1.0)
+
+
+def _in_background(function: Callable[..., T], *args: Any) -> Future[T]:
+    """
+    ``function(*args)`` in a daemon thread; its result as a future.
+
+    A daemon thread, not an executor: on Ctrl-C nothing waits for it (the executor's exit would
+    wait for a download that is of no use any more before stopping anything).
+    """
+    future: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits for the result
+            future.set_exception(err)
+
+    threading.Thread(target=work, name="demo-ground-truth", daemon=True).start()
+    return future
+
+
+def _ignore_signals() -> None:
+    # A second Ctrl-C must not cut the stopping short; every stop is bounded (SIGKILL).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run(keep_ui: bool) -> None:
+    """The whole demo; every process it starts is stopped when it returns or raises."""
     began = time.monotonic()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     run_dir = DEMO_DIR / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    _say(f"starting the emulator ({REFERRALS} referrals over 60 days) ...")
+    airflow = _airflow(run_dir)
+    # Exit callbacks run last-in first-out: signals ignored, Airflow stopped, then the emulator
+    # (the first airflow.stop covers a migration still running when the emulator fails to start).
+    with ExitStack() as stack:
+        stack.callback(airflow.stop)
+        airflow.prepare_database(DEMO_DIR / "cache")
+        _say(f"starting the emulator ({REFERRALS} referrals); Airflow's database: {airflow.db}")
+        info = stack.enter_context(emulator_process(run_dir / "emulator-state"))
+        stack.callback(airflow.stop)
+        stack.callback(_ignore_signals)
+        _say(f"emulator ready at {info['api_url']} ({time.monotonic() - began:.1f} s)")
+        _connect(airflow, info)
+        airflow.start()
+        _say("starting api-server, scheduler, dag-processor and triggerer (LocalExecutor, SQLite) ...")
+        airflow.wait_ready(DAG_IDS, STARTUP_TIMEOUT)
+        _say(f"Airflow healthy, DAGs parsed ({time.monotonic() - began:.1f} s); API and UI at {airflow.url}")
+        emulator = Emulator(info)
+        loads = warehouse_loads(airflow)
+        # The ground truth of the warehouse (a few seconds of JSON) is read while the follow-up
+        # runs; nothing writes those windows' referrals any more.
+        expected = _in_background(window_ids, emulator, loads["runs"])
+        follow = followup(airflow, emulator)
+        cached = airflow.api("GET", f"variables/{TOKEN_CACHE.removeprefix('variable://')}")
+        truth = {
+            "window_ids": expected.result(timeout=RUN_TIMEOUT),
+            "states": journal_states(run_dir / "emulator-state"),
+            "stats": emulator.admin("stats"),
+            "cache_written": bool(cached.get("key")),
+        }
+        print(summary(airflow, loads, follow, truth), flush=True)
+        _say(f"demo done in {time.monotonic() - began:.1f} s")
+        if keep_ui:
+            _keep_ui(airflow, info)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m example_dags.run_demo", description=__doc__.split("\n")[1]
+    )
+    parser.add_argument(
+        "--keep-ui", action="store_true", help="leave Airflow (and its UI) running until Ctrl-C"
+    )
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        with emulator_process(run_dir / "emulator-state") as info:
-            _say(f"emulator ready at {info['api_url']} ({time.monotonic() - began:.1f} s)")
-            code = _run_child(info)
+        run(args.keep_ui)
     except KeyboardInterrupt:
-        _say("interrupted: the DAG runs and the emulator were stopped")
+        _say("interrupted: Airflow and the emulator were stopped")
         return 130
-    if code != 0:
-        _say(f"the DAG runs failed (exit code {code}); the emulator was stopped")
-        return code
-    _say(f"done in {time.monotonic() - began:.1f} s")
+    except DemoError as err:
+        _say(f"failed: {err}")
+        _say("Airflow and the emulator were stopped; .demo/run/ keeps the logs")
+        return 1
+    _say(f"everything stopped ({time.monotonic() - began:.1f} s in all)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(run_dags() if sys.argv[1:] == [DAG_RUNS_FLAG] else main())
+    sys.exit(main())

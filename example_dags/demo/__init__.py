@@ -1,0 +1,7 @@
+"""
+Process management for ``make demo`` (``example_dags/run_demo.py``); not DAGs, not the provider.
+
+It lives in a sub-folder so that whatever copies or links ``example_dags/*.py`` into a dags
+folder (the test suites do) never picks it up, and ``example_dags/.airflowignore`` keeps it out
+of a DAG bag built from ``example_dags/`` itself.
+"""
