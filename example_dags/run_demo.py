@@ -466,7 +466,7 @@ def _airflow(run_dir: Path) -> LocalAirflow:
 def _connect(airflow: LocalAirflow, info: dict[str, Any]) -> None:
     """The emulator's example connection, with a token cache as production configures it."""
     conn = json.loads(info["airflow_conn"])
-    conn["extra"]["token_cache"] = TOKEN_CACHE
+    conn["extra"]["credential_store"] = TOKEN_CACHE  # replaces the emulator's own file store
     airflow.env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
     airflow.env["REQUESTS_CA_BUNDLE"] = info["ca_bundle"]
 

@@ -379,7 +379,8 @@ def emulator(root: Path, logs: Path, referrals: int, seed: int) -> Iterator[Emul
 def airflow_connection(info: dict[str, Any], token_cache: str) -> dict[str, Any]:
     """The emulator's example connection with a token cache, as production configures it."""
     conn = json.loads(info["airflow_conn"])
-    conn["extra"] = {**conn["extra"], "token_cache": token_cache}
+    # credential_store (token_cache's new name) replaces the emulator's own file store.
+    conn["extra"] = {**conn["extra"], "credential_store": token_cache}
     return dict(conn)
 
 

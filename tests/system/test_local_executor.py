@@ -195,10 +195,11 @@ def test_followup_defers_in_the_triggerer_and_accepts_each_referral_once(
 
 
 def _connection_body(emu: EmulatorProcess, case: str, **changes: Any) -> dict[str, Any]:
-    # One token cache per case: with a cache that still holds a valid access token the hook
-    # needs no token request, so a wrong secret would go unnoticed (see docs/system-tests.md).
+    # One token cache per case (test_connection now redeems the refresh token, so a shared cache
+    # would also do; separate caches keep the cases independent).
     conn = json.loads(emu.info["airflow_conn"])
-    extra = {**conn["extra"], "token_cache": f"variable://partner_center_connection_test_{case}_token_cache"}
+    store = f"variable://partner_center_connection_test_{case}_token_cache"
+    extra = {**conn["extra"], "credential_store": store}
     extra.update(changes.pop("extra", {}))
     body = {
         "connection_id": "partner_center_test",
