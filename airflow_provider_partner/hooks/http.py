@@ -27,15 +27,11 @@ from urllib3.exceptions import NewConnectionError
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterConnectionError,
-    PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
-    PartnerCenterNotFoundError,
-    PartnerCenterPermissionError,
-    PartnerCenterPreconditionFailed,
     PartnerCenterTLSError,
-    PartnerCenterUnauthorizedError,
     trim_body,
 )
+from airflow_provider_partner.hooks.http_errors import RETRY_STATUSES, error_for
 from airflow_provider_partner.hooks.session import new_session
 from airflow_provider_partner.hooks.transfer import (
     AttemptDeadline,
@@ -49,7 +45,6 @@ __all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Write methods are retried only when the server says it did not process the request.
 WRITE_RETRY_STATUSES = frozenset({429, 503})
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -221,7 +216,7 @@ class PartnerCenterHttp:
             break
         if response.status_code in ok_statuses:
             return response
-        raise self._error(response, method, request_id, correlation_id)
+        raise error_for(response, method, request_id, correlation_id, self.settings)
 
     def _send_with_retries(
         self,
@@ -338,69 +333,3 @@ class PartnerCenterHttp:
             )
 
         return before_sleep
-
-    def _secrets(self, response: requests.Response) -> list[str | None]:
-        sent = str(response.request.headers.get("Authorization", "")) if response.request else ""
-        settings = self.settings
-        return [
-            sent.removeprefix("Bearer ") or None,
-            settings.client_secret,
-            settings.refresh_token,
-            settings.user_password,
-        ]
-
-    def _error(
-        self,
-        response: requests.Response,
-        method: str,
-        request_id: str,
-        correlation_id: str,
-    ) -> PartnerCenterHTTPError:
-        status = response.status_code
-        kwargs: dict[str, Any] = {
-            "status": status,
-            "method": method,
-            "url": redact_url(response.url or ""),
-            "request_id": request_id,
-            "correlation_id": correlation_id,
-            "server_request_id": response.headers.get("Request-ID") or response.headers.get("MS-RequestId"),
-            # A body that echoes the request would carry the token: scrubbed before it is quoted.
-            "body": trim_body(response.content, secrets=self._secrets(response)),
-        }
-        if status == 401:
-            # request() refreshes once on a 401, so a 401 here is always the refreshed token's.
-            challenge = response.headers.get("WWW-Authenticate", "")
-            return PartnerCenterUnauthorizedError(
-                f"The API rejected a freshly refreshed access token (HTTP 401 {trim_body(challenge, 200)}). "
-                "The app registration may lack the Partner Center user_impersonation permission, or "
-                f"connection {self.settings.conn_id!r} has the wrong scope.",
-                **kwargs,
-            )
-        if status == 403:
-            return PartnerCenterPermissionError(
-                "Forbidden: the signed-in user lacks the Partner Center Referral Admin or Referral User "
-                "role (or Global Admin). Assign the role in Partner Center (Account settings > User "
-                "management) and run the task again.",
-                **kwargs,
-            )
-        if status == 404:
-            return PartnerCenterNotFoundError(
-                "Not found: the referral id or the API path does not exist.", **kwargs
-            )
-        if status == 412:
-            return PartnerCenterPreconditionFailed(
-                "Precondition failed: the referral changed since its eTag was read. Read it again and "
-                "re-apply the update.",
-                **kwargs,
-            )
-        if status in RETRY_STATUSES:
-            return PartnerCenterHTTPError(
-                "The API kept answering with a transient error after all retries; try again later or "
-                "raise extras max_retries/max_retry_time.",
-                **kwargs,
-            )
-        if 400 <= status < 500:
-            return PartnerCenterHTTPError(
-                "The API refused the request; the response body says which part was invalid.", **kwargs
-            )
-        return PartnerCenterHTTPError(f"Unexpected HTTP status {status}.", **kwargs)

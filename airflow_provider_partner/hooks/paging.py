@@ -253,8 +253,7 @@ def iterate_pages(
     :param max_empty_pages: the same after this many empty or repeated pages in a row that still
         carry a nextLink: a server that hands out a fresh ``$skiptoken`` on every page.
     """
-    policy = NextLinkPolicy(endpoint, params)
-    circling = _Circling(max_pages, max_empty_pages)
+    policy, circling = NextLinkPolicy(endpoint, params), _Circling(max_pages, max_empty_pages)
     url = endpoint
     next_params: dict[str, str] | None = dict(params)
     number = records = 0
@@ -273,22 +272,30 @@ def iterate_pages(
         records += len(page.records)
         if log_every and number % log_every == 0:
             _log_progress(number, records, started)
-        refused: PartnerCenterNextLinkError | None = None
-        if page.next_link is not None:
-            try:
-                circling.check(page)
-                url, next_params = policy.resolve(page.next_link)
-            except PartnerCenterNextLinkError as err:
-                refused = err  # raised after this page was handed over, as without prefetch
-            else:
-                if prefetch and (top is None or records < top):
-                    ahead = _PageRequest(fetch, url, next_params)
+        refused, follow = _follow(page, policy, circling)
+        if follow is not None:
+            url, next_params = follow
+            if prefetch and (top is None or records < top):
+                ahead = _PageRequest(fetch, url, next_params)
         yield page
         if refused is not None:
             raise refused
         if page.next_link is None:
             break
     _log_progress(number, records, started, done=True)
+
+
+def _follow(
+    page: ReferralPage, policy: NextLinkPolicy, circling: _Circling
+) -> tuple[PartnerCenterNextLinkError | None, tuple[str, dict[str, str] | None] | None]:
+    """``(refusal, (url, params))`` of the page's nextLink: the refusal is raised after the page."""
+    if page.next_link is None:
+        return None, None
+    try:
+        circling.check(page)
+        return None, policy.resolve(page.next_link)
+    except PartnerCenterNextLinkError as err:
+        return err, None
 
 
 class _Circling:
