@@ -90,6 +90,8 @@ class Extraction:
         self._stop = threading.Event()
         self._spool: ReferralSpool | None = None
         self._writer: AtomicObjectWriter | None = None
+        #: Queries the fetch ran (the plan's slices), known once it started.
+        self._slices = 0
 
     def __repr__(self) -> str:
         return f"Extraction(conn_id={self.partner_center_conn_id!r}, filter={self.plan.query_filter!r})"
@@ -147,6 +149,7 @@ class Extraction:
 
     def _fetch(self, spool: ReferralSpool, on_page: Callable[[], None] | None) -> FetchStats:
         queries = self.plan.queries()
+        self._slices = len(queries)
         hooks = make_hooks(self.partner_center_conn_id, len(queries))
         stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
         count = spool.count()
@@ -194,7 +197,7 @@ class Extraction:
             count=count,
             pages=stats.pages,
             received=stats.received,
-            slices=len(self.plan.queries()),
+            slices=self._slices,
             seconds=round(time.monotonic() - started, 3),
             records=records,
         )

@@ -6,67 +6,53 @@ Reading ``$filter`` text as OData does: string literals (with doubled quotes), p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 __all__ = ["check_balanced", "is_wrapped", "segments", "top_level_keywords"]
 
 
-def top_level_keywords(expr: str) -> set[str]:
-    """Return the lower-cased ``and``/``or``/``not`` keywords outside quotes and parentheses."""
-    found: set[str] = set()
+_KEYWORDS = frozenset({"and", "or", "not"})
+# A word starts after anything but a name character or a path separator ("a/and" is a field).
+_WORD = re.compile(r"(?<![\w/])[^\W\d]\w*")
+
+
+def _structure(expr: str) -> Iterator[tuple[int, str]]:
+    """``(position, char)`` of every character outside string literals."""
+    for start, text, literal in segments(expr):
+        if literal is False:
+            yield from enumerate(text, start)
+
+
+def _top_level(expr: str) -> str:
+    """``expr`` with its string literals and everything inside parentheses blanked (same length)."""
+    shown = [" "] * len(expr)
     depth = 0
-    in_string = False
-    i = 0
-    n = len(expr)
-    while i < n:
-        char = expr[i]
-        if in_string:
-            if char == "'":
-                # A doubled quote is an escaped quote inside the literal.
-                if i + 1 < n and expr[i + 1] == "'":
-                    i += 1
-                else:
-                    in_string = False
-        elif char == "'":
-            in_string = True
-        elif char == "(":
+    for position, char in _structure(expr):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
-        elif depth == 0 and char.isalpha() and (i == 0 or not (expr[i - 1].isalnum() or expr[i - 1] in "_/")):
-            j = i
-            while j < n and (expr[j].isalnum() or expr[j] == "_"):
-                j += 1
-            word = expr[i:j].lower()
-            if word in {"and", "or", "not"}:
-                found.add(word)
-            i = j
-            continue
-        i += 1
-    return found
+        elif depth == 0:
+            shown[position] = char
+    return "".join(shown)
+
+
+def top_level_keywords(expr: str) -> set[str]:
+    """Return the lower-cased ``and``/``or``/``not`` keywords outside quotes and parentheses."""
+    return {word.lower() for word in _WORD.findall(_top_level(expr))} & _KEYWORDS
 
 
 def is_wrapped(expr: str) -> bool:
     """Whether the whole expression is one parenthesised group, e.g. ``(a or b)``."""
     if not (expr.startswith("(") and expr.endswith(")")):
         return False
-    return not top_level_keywords(expr) and _balanced_inside(expr[1:-1])
-
-
-def _balanced_inside(inner: str) -> bool:
     depth = 0
-    in_string = False
-    for char in inner:
-        if in_string:
-            # A doubled quote toggles twice, which leaves the state right.
-            in_string = char != "'"
-        elif char == "'":
-            in_string = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
+    for position, char in _structure(expr):
+        if char in "()":
+            depth += 1 if char == "(" else -1
+            # The first '(' must close at the very end: "(a) or (b)" is two groups.
+            if depth == 0 and position < len(expr) - 1:
                 return False
     return depth == 0
 
@@ -110,21 +96,19 @@ def check_balanced(expr: str) -> str:
     :raises ValueError: naming the character position (1-based) of the first problem.
     """
     open_at: list[int] = []
-    for start, text, literal_run in segments(expr):
-        if literal_run is None:
+    for start, text, literal in segments(expr):
+        if literal is None:
             raise ValueError(
                 f"The string literal opened at character {start + 1} of $filter {expr!r} is never "
                 "closed; quote values with odata.literal() or bind them with odata.bind()."
             )
-        if literal_run:
-            continue
-        for offset, char in enumerate(text):
+        for position, char in enumerate(text if literal is False else "", start):
             if char == "(":
-                open_at.append(start + offset)
+                open_at.append(position)
             elif char == ")":
                 if not open_at:
                     raise ValueError(
-                        f"The ')' at character {start + offset + 1} of $filter {expr!r} closes nothing."
+                        f"The ')' at character {position + 1} of $filter {expr!r} closes nothing."
                     )
                 open_at.pop()
     if open_at:
