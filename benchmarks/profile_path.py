@@ -33,68 +33,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import orjson
-import requests
-
+from benchmarks.contenders import prepare_floor, prepare_operator
 from benchmarks.emulator import EmulatorProcess
 
 __all__ = ["main"]
 
 _FOLDERS = re.compile(r"/\S*/(?=(airflow_provider_partner/)?[^/\s]+:\d+\()")
-_SCOPE = "https://api.partner.microsoft.com/user_impersonation offline_access"
-
-
-def _floor(info: dict[str, Any], output: Path) -> Callable[[], int]:
-    def run() -> int:
-        with requests.Session() as session:
-            session.verify = info["ca_bundle"]
-            token = session.post(
-                f"{info['authority']}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "client_id": info["client_id"],
-                    "client_secret": info["client_secret"],
-                    "refresh_token": info["refresh_token"],
-                    "scope": _SCOPE,
-                },
-                timeout=60,
-            ).json()["access_token"]
-            session.headers["Authorization"] = f"Bearer {token}"
-            url: str | None = info["referrals_url"]
-            count = 0
-            with open(output, "wb") as out:
-                while url:
-                    response = session.get(url, timeout=60)
-                    response.raise_for_status()
-                    page = orjson.loads(response.content)
-                    records = page["value"]
-                    out.write(b"".join([orjson.dumps(record) + b"\n" for record in records]))
-                    count += len(records)
-                    url = page.get("@odata.nextLink")
-        return count
-
-    return run
-
-
-def _operator(output: Path) -> Callable[[], int]:
-    # Everything the operator loads on first use is loaded here, before any clock starts.
-    import msal  # noqa: F401
-
-    import airflow_provider_partner.extract.fetch
-    import airflow_provider_partner.extract.writers  # noqa: F401
-    from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
-
-    operator = PartnerCenterReferralsOperator(
-        task_id="profile", window_field=None, output_path=f"file://{output}", output_format="jsonl"
-    )
-
-    def run() -> int:
-        manifest = operator.execute({"params": {}})  # type: ignore[arg-type]
-        return int(manifest["count"])
-
-    return run
 
 
 def _timed(run: Callable[[], int]) -> tuple[float, float, int]:
@@ -124,7 +69,7 @@ class _AllThreads:
             function()
         finally:
             main.disable()
-            threading.setprofile(None)  # type: ignore[arg-type]
+            threading.setprofile(None)
         stats = pstats.Stats(main, stream=_Capture())  # type: ignore[arg-type]
         for profile in self.profiles:
             profile.disable()
@@ -165,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with EmulatorProcess(args.referrals) as emulator, tempfile.TemporaryDirectory() as folder:
         os.environ.update(emulator.env())
-        floor = _floor(emulator.info, Path(folder) / "floor.jsonl")
-        operator = _operator(Path(folder) / "operator.jsonl")
+        # The same two contenders as make bench's (P1), run here in one process.
+        floor = prepare_floor(emulator.info, str(Path(folder) / "floor.jsonl"))
+        operator = prepare_operator(emulator.info, str(Path(folder) / "operator.jsonl"))
         floor()
         operator()  # warm-up: the token, the connection pools, the emulator's caches
         wall = {"floor": float("inf"), "operator": float("inf")}
