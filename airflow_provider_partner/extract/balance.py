@@ -1,0 +1,172 @@
+"""
+Balanced slices: cut the window (or the whole history) where the number of referrals is even.
+
+Equal-width time slices hold unequal numbers of referrals (business hours, a campaign, a
+backfill of old data), so the slowest slice sets the pace. Here the cuts are found by asking the
+API how many referrals a range holds: one request with ``$top=1`` and ``$select=id`` reads
+``@odata.count`` (the count of every match, whatever ``$top`` cuts). Each inner cut is bisected
+on time, in a thread of its own, until its side holds its share within :data:`TOLERANCE`.
+
+Without a window (a full-history extraction) the slices go by ``createdDateTime``, which never
+changes; the bounds of the search come from the oldest and newest referral, and the first and
+last slices are open-ended, so referrals created meanwhile still fall in one of them. A server
+that sends no ``@odata.count`` gets equal-width slices (the window), or one query (no window).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_partner import instants
+from airflow_provider_partner.extract.slices import Span, span_filter, split_window
+from airflow_provider_partner.instants import Instant
+
+if TYPE_CHECKING:
+    from airflow_provider_partner.extract.slices import ExtractionPlan
+    from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+__all__ = ["TOLERANCE", "balanced_spans", "plan_queries"]
+
+log = logging.getLogger(__name__)
+
+#: A cut is good enough when its side is off by at most this share of one slice.
+TOLERANCE = 0.04
+#: Count probes per cut at most (bisection halves the time range each time).
+MAX_PROBES = 24
+#: Full-history slices go by this field: it never changes, so a referral stays in its slice.
+HISTORY_FIELD = "createdDateTime"
+_MICROSECOND = 10
+
+
+class _Counter:
+    """Counts of ``field`` ranges under the user's filter, through one hook (one thread)."""
+
+    def __init__(self, hook: PartnerCenterHook, field: str, user: str | None) -> None:
+        self.hook, self.field, self.user = hook, field, user
+        self.probes = 0
+
+    def _first_page(self, **query: Any) -> Any:
+        pages = self.hook.iter_pages(**query)
+        try:
+            return next(iter(pages), None)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    def count(self, span: Span) -> int | None:
+        """``@odata.count`` of the span, ``None`` when the server sends none."""
+        self.probes += 1
+        page = self._first_page(filter=span_filter(self.field, span, self.user), select=["id"], top=1)
+        return None if page is None else page.count
+
+    def edge(self, descending: bool) -> Instant | None:
+        """The oldest (newest) ``field`` value under the user's filter; ``None`` when nothing matches."""
+        self.probes += 1
+        order = f"{self.field} {'desc' if descending else 'asc'}"
+        page = self._first_page(filter=self.user, orderby=order, select=["id", self.field], top=1)
+        if page is None or not page.records:
+            return None
+        try:
+            return instants.parse(page.records[0].get(self.field), self.field)
+        except (TypeError, ValueError):
+            return None
+
+
+def _bisect(counter: _Counter, lower: Span, low: int, high: int, target: int, tolerance: int) -> Instant:
+    """
+    The instant ``t`` in ``[low, high]`` (ticks) where ``[lower.start, t)`` holds about ``target``.
+
+    ``low`` holds none of the range yet, ``high`` all of it: each probe halves the bracket.
+    """
+    best, best_error = high, None
+    for _ in range(MAX_PROBES):
+        middle = (low + (high - low) // 2) // _MICROSECOND * _MICROSECOND
+        if middle <= low:
+            break
+        found = counter.count(Span(lower.start, Instant(middle)))
+        if found is None:
+            break
+        error = abs(found - target)
+        if best_error is None or error < best_error:
+            best, best_error = middle, error
+        if error <= tolerance:
+            break
+        if found < target:
+            low = middle
+        else:
+            high = middle
+    return Instant(best)
+
+
+def balanced_spans(
+    hooks: Sequence[PartnerCenterHook], field: str, user: str | None, outer: Span, parts: int
+) -> list[Span] | None:
+    """
+    ``parts`` contiguous spans covering ``outer``, each holding about the same number of referrals.
+
+    :param hooks: one hook per search thread (``parts - 1`` are used for the cuts).
+    :param field: the datetime field the spans apply to.
+    :param user: the user's ``$filter`` (ANDed with every span).
+    :param outer: the whole range (open ends allowed: the full history).
+    :param parts: number of spans wanted.
+    :return: the spans (fewer when some would be empty), or ``None`` when the server sends no
+        count or nothing matches: the caller falls back to equal-width slices.
+    """
+    first = _Counter(hooks[0], field, user)
+    total = first.count(outer)
+    if not total:
+        return None
+    start = outer.start if outer.start is not None else first.edge(descending=False)
+    end = outer.end
+    if end is None:
+        newest = first.edge(descending=True)
+        end = Instant(newest.ticks + _MICROSECOND) if newest is not None else None
+    if start is None or end is None or end <= start:
+        return None
+    tolerance = max(1, int(total / parts * TOLERANCE))
+    counters = [_Counter(hooks[k % len(hooks)], field, user) for k in range(1, parts)]
+
+    def cut(k: int) -> Instant:
+        return _bisect(counters[k - 1], outer, start.ticks, end.ticks, total * k // parts, tolerance)
+
+    with ThreadPoolExecutor(
+        max_workers=max(1, parts - 1), thread_name_prefix="partner-referrals-probe"
+    ) as pool:
+        cuts = sorted(set(pool.map(cut, range(1, parts))))
+    bounds: list[Instant | None] = [outer.start, *cuts, outer.end]
+    spans = [Span(a, b) for a, b in itertools.pairwise(bounds) if a is None or b is None or a < b]
+    log.info(
+        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s)",
+        len(spans),
+        total,
+        field,
+        first.probes + sum(counter.probes for counter in counters),
+    )
+    return spans
+
+
+def plan_queries(plan: ExtractionPlan, hooks: Sequence[PartnerCenterHook]) -> list[dict[str, Any]]:
+    """
+    The plan's queries, one per slice: balanced by count when the server counts, else by time.
+
+    :param plan: what to read.
+    :param hooks: the extraction's hooks (one per slice).
+    """
+    if plan.parallelism == 1:
+        return plan.queries()
+    field = plan.window_field or HISTORY_FIELD
+    window = plan.window if plan.window_field else None
+    outer = Span(window.start, window.end) if window is not None else Span(None, None)
+    spans = balanced_spans(hooks, field, plan.filter, outer, plan.parallelism)
+    if spans is None:
+        if window is None or window.end is None:
+            log.info("No @odata.count from the API: reading the full history in one query")
+            return [plan.span_query(field, Span(None, None))]
+        log.info("No @odata.count from the API: slicing the window into equal lengths")
+        spans = [Span(a, b) for a, b in split_window(window, plan.parallelism)]
+    return [plan.span_query(field, span) for span in spans]
