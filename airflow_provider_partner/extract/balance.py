@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_partner import instants
 from airflow_provider_partner.extract.slices import Span, span_filter, split_window
+from airflow_provider_partner.hooks.errors import PartnerCenterHTTPError
 from airflow_provider_partner.instants import Instant
 
 if TYPE_CHECKING:
@@ -54,6 +55,12 @@ class _Counter:
         pages = self.hook.iter_pages(**query)
         try:
             return next(iter(pages), None)
+        except PartnerCenterHTTPError as err:
+            if err.status != 400:
+                raise
+            # The API refused the probe's shape ($top with $select): paging may still work.
+            log.warning("The API refused a count probe (HTTP 400): slicing without counts")
+            return None
         finally:
             close = getattr(pages, "close", None)
             if close is not None:

@@ -117,3 +117,20 @@ def test_a_429_holds_back_every_slice(emu, tmp_path):
     held = [at for at, _ in stormy.arrivals if first < at < first + 0.2]
     assert len(held) <= plan.parallelism - 1, held
     assert len([fault for _, fault in stormy.arrivals if fault == "429"]) == 2
+
+
+def test_without_counts_the_window_is_cut_into_equal_lengths(emu, tmp_path, monkeypatch, caplog):
+    # A server that sends no @odata.count (the emulator always does: its probes answer None here).
+    from airflow_provider_partner.extract import balance
+
+    monkeypatch.setattr(balance._Counter, "count", lambda self, span: None)
+    start, end = midnight_today() - dt.timedelta(days=20), midnight_today()
+    window = Window(start=start, end=end, interval_start=start, source="operator")
+    one = _write(ExtractionPlan(window_field="updatedDateTime", window=window), tmp_path / "one.jsonl")
+    four = _write(
+        ExtractionPlan(window_field="updatedDateTime", window=window, parallelism=4), tmp_path / "four.jsonl"
+    )
+    assert (tmp_path / "four.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert four.slices == 4
+    assert sum(four.per_slice) == one.count
+    assert "No @odata.count from the API: slicing the window into equal lengths" in caplog.text
