@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_partner import instants
 from airflow_provider_partner.extract.slices import Span, span_filter, split_window
-from airflow_provider_partner.hooks.errors import PartnerCenterHTTPError
+from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
 from airflow_provider_partner.instants import Instant
 
 if TYPE_CHECKING:
@@ -47,11 +48,17 @@ _MICROSECOND = 10
 class _Counter:
     """Counts of ``field`` ranges under the user's filter, through one hook (one thread)."""
 
-    def __init__(self, hook: PartnerCenterHook, field: str, user: str | None) -> None:
-        self.hook, self.field, self.user = hook, field, user
+    def __init__(
+        self, hook: PartnerCenterHook, field: str, user: str | None, stop: threading.Event | None
+    ) -> None:
+        self.hook, self.field, self.user, self.stop = hook, field, user, stop
         self.probes = 0
 
     def _first_page(self, **query: Any) -> Any:
+        if self.stop is not None and self.stop.is_set():
+            raise PartnerCenterCancelledError(
+                "Stopped while planning the slices because the task is being killed; no output was written."
+            )
         pages = self.hook.iter_pages(**query)
         try:
             return next(iter(pages), None)
@@ -130,7 +137,12 @@ def _search(
 
 
 def balanced_spans(
-    hooks: Sequence[PartnerCenterHook], field: str, user: str | None, outer: Span, parts: int
+    hooks: Sequence[PartnerCenterHook],
+    field: str,
+    user: str | None,
+    outer: Span,
+    parts: int,
+    stop: threading.Event | None = None,
 ) -> list[Span] | None:
     """
     ``parts`` contiguous spans covering ``outer``, each holding about the same number of referrals.
@@ -140,10 +152,12 @@ def balanced_spans(
     :param user: the user's ``$filter`` (ANDed with every span).
     :param outer: the whole range (open ends allowed: the full history).
     :param parts: number of spans wanted.
+    :param stop: when set, the next probe raises
+        :class:`~airflow_provider_partner.hooks.errors.PartnerCenterCancelledError`.
     :return: the spans (fewer when some would be empty), or ``None`` when the server sends no
         count or nothing matches: the caller falls back to equal-width slices.
     """
-    first = _Counter(hooks[0], field, user)
+    first = _Counter(hooks[0], field, user, stop)
     total = first.count(outer)
     if not total:
         return None
@@ -155,7 +169,7 @@ def balanced_spans(
     if start is None or end is None or end <= start:
         return None
     tolerance = max(1, int(total / parts * TOLERANCE))
-    counters = [_Counter(hooks[k % len(hooks)], field, user) for k in range(1, parts)]
+    counters = [_Counter(hooks[k % len(hooks)], field, user, stop) for k in range(1, parts)]
 
     def cut(k: int) -> Instant:
         bracket = (start.ticks, end.ticks, total)
@@ -177,19 +191,22 @@ def balanced_spans(
     return spans
 
 
-def plan_queries(plan: ExtractionPlan, hooks: Sequence[PartnerCenterHook]) -> list[dict[str, Any]]:
+def plan_queries(
+    plan: ExtractionPlan, hooks: Sequence[PartnerCenterHook], stop: threading.Event | None = None
+) -> list[dict[str, Any]]:
     """
     The plan's queries, one per slice: balanced by count when the server counts, else by time.
 
     :param plan: what to read.
     :param hooks: the extraction's hooks (one per slice).
+    :param stop: the extraction's stop event (checked before every probe).
     """
     if plan.parallelism == 1:
         return plan.queries()
     field = plan.window_field or HISTORY_FIELD
     window = plan.window if plan.window_field else None
     outer = Span(window.start, window.end) if window is not None else Span(None, None)
-    spans = balanced_spans(hooks, field, plan.filter, outer, plan.parallelism)
+    spans = balanced_spans(hooks, field, plan.filter, outer, plan.parallelism, stop)
     if spans is None:
         if window is None or window.end is None:
             log.info("No @odata.count from the API: reading the full history in one query")

@@ -154,7 +154,7 @@ class Extraction:
 
         hooks = make_hooks(self.partner_center_conn_id, self.plan.parallelism)
         # Balanced slices cost a few count requests before paging starts (see balance.py).
-        queries = plan_queries(self.plan, hooks)
+        queries = plan_queries(self.plan, hooks, self._stop)
         self._slices = len(queries)
         hooks = hooks[: len(queries)]
         stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
