@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,7 @@ def balanced_spans(
     :return: the spans (fewer when some would be empty), or ``None`` when the server sends no
         count or nothing matches: the caller falls back to equal-width slices.
     """
+    started = time.monotonic()
     first = _Counter(hooks[0], field, user, stop)
     total = first.count(outer)
     if not total:
@@ -182,11 +184,12 @@ def balanced_spans(
     bounds: list[Instant | None] = [outer.start, *cuts, outer.end]
     spans = [Span(a, b) for a, b in itertools.pairwise(bounds) if a is None or b is None or a < b]
     log.info(
-        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s)",
+        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s) in %.1f s",
         len(spans),
         total,
         field,
         first.probes + sum(counter.probes for counter in counters),
+        time.monotonic() - started,
     )
     return spans
 
