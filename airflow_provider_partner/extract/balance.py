@@ -3,10 +3,11 @@ Balanced slices: cut the window (or the whole history) where the number of refer
 
 Equal-width time slices hold unequal numbers of referrals (business hours, a campaign, a
 backfill of old data), so the slowest slice sets the pace. Here the cuts are found by asking the
-API how many referrals a range holds: one request with ``$top=1`` and ``$select=id`` reads
-``@odata.count`` (the count of every match, whatever ``$top`` cuts). Each inner cut is bisected
-on time (interpolating and halving in turn), in a thread of its own, until its side holds its
-share within :data:`TOLERANCE`; a slice therefore holds its share within twice that.
+API how many referrals a range holds: one request with ``$top=1``, ``$select=id`` and
+``$count=true`` reads ``@odata.count`` (the count of every match, whatever ``$top`` cuts). Each
+inner cut is searched on time (interpolating and halving in turn), in a thread of its own, until
+its side holds its share within :data:`TOLERANCE`; a slice therefore holds its share within twice
+that.
 
 Without a window (a full-history extraction) the slices go by ``createdDateTime``, which never
 changes; the bounds of the search come from the oldest and newest referral, and the first and
@@ -23,10 +24,12 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from airflow_provider_partner import instants
 from airflow_provider_partner.extract.slices import Span, span_filter, split_window
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
+from airflow_provider_partner.hooks.paging import ReferralPage, parse_page
 from airflow_provider_partner.instants import Instant
 
 if TYPE_CHECKING:
@@ -55,36 +58,51 @@ class _Counter:
         self.hook, self.field, self.user, self.stop = hook, field, user, stop
         self.probes = 0
 
-    def _first_page(self, **query: Any) -> Any:
+    def _first_page(self, params: dict[str, str | None]) -> ReferralPage | None:
+        """
+        One request (``$top=1``, ``$count=true``): the probe never follows a nextLink.
+
+        Sent through the hook's HTTP client (retries, the shared back-off, the token) rather than
+        ``iter_pages``, which has no ``$count``: the docs do not say the service counts unasked.
+        """
         if self.stop is not None and self.stop.is_set():
             raise PartnerCenterCancelledError(
                 "Stopped while planning the slices because the task is being killed; no output was written."
             )
-        pages = self.hook.iter_pages(**query)
+        query = urlencode(
+            {"$top": "1", "$count": "true", **{k: v for k, v in params.items() if v is not None}},
+            quote_via=quote,
+            safe="$'(),/:@",
+        )
+        url = f"{self.hook.settings.referrals_url}?{query}"
         try:
-            return next(iter(pages), None)
+            response = self.hook.get_conn().request("GET", url)
         except PartnerCenterHTTPError as err:
             if err.status != 400:
                 raise
-            # The API refused the probe's shape ($top with $select): paging may still work.
+            # The API refused the probe's shape ($count, $top with $select): paging may still work.
             log.warning("The API refused a count probe (HTTP 400): slicing without counts")
             return None
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+        return parse_page(
+            body=response.content,
+            content_type=response.headers.get("Content-Type"),
+            number=1,
+            url=url,
+            request_id=response.headers.get("Request-ID"),
+        )
 
     def count(self, span: Span) -> int | None:
         """``@odata.count`` of the span, ``None`` when the server sends none."""
         self.probes += 1
-        page = self._first_page(filter=span_filter(self.field, span, self.user), select=["id"], top=1)
+        page = self._first_page({"$filter": span_filter(self.field, span, self.user), "$select": "id"})
         return None if page is None else page.count
 
     def edge(self, descending: bool) -> Instant | None:
         """The oldest (newest) ``field`` value under the user's filter; ``None`` when nothing matches."""
         self.probes += 1
         order = f"{self.field} {'desc' if descending else 'asc'}"
-        page = self._first_page(filter=self.user, orderby=order, select=["id", self.field], top=1)
+        every = span_filter(self.field, Span(None, None), self.user)
+        page = self._first_page({"$filter": every, "$orderby": order, "$select": f"id,{self.field}"})
         if page is None or not page.records:
             return None
         try:
