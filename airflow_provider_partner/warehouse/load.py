@@ -24,6 +24,7 @@ from airflow_provider_partner.warehouse.schema import (
     dialect_named,
     referral_row,
     rows_per_statement,
+    table_lock_sql,
     upsert_sql,
 )
 
@@ -191,6 +192,8 @@ def load_referrals(
     Each referral is one row keyed by ``id``; a newer ``updatedDateTime`` replaces the row, an
     older or equal one changes nothing, so loading a file twice, or overlapping files in any
     order, never duplicates or regresses a row. One transaction: on any error nothing is written.
+    Concurrent loads of one table take turns (on PostgreSQL a transaction-level advisory lock,
+    :func:`~airflow_provider_partner.warehouse.schema.table_lock_sql`; SQLite has one writer).
 
     :param hook: a ``DbApiHook`` (``SqliteHook``, ``PostgresHook``) or the id of its connection.
     :param path: the operator's JSONL (or JSONL.gz) output: a local path or an ``ObjectStoragePath``.
@@ -207,6 +210,9 @@ def load_referrals(
             with closing(conn.cursor()) as cursor:
                 if dialect is SQLITE:
                     cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+                lock = table_lock_sql(dialect, table)
+                if lock:  # loads of one table take turns: no DDL race, no deadlock
+                    cursor.execute(lock)
                 cursor.execute(create_table_sql(dialect, table))
                 read, changed = upsert_referrals(
                     cursor, dialect, db_hook.placeholder, read_referrals(path), table, batch_size

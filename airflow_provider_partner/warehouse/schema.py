@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "dialect_named",
     "referral_row",
     "rows_per_statement",
+    "table_lock_sql",
     "upsert_sql",
 ]
 
@@ -91,11 +93,15 @@ class Dialect:
     :param max_parameters: bound parameters one statement may carry (a multi-row ``VALUES``
         chunk is sized to stay under it).
     :param json_value: the SQL expression of the ``raw_json`` value around its placeholder.
+    :param table_lock: the statement that makes loads of one table wait for each other until
+        their transactions end (``{key}``: a number per table); empty where the database does
+        that by itself (SQLite has one writer at a time).
     """
 
     name: str
     max_parameters: int
     json_value: str = "{}"
+    table_lock: str = ""
 
     def column_type(self, column: Column) -> str:
         """The column's type and constraints in this dialect."""
@@ -104,7 +110,14 @@ class Dialect:
 
 # 999 is SQLite's limit before 3.32 (32,766 since); PostgreSQL's protocol allows 65,535.
 SQLITE = Dialect("sqlite", max_parameters=999)
-POSTGRES = Dialect("postgresql", max_parameters=65_535, json_value="CAST({} AS JSONB)")
+# Concurrent loads of one PostgreSQL table would race in CREATE TABLE IF NOT EXISTS (a unique
+# violation in pg_type) and could deadlock on overlapping ids in different orders.
+POSTGRES = Dialect(
+    "postgresql",
+    max_parameters=65_535,
+    json_value="CAST({} AS JSONB)",
+    table_lock="SELECT pg_advisory_xact_lock({key})",
+)
 DIALECTS: Mapping[str, Dialect] = {"sqlite": SQLITE, "postgresql": POSTGRES, "postgres": POSTGRES}
 
 
@@ -139,6 +152,22 @@ def create_table_sql(dialect: Dialect, table: str = "referrals") -> str:
     """
     columns = ",\n".join(f"    {column.name} {dialect.column_type(column)}" for column in COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {_checked_table(table)} (\n{columns}\n)"
+
+
+def table_lock_sql(dialect: Dialect, table: str = "referrals") -> str | None:
+    """
+    The statement that serializes loads of ``table`` until the transaction ends, if ``dialect`` needs one.
+
+    On PostgreSQL a transaction-level advisory lock whose key is derived from the table's name
+    (the same in every process); ``None`` on SQLite.
+
+    :param dialect: :data:`SQLITE` or :data:`POSTGRES`.
+    :param table: the table's name, optionally schema-qualified.
+    """
+    if not dialect.table_lock:
+        return None
+    key = zlib.crc32(f"airflow_provider_partner.warehouse:{_checked_table(table)}".encode())
+    return dialect.table_lock.format(key=key)
 
 
 def upsert_sql(dialect: Dialect, placeholder: str, rows: int, table: str = "referrals") -> str:

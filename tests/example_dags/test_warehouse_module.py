@@ -24,6 +24,7 @@ from airflow_provider_partner.warehouse import (
 )
 
 CONN_ID = "test_warehouse"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
 
 
 def _ref(rid: str, updated: str, status: str = "New") -> dict[str, Any]:
@@ -203,3 +204,23 @@ def test_the_example_uses_its_connection_else_the_embedded_file(db: Path, tmp_pa
     hook = example_warehouse_hook("no_such_connection", embedded)
     assert load_referrals(hook, path) == {"read": 1, "changed": 1, "rows": 1}
     assert (_rows(embedded, "id"), dialect_of(hook)) == ([("a",)], SQLITE)
+
+
+def test_the_docs_show_the_statements_the_code_runs() -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    for sql in (create_table_sql(SQLITE), create_table_sql(POSTGRES), upsert_sql(POSTGRES, "%s", 2)):
+        assert f"```sql\n{sql}\n```" in doc
+
+
+def test_other_databases_are_refused_by_name() -> None:
+    from airflow_provider_partner.warehouse.schema import dialect_named
+
+    with pytest.raises(ValueError, match="supports SQLite and PostgreSQL, not 'mysql'"):
+        dialect_named("mysql")
+
+
+def test_stored_instants_read_back_as_sqlite_date_times(db: Path, tmp_path: Path) -> None:
+    record = {**_ref("a", "2026-11-02T10:00:00.1234567Z"), "statusReason": "why"}
+    load_referrals(CONN_ID, _write(tmp_path / "t.jsonl", [record]))
+    columns = "datetime(updated_date_time), json_extract(raw_json, '$.statusReason')"
+    assert _rows(db, columns) == [("2026-11-02 10:00:00", "why")]
