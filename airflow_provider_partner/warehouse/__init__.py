@@ -15,7 +15,8 @@ Public API (``docs/warehouse.md``)::
 - :func:`upsert_referrals`, :func:`read_referrals`, :func:`count_rows`: the pieces, for a
   transaction or a cursor of your own.
 - :mod:`~airflow_provider_partner.warehouse.schema`: the table's columns (:data:`COLUMNS`), its
-  DDL (:func:`create_table_sql`) and upsert (:func:`upsert_sql`) per dialect.
+  DDL (:func:`create_table_sql`), upsert (:func:`upsert_sql`) and the lock concurrent loads take
+  turns with (:func:`table_lock_sql`) per dialect.
 
 It sits beside the operators (it reads their output files) and imports only ``instants`` from
 the provider; common-sql and the database drivers load when a load runs.
@@ -41,6 +42,7 @@ from airflow_provider_partner.warehouse.schema import (
     Dialect,
     create_table_sql,
     referral_row,
+    table_lock_sql,
     upsert_sql,
 )
 
@@ -58,6 +60,7 @@ __all__ = [
     "load_referrals",
     "read_referrals",
     "referral_row",
+    "table_lock_sql",
     "upsert_referrals",
     "upsert_sql",
     "warehouse_hook",

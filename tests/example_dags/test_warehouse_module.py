@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from airflow_provider_partner.warehouse import (
     create_table_sql,
     dialect_of,
     load_referrals,
+    table_lock_sql,
     upsert_referrals,
     upsert_sql,
     warehouse_hook,
@@ -183,6 +185,12 @@ def test_the_dialects_differ_only_in_types_and_the_json_cast() -> None:
     assert sql.endswith("WHERE excluded.updated_date_time > referrals.updated_date_time")
     with pytest.raises(ValueError, match="table must be a plain name"):
         create_table_sql(SQLITE, "referrals; DROP TABLE x")
+    # Loads of one PostgreSQL table take turns under one advisory lock per table, in every process.
+    lock = table_lock_sql(POSTGRES, "analytics.referrals")
+    key = zlib.crc32(b"airflow_provider_partner.warehouse:analytics.referrals")
+    assert lock == f"SELECT pg_advisory_xact_lock({key})"
+    assert table_lock_sql(POSTGRES, "referrals") != lock
+    assert table_lock_sql(SQLITE, "referrals") is None
 
 
 def test_the_connection_decides_the_hook_and_the_dialect(db: Path) -> None:
