@@ -139,13 +139,14 @@ def test_a_failed_load_writes_nothing_even_after_some_chunks(db: Path, tmp_path:
 
 
 class _Recording:
-    """A real sqlite3 cursor that remembers how many rows each statement carried."""
+    """A real sqlite3 cursor that notes, per statement, its rows and how much of the input was read."""
 
-    def __init__(self, cursor: sqlite3.Cursor, width: int) -> None:
-        self.cursor, self.width, self.statements = cursor, width, []
+    def __init__(self, cursor: sqlite3.Cursor, width: int, consumed: list[int]) -> None:
+        self.cursor, self.width, self.consumed = cursor, width, consumed
+        self.statements: list[tuple[int, int]] = []
 
     def execute(self, sql: str, parameters: list[Any]) -> None:
-        self.statements.append(len(parameters) // self.width)
+        self.statements.append((len(parameters) // self.width, len(self.consumed)))
         self.cursor.execute(sql, parameters)
 
     @property
@@ -163,9 +164,10 @@ def test_rows_go_in_chunks_while_the_file_streams(tmp_path: Path) -> None:
             consumed.append(i)
             yield _ref(f"r{i}", "2026-11-02T00:00:00Z")
 
-    cursor = _Recording(conn.cursor(), width=13)
+    cursor = _Recording(conn.cursor(), 13, consumed)
     assert upsert_referrals(cursor, SQLITE, "?", referrals(), batch_size=2) == (5, 5)
-    assert cursor.statements == [2, 2, 1]
+    # (rows in the statement, referrals read so far): never more read than one chunk ahead.
+    assert cursor.statements == [(2, 2), (2, 4), (1, 5)]
     conn.rollback()
     conn.close()
 
