@@ -35,8 +35,15 @@ def embedded_sqlite_hook(db_path: str | Path) -> DbApiHook:
 
     :param db_path: the database file; its folder is created.
     """
-    from airflow.providers.sqlite.hooks.sqlite import SqliteHook
     from airflow.sdk import Connection
+
+    try:
+        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+    except ImportError as err:
+        raise ImportError(
+            "the embedded SQLite warehouse needs apache-airflow-providers-sqlite: "
+            "pip install 'airflow-provider-partner[sql]'"
+        ) from err
 
     path = Path(db_path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,13 @@ def test_stored_instants_read_back_as_sqlite_date_times(db: Path, tmp_path: Path
     load_referrals(CONN_ID, _write(tmp_path / "t.jsonl", [record]))
     columns = "datetime(updated_date_time), json_extract(raw_json, '$.statusReason')"
     assert _rows(db, columns) == [("2026-11-02 10:00:00", "why")]
+
+
+def test_without_the_sqlite_provider_the_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_partner.examples.warehouse import embedded_sqlite_hook
+
+    monkeypatch.setitem(sys.modules, "airflow.providers.sqlite.hooks.sqlite", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'airflow-provider-partner\[sql\]'"):
+        embedded_sqlite_hook(tmp_path / "w.db")
