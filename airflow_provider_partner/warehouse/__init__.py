@@ -12,8 +12,8 @@ Public API (``docs/warehouse.md``)::
   (created if needed), streamed in chunks, one transaction; the newest ``updatedDateTime`` of
   each ``id`` wins.
 - :func:`warehouse_hook`: the ``DbApiHook`` of a connection id; :func:`dialect_of` its dialect.
-- :func:`upsert_referrals`, :func:`read_referrals`, :func:`count_rows`: the pieces, for a
-  transaction or a cursor of your own.
+- :func:`transaction`, :func:`upsert_referrals`, :func:`read_referrals`, :func:`count_rows`: the
+  pieces, for a transaction or a cursor of your own.
 - :mod:`~airflow_provider_partner.warehouse.schema`: the table's columns (:data:`COLUMNS`), its
   DDL (:func:`create_table_sql`), upsert (:func:`upsert_sql`) and the lock concurrent loads take
   turns with (:func:`table_lock_sql`) per dialect.
@@ -31,6 +31,7 @@ from airflow_provider_partner.warehouse.load import (
     dialect_of,
     load_referrals,
     read_referrals,
+    transaction,
     upsert_referrals,
     warehouse_hook,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "read_referrals",
     "referral_row",
     "table_lock_sql",
+    "transaction",
     "upsert_referrals",
     "upsert_sql",
     "warehouse_hook",

@@ -12,7 +12,7 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -38,6 +38,7 @@ __all__ = [
     "dialect_of",
     "load_referrals",
     "read_referrals",
+    "transaction",
     "upsert_referrals",
     "warehouse_hook",
 ]
@@ -180,6 +181,37 @@ def count_rows(cursor: Any, table: str = "referrals") -> int:
     return int(cursor.fetchone()[0])
 
 
+@contextmanager
+def transaction(hook: DbApiHook, table: str | None = None) -> Iterator[tuple[Any, Dialect]]:
+    """
+    A cursor in one transaction of ``hook``'s database: committed at the end, rolled back on any error.
+
+    On SQLite the connection waits for another writer instead of failing at once; with ``table``,
+    on PostgreSQL the transaction first takes the table's advisory lock (:func:`table_lock_sql`),
+    so that writers of one table take turns.
+
+    :param hook: a ``DbApiHook`` of a SQLite or PostgreSQL database.
+    :param table: the table the transaction writes, to take turns with its other writers.
+    :return: a context manager of ``(cursor, dialect)``.
+    """
+    dialect = dialect_of(hook)
+    with closing(hook.get_conn()) as conn:
+        if getattr(hook, "supports_autocommit", False):
+            hook.set_autocommit(conn, False)
+        try:
+            with closing(conn.cursor()) as cursor:
+                if dialect is SQLITE:
+                    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+                lock = table_lock_sql(dialect, table) if table else None
+                if lock:  # writers of one table take turns: no DDL race, no deadlock
+                    cursor.execute(lock)
+                yield cursor, dialect
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
 def load_referrals(
     hook: DbApiHook | str,
     path: Any,
@@ -202,31 +234,17 @@ def load_referrals(
     :return: ``{"read", "changed", "rows"}`` (:class:`LoadResult`).
     """
     db_hook = warehouse_hook(hook) if isinstance(hook, str) else hook
-    dialect = dialect_of(db_hook)
-    with closing(db_hook.get_conn()) as conn:
-        if getattr(db_hook, "supports_autocommit", False):
-            db_hook.set_autocommit(conn, False)
-        try:
-            with closing(conn.cursor()) as cursor:
-                if dialect is SQLITE:
-                    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
-                lock = table_lock_sql(dialect, table)
-                if lock:  # loads of one table take turns: no DDL race, no deadlock
-                    cursor.execute(lock)
-                cursor.execute(create_table_sql(dialect, table))
-                read, changed = upsert_referrals(
-                    cursor, dialect, db_hook.placeholder, read_referrals(path), table, batch_size
-                )
-                rows = count_rows(cursor, table)
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
+    with transaction(db_hook, table) as (cursor, dialect):
+        cursor.execute(create_table_sql(dialect, table))
+        read, changed = upsert_referrals(
+            cursor, dialect, db_hook.placeholder, read_referrals(path), table, batch_size
+        )
+        rows = count_rows(cursor, table)
     log.info(
         "Loaded %s into %s (%s): %d referrals read, %d rows inserted or updated, %d rows in the table",
         path,
         table,
-        dialect.name,
+        dialect_of(db_hook).name,
         read,
         changed,
         rows,

@@ -245,3 +245,21 @@ def test_without_the_sqlite_provider_the_error_says_what_to_install(
     monkeypatch.setitem(sys.modules, "airflow.providers.sqlite.hooks.sqlite", None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install 'airflow-provider-partner\[sql\]'"):
         embedded_sqlite_hook(tmp_path / "w.db")
+
+
+def test_follow_ups_go_to_the_same_warehouse_connection(db: Path, tmp_path: Path) -> None:
+    from airflow_provider_partner.examples.followup import record_followups
+
+    embedded = tmp_path / "embedded.db"
+    done = {"id": "a", "outcome": "accepted", "attempts": 1, "status": "Active", "substatus": "Accepted"}
+    assert record_followups([done], embedded, conn_id=CONN_ID) == 1
+    # A rerun reports "skipped" for what it accepted before: the accepted row stays.
+    again = {**done, "outcome": "skipped", "attempts": 1}
+    other = {**done, "id": "b", "outcome": "conflict", "attempts": 2}
+    assert record_followups([again, other], embedded, conn_id=CONN_ID) == 2
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT id, outcome, attempts FROM referral_followups ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    assert (rows, embedded.exists()) == ([("a", "accepted", 1), ("b", "conflict", 2)], False)

@@ -89,6 +89,11 @@ def test_load_referrals_on_postgres_latest_wins_in_one_transaction(
     assert [(r["read"], r["rows"]) for r in results] == [(40, 40)] * 4
     assert 40 <= sum(r["changed"] for r in results) <= 160
     assert out["race_rows"] == [["load3", 40]]
+    assert out["followups"] == {
+        "counts": [1, 2],
+        "rows": [["a", "accepted"], ["b", "accepted"]],
+        "sqlite_file": False,
+    }
     assert out["as_timestamps"] == [
         ["a", "2026-11-03 00:00:00.000000"],
         ["b", "2026-11-02 00:00:00.500000"],

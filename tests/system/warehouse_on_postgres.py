@@ -55,6 +55,20 @@ def _concurrent_loads(conn_id: str, folder: Path, loads: int = 4) -> dict[str, A
     return {"results": [results.get(n) for n in range(loads)]}
 
 
+def _followups(conn_id: str, folder: Path) -> dict[str, Any]:
+    """The follow-up DAGs' outcomes through the same connection: an accepted row is never replaced."""
+    from airflow_provider_partner.examples.followup import record_followups
+    from airflow_provider_partner.warehouse import warehouse_hook
+
+    done = {"id": "a", "outcome": "accepted", "attempts": 1, "status": "Active", "substatus": "Accepted"}
+    first = record_followups([done], folder / "unused.db", conn_id=conn_id)
+    second = record_followups(
+        [{**done, "outcome": "skipped"}, {**done, "id": "b"}], folder / "unused.db", conn_id
+    )
+    rows = warehouse_hook(conn_id).get_records("SELECT id, outcome FROM referral_followups ORDER BY id")
+    return {"counts": [first, second], "rows": rows, "sqlite_file": (folder / "unused.db").exists()}
+
+
 def main(folder: Path) -> dict[str, Any]:
     from airflow_provider_partner.warehouse import load_referrals, warehouse_hook
 
@@ -76,6 +90,7 @@ def main(folder: Path) -> dict[str, Any]:
         for step, records in steps.items():
             out[f"{table}:{step}"] = load_referrals(conn_id, _file(folder, f"{step}.jsonl", records), table)
     out["concurrent"] = _concurrent_loads(conn_id, folder)
+    out["followups"] = _followups(conn_id, folder)
     bad = _file(folder, "bad.jsonl", [_ref(f"r{i}", "2026-11-04T00:00:00Z", "New") for i in range(3)], "{x\n")
     try:
         load_referrals(hook, bad, batch_size=1)
