@@ -1,4 +1,4 @@
-"""A daily extract whose lineage and links tests/lineage and tests/links assert (run with dag.test()).
+"""An extract and a sensor whose lineage and links tests/lineage and tests/links assert (dag.test()).
 
 Each run writes the incoming referrals updated in its day, two fields selected, to
 ``$PARTNER_CENTER_DATA_DIR/test_lineage/referrals_<interval start>.jsonl``.
@@ -12,6 +12,7 @@ import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
+from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
 
 DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR", "/tmp/partner-center-data")
 
@@ -27,4 +28,20 @@ with DAG(
         filter="direction eq 'Incoming'",
         select=["name", "status"],
         output_path=f"file://{DATA_DIR}/test_lineage/referrals_" + "{window_start:%Y%m%d}.jsonl",
+    )
+
+with DAG(
+    dag_id="test_lineage_new_referrals",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["test"],
+):
+    # Every unanswered incoming referral so far: found at the first poke.
+    PartnerCenterNewReferralsSensor(
+        task_id="wait",
+        created_after="2000-01-01T00:00:00Z",
+        max_referrals=10,
+        poke_interval=0.2,
+        timeout=60,
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lineage_helpers import data_folder
 
 
 @pytest.fixture
@@ -36,7 +35,5 @@ def _reset_collector() -> None:
 
 @pytest.fixture
 def out_dir() -> Iterator[Path]:
-    folder = Path(os.environ["PARTNER_CENTER_DATA_DIR"]) / "test_lineage"
-    shutil.rmtree(folder, ignore_errors=True)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    with data_folder("test_lineage") as folder:
+        yield folder

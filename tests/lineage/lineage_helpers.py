@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,10 +39,23 @@ def without_producer(value: Any) -> Any:
     return value
 
 
-def dag_from_folder(dag_id: str) -> Any:
+@contextmanager
+def data_folder(name: str) -> Iterator[Path]:
+    """A folder under ``$PARTNER_CENTER_DATA_DIR`` that is empty in the block and removed after it."""
+    folder = Path(os.environ["PARTNER_CENTER_DATA_DIR"]) / name
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def dag_from_folder(dag_id: str, dag_file: str = "test_lineage_referrals") -> Any:
+    """The DAG ``dag_id`` of ``<DAGs folder>/<dag_file>.py``."""
     from airflow.dag_processing.dagbag import DagBag
 
-    link = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    dag = DagBag(dag_folder=str(link)).get_dag(dag_id)
+    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_file}.py"
+    assert path.exists()
+    dag = DagBag(dag_folder=str(path)).get_dag(dag_id)
     assert dag is not None
     return dag

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +20,8 @@ from airflow_provider_partner.hooks.lineage import get_hook_lineage_collector
 from airflow_provider_partner.operators.lineage import QUERY_FACET_SCHEMA_URL, referral_schema
 
 pytestmark = pytest.mark.dag
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 DAG_ID = "test_lineage_referrals"
 STATS = "https://openlineage.io/spec/facets/1-0-0/InputStatisticsInputDatasetFacet.json"
@@ -101,6 +105,8 @@ def test_a_run_emits_the_api_query_as_input_and_the_file_with_count_and_schema_a
         }
     ]
 
+    assert _shape({"inputs": complete["inputs"], "outputs": complete["outputs"]}) == _shape(_docs_example())
+
     # The hook reported the API as an input, the operator the file as an output (one each).
     collected = get_hook_lineage_collector().collected_assets
     assert [(i.asset.uri, type(i.context).__name__, i.count) for i in collected.inputs] == [
@@ -109,6 +115,21 @@ def test_a_run_emits_the_api_query_as_input_and_the_file_with_count_and_schema_a
     assert [(o.asset.uri, str(o.context), o.count) for o in collected.outputs] == [
         (f"file://{target}", f"file://{target}", 1)
     ]
+
+
+def _docs_example() -> dict:
+    text = (REPO_ROOT / "docs" / "lineage.md").read_text(encoding="utf-8")
+    block = text.split("<!-- openlineage-example -->\n```json\n", 1)[1].split("```\n<!-- end", 1)[0]
+    return json.loads(block)
+
+
+def _shape(value: Any) -> Any:
+    """``value`` with every scalar replaced by its type's name (keys and list lengths kept)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
 
 
 def test_the_parquet_schema_facet_lists_the_file_columns_in_order():
