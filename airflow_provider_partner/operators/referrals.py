@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_partner.extract.engine import Extraction, ExtractionResult
+    from airflow_provider_partner.operators.lineage import ExtractionFacts
 
 __all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator", "asset_uri"]
 
@@ -204,6 +205,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         #: The complete ``$filter`` sent (user filter and window), set by :meth:`execute`.
         self.query_filter: str | None = None
         self._extraction: Extraction | None = None
+        self._lineage_facts: ExtractionFacts | None = None
 
     # -- run ---------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -321,7 +323,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         """Return the run's OpenLineage input (API and query) and output (file, row count, schema)."""
         from airflow_provider_partner.operators.lineage import facets_for
 
-        return facets_for(getattr(self, "_lineage_facts", None))
+        return facets_for(self._lineage_facts)
 
     # -- kill --------------------------------------------------------------------------------------
     def on_kill(self) -> None:

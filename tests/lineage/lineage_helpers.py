@@ -52,7 +52,10 @@ def data_folder(name: str) -> Iterator[Path]:
 
 def dag_from_folder(dag_id: str, dag_file: str = "test_lineage_referrals") -> Any:
     """The DAG ``dag_id`` of ``<DAGs folder>/<dag_file>.py``."""
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_file}.py"
     assert path.exists()

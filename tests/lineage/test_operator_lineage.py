@@ -17,7 +17,13 @@ from operator_helpers import expected_referrals, midnight_today
 
 from airflow_provider_partner.extract.parquet import parquet_schema
 from airflow_provider_partner.hooks.lineage import get_hook_lineage_collector
-from airflow_provider_partner.operators.lineage import QUERY_FACET_SCHEMA_URL, referral_schema
+from airflow_provider_partner.operators.lineage import (
+    QUERY_FACET_SCHEMA_URL,
+    ExtractionFacts,
+    facets_on_complete,
+    openlineage_dataset_name,
+    referral_schema,
+)
 
 pytestmark = pytest.mark.dag
 
@@ -150,3 +156,41 @@ def test_the_jsonl_schema_without_select_lists_every_known_field_once():
     assert ("customerProfile", "json", "nested JSON value") in fields
     assert ("createdDateTime", *TS) in fields
     assert ("isSpam", "boolean", None) in fields
+
+
+def test_an_xcom_run_has_the_api_input_and_no_output():
+    facts = ExtractionFacts(
+        conn_id="partner_center_default",
+        filter=None,
+        orderby="updatedDateTime asc",
+        select=None,
+        top=5,
+        received=5,
+        count=5,
+        output_uri=None,
+        output_format="xcom",
+    )
+
+    lineage = facets_on_complete(facts, "https://api.partner.microsoft.com")
+
+    (source,) = lineage.inputs
+    assert (source.namespace, source.name) == (
+        "partnercenter://api.partner.microsoft.com",
+        "v1.0/engagements/referrals",
+    )
+    query = source.inputFacets["partnerCenterQuery"]
+    assert (query.filter, query.orderby, query.select, query.top) == (None, "updatedDateTime asc", None, 5)
+    assert source.inputFacets["inputStatistics"].rowCount == 5
+    assert lineage.outputs == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("file:///data/referrals/day.jsonl", ("file", "/data/referrals/day.jsonl")),
+        ("s3://bucket/referrals/day.parquet", ("s3://bucket", "referrals/day.parquet")),
+        ("gs://bucket/day.jsonl.gz", ("gs://bucket", "day.jsonl.gz")),
+    ],
+)
+def test_output_files_are_named_after_openlineage_conventions(uri, expected):
+    assert openlineage_dataset_name(uri) == expected
