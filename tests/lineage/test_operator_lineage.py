@@ -61,6 +61,11 @@ def test_a_run_emits_the_api_query_as_input_and_the_file_with_count_and_schema_a
     assert manifest["path"] == f"file://{target}"
     assert manifest["count"] == manifest["received"] == len(expected) > 0
 
+    # No credential of the connection anywhere in what OpenLineage was sent.
+    sent = json.dumps(events)
+    for secret in ("client_secret", "refresh_token", "password", "admin_token"):
+        assert emu.info[secret] not in sent
+
     by_type = task_events(events, f"{DAG_ID}.extract")
     assert sorted(by_type) == ["COMPLETE", "START"]
     # At start nothing was read yet: no datasets (the path is only known at run time).
