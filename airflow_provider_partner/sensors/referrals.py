@@ -27,7 +27,8 @@ from airflow_provider_partner.extract.new_referrals import (
 )
 from airflow_provider_partner.extract.window import resolve_window, user_filter
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
-from airflow_provider_partner.links import NewestReferralLink, ReferralsWorkspaceLink, newest_referral_id
+from airflow_provider_partner.links import NewestReferralLink, ReferralsWorkspaceLink
+from airflow_provider_partner.links import newest_referral_id as find_newest_referral_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -197,7 +198,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         return False
 
     def _report(self, result: NewReferralsCheck) -> list[dict[str, Any]]:
-        self.newest_referral_id = newest_referral_id(result.referrals)
+        self.newest_referral_id = find_newest_referral_id(result.referrals)
         self.log.info(
             "Found %d new referral(s) matching %s: %s",
             len(result.referrals),
