@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from lineage_helpers import dag_from_folder
@@ -77,3 +81,19 @@ def test_newest_referral_compares_instants_not_text():
     assert newest_referral_id(referrals) == "a"
     assert newest_referral_id([]) is None
     assert referral_url("id/with space") == f"{WORKSPACE}/id%2Fwith%20space"
+
+
+def test_airflow_lists_the_link_classes_of_the_provider():
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    out = subprocess.run(
+        [airflow, "providers", "links", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    names = {row["extra_link_class_name"] for row in json.loads(out.stdout)}
+    assert {n for n in names if n.startswith("airflow_provider_partner.")} == {
+        "airflow_provider_partner.links.NewestReferralLink",
+        "airflow_provider_partner.links.ReferralsWorkspaceLink",
+    }
