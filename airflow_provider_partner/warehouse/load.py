@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from airflow_provider_partner.warehouse.schema import (
     SQLITE,
     Dialect,
+    checked_table,
     column_names,
     create_table_sql,
     dialect_named,
@@ -177,7 +178,8 @@ def count_rows(cursor: Any, table: str = "referrals") -> int:
     :param cursor: a DB-API cursor.
     :param table: the table's name.
     """
-    cursor.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 - the name was checked by the DDL
+    sql = f"SELECT COUNT(*) FROM {checked_table(table)}"  # noqa: S608 - a checked name
+    cursor.execute(sql)
     return int(cursor.fetchone()[0])
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "SQLITE",
     "Column",
     "Dialect",
+    "checked_table",
     "column_names",
     "create_table_sql",
     "dialect_named",
@@ -137,7 +138,12 @@ def dialect_named(name: str) -> Dialect:
         ) from None
 
 
-def _checked_table(table: str) -> str:
+def checked_table(table: str) -> str:
+    """
+    ``table`` if it is a plain name or ``schema.name`` (letters, digits, ``_``), else ``ValueError``.
+
+    Table names are put in the SQL, so nothing else is accepted.
+    """
     if not _TABLE_NAME.fullmatch(table):
         raise ValueError(f"table must be a plain name or schema.name (letters, digits, _), got {table!r}")
     return table
@@ -151,7 +157,7 @@ def create_table_sql(dialect: Dialect, table: str = "referrals") -> str:
     :param table: the table's name, optionally schema-qualified.
     """
     columns = ",\n".join(f"    {column.name} {dialect.column_type(column)}" for column in COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {_checked_table(table)} (\n{columns}\n)"
+    return f"CREATE TABLE IF NOT EXISTS {checked_table(table)} (\n{columns}\n)"
 
 
 def table_lock_sql(dialect: Dialect, table: str = "referrals") -> str | None:
@@ -166,7 +172,7 @@ def table_lock_sql(dialect: Dialect, table: str = "referrals") -> str | None:
     """
     if not dialect.table_lock:
         return None
-    key = zlib.crc32(f"airflow_provider_partner.warehouse:{_checked_table(table)}".encode())
+    key = zlib.crc32(f"airflow_provider_partner.warehouse:{checked_table(table)}".encode())
     return dialect.table_lock.format(key=key)
 
 
@@ -183,7 +189,7 @@ def upsert_sql(dialect: Dialect, placeholder: str, rows: int, table: str = "refe
     """
     if rows < 1 or rows * len(COLUMNS) > dialect.max_parameters:
         raise ValueError(f"{rows} rows do not fit one {dialect.name} statement")
-    table = _checked_table(table)
+    table = checked_table(table)
     values = [placeholder] * (len(COLUMNS) - 1) + [dialect.json_value.format(placeholder)]
     row = "(" + ", ".join(values) + ")"
     updates = ",\n    ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])

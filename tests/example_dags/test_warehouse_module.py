@@ -17,6 +17,7 @@ from airflow_provider_partner.examples.warehouse import example_warehouse_hook
 from airflow_provider_partner.warehouse import (
     POSTGRES,
     SQLITE,
+    count_rows,
     create_table_sql,
     dialect_of,
     load_referrals,
@@ -188,6 +189,8 @@ def test_the_dialects_differ_only_in_types_and_the_json_cast() -> None:
     assert sql.endswith("WHERE excluded.updated_date_time > referrals.updated_date_time")
     with pytest.raises(ValueError, match="table must be a plain name"):
         create_table_sql(SQLITE, "referrals; DROP TABLE x")
+    with pytest.raises(ValueError, match="table must be a plain name"):
+        count_rows(None, "referrals WHERE 1=1")
     # Loads of one PostgreSQL table take turns under one advisory lock per table, in every process.
     lock = table_lock_sql(POSTGRES, "analytics.referrals")
     key = zlib.crc32(b"airflow_provider_partner.warehouse:analytics.referrals")
