@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sqlite3
 import sys
 import zlib
@@ -266,3 +267,12 @@ def test_follow_ups_go_to_the_same_warehouse_connection(db: Path, tmp_path: Path
     finally:
         conn.close()
     assert (rows, embedded.exists()) == ([("a", "accepted", 1), ("b", "conflict", 2)], False)
+
+
+def test_the_docs_list_every_public_name() -> None:
+    import airflow_provider_partner.warehouse as warehouse
+
+    doc = DOC.read_text(encoding="utf-8")
+    api = doc[doc.index("## API") : doc.index("## Where it is tested")]
+    missing = [name for name in warehouse.__all__ if not re.search(rf"`{name}[`(]", api)]
+    assert missing == []
