@@ -15,6 +15,7 @@ from airflow_provider_partner.hooks.connection_schema import conn_fields, ui_fie
 
 #: The extras of the connection form, built from the one connection schema.
 CONN_FIELDS: dict[str, dict[str, Any]] = conn_fields()
+_LINEAGE = "airflow_provider_partner.hooks.lineage"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -55,6 +56,19 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": integration,
                 "python-modules": ["airflow_provider_partner.triggers.referrals"],
             }
+        ],
+        # The API endpoint as an asset (hook lineage): URI checks, factory and OpenLineage naming.
+        "asset-uris": [
+            {
+                "schemes": ["partnercenter"],
+                "handler": f"{_LINEAGE}.sanitize_uri",
+                "factory": f"{_LINEAGE}.create_asset",
+                "to_openlineage_converter": f"{_LINEAGE}.convert_asset_to_openlineage",
+            }
+        ],
+        "extra-links": [
+            "airflow_provider_partner.links.ReferralsWorkspaceLink",
+            "airflow_provider_partner.links.NewestReferralLink",
         ],
         "connection-types": [
             {

@@ -7,7 +7,8 @@ of new unanswered incoming referrals, fires one event on the ``partner_center_ne
 asset whose payload is ``{"ids", "count", "created_from", "created_to"}``. Each event schedules a
 run of ``referrals_event_driven`` (several pending events may be folded into one run), whose
 task accepts every referral of the events (``If-Match``, 412 handled) and records the outcomes in
-the warehouse (``$PARTNER_CENTER_DATA_DIR/warehouse.db``, table ``referral_followups``).
+the warehouse (table ``referral_followups``; the connection ``partner_center_warehouse``, else
+``$PARTNER_CENTER_DATA_DIR/warehouse.db``).
 
 Watermark: no ``watermark_location`` is set, so the trigger keeps its watermark in this asset's
 state store (Airflow 3.3; in the metadata database, removed with the asset). Nothing else to

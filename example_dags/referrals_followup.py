@@ -6,8 +6,8 @@ then maps one ``accept_referral`` task over them: a JSON Patch to status ``Activ
 ``Accepted`` sent with ``If-Match: <eTag>``. If someone changed a referral meanwhile (HTTP 412)
 it is read again and accepted once more if it is still new, else skipped; see
 ``airflow_provider_partner.examples.followup``. ``record_outcomes`` writes every outcome to the
-``referral_followups`` table of the SQLite warehouse (``$PARTNER_CENTER_DATA_DIR/warehouse.db``,
-the same one ``referrals_warehouse_load`` fills).
+``referral_followups`` table of the warehouse ``referrals_warehouse_load`` fills: the connection
+``partner_center_warehouse``, else the SQLite file ``$PARTNER_CENTER_DATA_DIR/warehouse.db``.
 
 Schedule: none; trigger it when you want to wait for the next referrals. The run has no data
 interval, so the sensor's window is ``[logical date, open)``: referrals created from the moment

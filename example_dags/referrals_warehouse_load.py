@@ -1,8 +1,10 @@
 """
-Daily incremental load of Partner Center referrals into a SQLite warehouse.
+Daily incremental load of Partner Center referrals into a SQL warehouse (SQLite or PostgreSQL).
 
 Each run extracts the referrals updated in its data interval (plus a 2-hour lookback for late
-updates) to ``$PARTNER_CENTER_DATA_DIR/referrals/<day>.jsonl`` and upserts that file into
+updates) to ``$PARTNER_CENTER_DATA_DIR/referrals/<day>.jsonl`` and upserts that file into the
+table ``referrals`` of the connection ``partner_center_warehouse`` (any ``sqlite`` or ``postgres``
+connection); while that connection is not defined, into the SQLite file
 ``$PARTNER_CENTER_DATA_DIR/warehouse.db``. Reruns and backfills replace the day's file and never
 duplicate warehouse rows: the newest ``updatedDateTime`` of each ``id`` wins.
 """
@@ -19,8 +21,9 @@ from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
 DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR") or os.path.expanduser("~/partner_center_data")
-WAREHOUSE_DB = os.path.join(DATA_DIR, "warehouse.db")
-WAREHOUSE_ASSET = Asset(name="partner_center_referrals_warehouse", uri=f"file://{WAREHOUSE_DB}")
+WAREHOUSE_CONN_ID = "partner_center_warehouse"
+WAREHOUSE_DB = os.path.join(DATA_DIR, "warehouse.db")  # the embedded default
+WAREHOUSE_ASSET = Asset(name="partner_center_referrals_warehouse")
 
 # [START warehouse_load]
 with DAG(
@@ -44,12 +47,21 @@ with DAG(
         """Upsert the extracted file into the warehouse; returns what changed."""
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_partner.examples.warehouse import load_jsonl_file
+        from airflow_provider_partner.examples.warehouse import example_warehouse_hook
+        from airflow_provider_partner.warehouse import dialect_of, load_referrals
 
-        result = load_jsonl_file(ObjectStoragePath(manifest["path"]), WAREHOUSE_DB)
+        hook = example_warehouse_hook(WAREHOUSE_CONN_ID, WAREHOUSE_DB)
+        # Streamed in chunks, one transaction: a failed load leaves the table as it was.
+        result = load_referrals(hook, ObjectStoragePath(manifest["path"]))
         # "received" counts lookback/paging repeats; "count" is what the file holds.
         fetched = manifest.get("received", manifest["count"])
-        return {**result, "path": manifest["path"], "fetched": fetched, "written": manifest["count"]}
+        return {
+            **result,
+            "path": manifest["path"],
+            "fetched": fetched,
+            "written": manifest["count"],
+            "dialect": dialect_of(hook).name,
+        }
 
     load_warehouse(extract.output)
 # [END warehouse_load]

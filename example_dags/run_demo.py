@@ -7,9 +7,10 @@ The README's main command (``make demo``): the example DAGs under a real Airflow
 2. Starts Airflow's ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``
    (LocalExecutor), the example connection pointing at the emulator with a token cache in the
    Variable ``partner_center_token_cache``; waits until all report healthy and the DAGs are parsed.
-3. ``referrals_warehouse_load`` for the last 7 complete UTC days: unpausing it makes the
-   scheduler run yesterday, a backfill (``POST /api/v2/backfills``) the 6 days before; then one
-   day is cleared and runs again, which changes nothing.
+3. ``referrals_warehouse_load`` for the last 7 complete UTC days, into the SQLite warehouse of
+   the connection ``partner_center_warehouse``: unpausing it makes the scheduler run yesterday, a
+   backfill (``POST /api/v2/backfills``) the 6 days before; then one day is cleared and runs
+   again, which changes nothing.
 4. Triggers ``referrals_followup``; once its sensor is ``deferred`` in the triggerer, the emulator
    releases 3 new incoming referrals (``POST /_emulator/release_incoming``); the trigger finds
    them and one mapped task accepts each (``If-Match``).
@@ -60,6 +61,7 @@ DAG_IDS = {
     "referrals_sample_queries",
 }
 WAREHOUSE, FOLLOWUP = "referrals_warehouse_load", "referrals_followup"
+WAREHOUSE_CONN_ID = "partner_center_warehouse"  # the warehouse DAG's connection
 REFERRALS = 20_000
 SEED = 2026
 DAYS = 7
@@ -249,7 +251,7 @@ def warehouse_loads(airflow: LocalAirflow) -> dict[str, Any]:
         load = loads[run["dag_run_id"]]
         _say(f"  {_day(run)} ({run['run_type']}): fetched {load['fetched']}, upserted {load['changed']}")
 
-    db = Path(airflow.env["PARTNER_CENTER_DATA_DIR"]) / "warehouse.db"
+    db = _warehouse_db(airflow)
     before = _checksum(db)
     middle = runs[DAYS // 2]
     _say(f"clearing {_day(middle)} (POST .../dagRuns/{middle['dag_run_id']}/clear) to rerun it ...")
@@ -437,7 +439,11 @@ def summary(
         f"{stats['requests'].get('list', 0)} list and {stats['requests'].get('update', 0)} update requests."
     )
     lines.append(f"Files:         {Path(airflow.env['PARTNER_CENTER_DATA_DIR']) / 'referrals'}")
-    lines.append(f"Warehouse:     {loads['db']}  (tables referrals, referral_followups)")
+    dialects = sorted({load["dialect"] for load in loads["loads"].values()})
+    lines.append(
+        f"Warehouse:     {loads['db']}  (connection {WAREHOUSE_CONN_ID}, {'/'.join(dialects)}; "
+        "tables referrals, referral_followups)"
+    )
     lines.append(f"Airflow home:  {airflow.home}  (component-logs/, task logs in logs/)")
     return "\n".join(lines)
 
@@ -469,6 +475,14 @@ def _connect(airflow: LocalAirflow, info: dict[str, Any]) -> None:
     conn["extra"]["credential_store"] = TOKEN_CACHE  # replaces the emulator's own file store
     airflow.env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
     airflow.env["REQUESTS_CA_BUNDLE"] = info["ca_bundle"]
+    # The warehouse load writes through an Airflow connection, as a deployment defines one (a
+    # postgres connection works the same: docs/warehouse.md); the follow-ups share the file.
+    warehouse = {"conn_type": "sqlite", "host": str(_warehouse_db(airflow))}
+    airflow.env[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"] = json.dumps(warehouse)
+
+
+def _warehouse_db(airflow: LocalAirflow) -> Path:
+    return Path(airflow.env["PARTNER_CENTER_DATA_DIR"]) / "warehouse.db"
 
 
 def _keep_ui(airflow: LocalAirflow, info: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ set here at conftest import time, before any test module (or provider module) im
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -32,6 +33,21 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "V0hZLVRFU1RTLU5FRUQtQS1GRVJO
 # Example DAGs read this to find the warehouse and output locations; tests point it at tmp dirs.
 os.environ.setdefault("PARTNER_CENTER_DATA_DIR", str(_AIRFLOW_HOME / "data"))
 
+# OpenLineage (the test extra installs its provider) is on for the whole session, so every DAG test
+# also runs the listener: events are appended to one file (tests/lineage reads it), emitted in a
+# thread rather than a forked child, and no DAG-run events (those start a process pool). The
+# provider reads these once per process, hence here, before anything imports it.
+OPENLINEAGE_EVENTS = _AIRFLOW_HOME / "openlineage" / "events.jsonl"
+OPENLINEAGE_EVENTS.parent.mkdir()
+os.environ.setdefault(
+    "AIRFLOW__OPENLINEAGE__TRANSPORT",
+    json.dumps({"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}),
+)
+os.environ.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", "partner-tests")
+os.environ.setdefault("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
+_NO_DAG_EVENTS = [{"scope": {}, "controls": {"emit_dag_events": False}}]
+os.environ.setdefault("AIRFLOW__OPENLINEAGE__EMISSION_POLICY", json.dumps(_NO_DAG_EVENTS))
+
 # One DAGs folder for dag.test(): the example DAGs and the test DAGs, linked side by side.
 for _folder in (EXAMPLE_DAGS, TEST_DAGS):
     for _dag_file in _folder.glob("*.py"):
@@ -47,6 +63,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def airflow_home() -> Path:
     """The throwaway AIRFLOW_HOME of this test session."""
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def openlineage_events() -> Path:
+    """The file the OpenLineage file transport appends this session's events to (one JSON a line)."""
+    return OPENLINEAGE_EVENTS
 
 
 @pytest.fixture(scope="session")

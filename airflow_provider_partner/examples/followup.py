@@ -12,10 +12,11 @@ accepted with the fresh ``eTag`` once more; otherwise it is left alone.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_partner.examples.warehouse import WAREHOUSE_CONN_ID, example_warehouse_hook
 
 OUTCOMES = ("accepted", "skipped", "conflict")
 
@@ -23,6 +24,8 @@ ACCEPT = [
     {"op": "replace", "path": "/status", "value": "Active"},
     {"op": "replace", "path": "/substatus", "value": "Accepted"},
 ]
+
+_FOLLOWUP_COLUMNS = ("id", "outcome", "attempts", "status", "substatus", "recorded_at")
 
 FOLLOWUP_DDL = """
 CREATE TABLE IF NOT EXISTS referral_followups (
@@ -84,36 +87,44 @@ def _outcome(referral: dict[str, Any], outcome: str, attempts: int) -> dict[str,
     }
 
 
-def record_followups(results: list[dict[str, Any]], db_path: str | Path) -> int:
+def record_followups(
+    results: list[dict[str, Any]], db_path: str | Path, conn_id: str = WAREHOUSE_CONN_ID
+) -> int:
     """
-    Record follow-up outcomes in the warehouse (one row per referral).
+    Record follow-up outcomes in the warehouse (one row per referral), in one transaction.
+
+    The warehouse is the one the example warehouse load writes to: the connection ``conn_id``
+    (SQLite or PostgreSQL), or while it is not defined the SQLite file ``db_path``
+    (:func:`~airflow_provider_partner.examples.warehouse.example_warehouse_hook`).
 
     A rerun overwrites a referral's row, except that ``accepted`` is never replaced: accepting
     again finds the referral no longer new and reports ``skipped``, which must not hide that this
     follow-up accepted it.
 
     :param results: what :func:`accept_referral` returned, one per referral.
-    :param db_path: the SQLite warehouse file.
+    :param db_path: the SQLite warehouse file used without the connection.
+    :param conn_id: the warehouse connection's id.
     :return: rows in ``referral_followups`` afterwards.
     """
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    from airflow_provider_partner.warehouse import count_rows, transaction
+
+    hook = example_warehouse_hook(conn_id, db_path)
+    values = ", ".join([hook.placeholder] * len(_FOLLOWUP_COLUMNS))
+    # Fixed column names and the driver's placeholders only: no value is put in the SQL.
+    upsert = (
+        f"INSERT INTO referral_followups ({', '.join(_FOLLOWUP_COLUMNS)}) VALUES ({values}) "  # noqa: S608
+        "ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, "
+        "attempts = excluded.attempts, status = excluded.status, "
+        "substatus = excluded.substatus, recorded_at = excluded.recorded_at "
+        "WHERE referral_followups.outcome != 'accepted'"
+    )
     now = dt.datetime.now(dt.timezone.utc).isoformat()
-    conn = sqlite3.connect(str(db_path), timeout=30)
-    try:
-        with conn:
-            conn.execute(FOLLOWUP_DDL)
-            conn.executemany(
-                "INSERT INTO referral_followups (id, outcome, attempts, status, substatus, recorded_at) "
-                "VALUES (:id, :outcome, :attempts, :status, :substatus, :recorded_at) "
-                "ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, "
-                "attempts = excluded.attempts, status = excluded.status, "
-                "substatus = excluded.substatus, recorded_at = excluded.recorded_at "
-                "WHERE referral_followups.outcome != 'accepted'",
-                [{**result, "recorded_at": now} for result in results],
-            )
-        return int(conn.execute("SELECT COUNT(*) FROM referral_followups").fetchone()[0])
-    finally:
-        conn.close()
+    rows = [tuple({**result, "recorded_at": now}[name] for name in _FOLLOWUP_COLUMNS) for result in results]
+    with transaction(hook, "referral_followups") as (cursor, _):
+        cursor.execute(FOLLOWUP_DDL)
+        if rows:
+            cursor.executemany(upsert, rows)
+        return count_rows(cursor, "referral_followups")
 
 
 def summarize(results: Iterable[dict[str, Any]], rows: int) -> dict[str, Any]:

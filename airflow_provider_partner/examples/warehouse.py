@@ -1,161 +1,77 @@
 """
-A tiny SQLite "warehouse" for the example DAGs: upsert JSONL referral files into one table.
+The warehouse of the example DAG ``referrals_warehouse_load``: a connection, or embedded SQLite.
 
-Part of the provider's public API (``airflow_provider_partner.examples.warehouse``), used by the
-example DAG ``referrals_warehouse_load``. Each referral is one row keyed by ``id``; a newer
-``updatedDateTime`` replaces the row, an older or equal one changes nothing, so loading the same
-file twice, or overlapping files in any order, never duplicates or regresses a row.
+Part of the provider's public API (``airflow_provider_partner.examples.warehouse``). The load
+itself is :func:`airflow_provider_partner.warehouse.load_referrals`; this module adds the
+example's one policy: it writes through the Airflow connection ``partner_center_warehouse`` (any
+SQLite or PostgreSQL connection), and while no such connection is defined, into a SQLite file
+(``$PARTNER_CENTER_DATA_DIR/warehouse.db``), so the example runs with nothing to set up.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS referrals (
-    id TEXT PRIMARY KEY,
-    status TEXT,
-    substatus TEXT,
-    type TEXT,
-    qualification TEXT,
-    direction TEXT,
-    customer_name TEXT,
-    country TEXT,
-    deal_value REAL,
-    currency TEXT,
-    created_date_time TEXT,
-    updated_date_time TEXT NOT NULL,
-    raw_json TEXT NOT NULL
-)
-"""
+from airflow_provider_partner.warehouse import warehouse_hook
 
-UPSERT_SQL = """
-INSERT INTO referrals (
-    id, status, substatus, type, qualification, direction, customer_name, country,
-    deal_value, currency, created_date_time, updated_date_time, raw_json
-) VALUES (
-    :id, :status, :substatus, :type, :qualification, :direction, :customer_name, :country,
-    :deal_value, :currency, :created_date_time, :updated_date_time, :raw_json
-)
-ON CONFLICT (id) DO UPDATE SET
-    status = excluded.status,
-    substatus = excluded.substatus,
-    type = excluded.type,
-    qualification = excluded.qualification,
-    direction = excluded.direction,
-    customer_name = excluded.customer_name,
-    country = excluded.country,
-    deal_value = excluded.deal_value,
-    currency = excluded.currency,
-    created_date_time = excluded.created_date_time,
-    updated_date_time = excluded.updated_date_time,
-    raw_json = excluded.raw_json
-WHERE excluded.updated_date_time > referrals.updated_date_time
-"""
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-# Rows per executemany: bounded memory for any file size, few round trips.
-_BATCH = 500
+__all__ = ["WAREHOUSE_CONN_ID", "embedded_sqlite_hook", "example_warehouse_hook"]
+
+log = logging.getLogger(__name__)
+
+#: The connection the example DAG writes through, when it is defined.
+WAREHOUSE_CONN_ID = "partner_center_warehouse"
 
 
-def flatten(referral: dict[str, Any]) -> dict[str, Any]:
+def embedded_sqlite_hook(db_path: str | Path) -> DbApiHook:
     """
-    The warehouse row of one referral.
+    A ``SqliteHook`` on a local SQLite file, without an Airflow connection.
 
-    :param referral: a referral as the API returns it (``id`` and ``updatedDateTime`` required).
+    :param db_path: the database file; its folder is created.
     """
-    customer = referral.get("customerProfile") or {}
-    address = customer.get("address") or {}
-    details = referral.get("details") or {}
-    deal_value = details.get("dealValue")
-    return {
-        "id": referral["id"],
-        "status": referral.get("status"),
-        "substatus": referral.get("substatus"),
-        "type": referral.get("type"),
-        "qualification": referral.get("qualification"),
-        "direction": referral.get("direction"),
-        "customer_name": customer.get("name"),
-        "country": address.get("country"),
-        "deal_value": float(deal_value) if deal_value is not None else None,
-        "currency": details.get("currency"),
-        "created_date_time": referral.get("createdDateTime"),
-        # The emulator and the API use one fixed ISO format, so text order is time order.
-        "updated_date_time": referral["updatedDateTime"],
-        "raw_json": json.dumps(referral, ensure_ascii=False, sort_keys=True),
-    }
+    from airflow.sdk import Connection
 
-
-def connect(db_path: str | Path) -> sqlite3.Connection:
-    """
-    Open (and create if needed) the warehouse database with its ``referrals`` table.
-
-    :param db_path: the SQLite file; its directory is created.
-    """
-    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(db_path), timeout=30)
-    conn.execute(TABLE_DDL)
-    return conn
-
-
-def _jsonl_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(
-                f"line {number} is not valid JSON ({err.msg}); is this a JSONL referrals file?"
-            ) from None
-
-
-def upsert_lines(conn: sqlite3.Connection, lines: Iterable[str]) -> dict[str, int]:
-    """
-    Upsert referrals read line by line (JSONL) in one transaction.
-
-    :param conn: a connection from :func:`connect`.
-    :param lines: JSONL text lines (a file object streams).
-    :return: ``{"read": records read, "changed": rows inserted or updated}``.
-    """
-    read = 0
-    before = conn.total_changes
-    batch: list[dict[str, Any]] = []
-    with conn:  # one transaction: a bad line leaves the table as it was
-        for record in _jsonl_records(lines):
-            batch.append(flatten(record))
-            read += 1
-            if len(batch) >= _BATCH:
-                conn.executemany(UPSERT_SQL, batch)
-                batch.clear()
-        if batch:
-            conn.executemany(UPSERT_SQL, batch)
-    return {"read": read, "changed": conn.total_changes - before}
-
-
-def load_jsonl_file(path: Any, db_path: str | Path) -> dict[str, int]:
-    """
-    Upsert one JSONL file (a local path or an ``ObjectStoragePath``) into the warehouse.
-
-    :param path: anything with ``open("r")`` or a filesystem path.
-    :param db_path: the SQLite warehouse file.
-    :return: ``read``, ``changed`` and ``rows`` (rows in the table afterwards).
-    """
-    opener = path if hasattr(path, "open") else Path(path)
-    conn = connect(db_path)
     try:
-        with opener.open("r", encoding="utf-8") as handle:
-            result = upsert_lines(conn, handle)
-        result["rows"] = count_rows(conn)
-    finally:
-        conn.close()
-    return result
+        from airflow.providers.sqlite.hooks.sqlite import SqliteHook
+    except ImportError as err:
+        raise ImportError(
+            "the embedded SQLite warehouse needs apache-airflow-providers-sqlite: "
+            "pip install 'airflow-provider-partner[sql]'"
+        ) from err
+
+    path = Path(db_path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class _FileSqliteHook(SqliteHook):
+        # SqliteHook reads its connection by id (to build a URI); this one has no id to read.
+        def get_uri(self) -> str:
+            return "sqlite:///" + quote(str(path))
+
+        def get_conn(self) -> sqlite3.Connection:
+            return sqlite3.connect(str(path))
+
+    connection = Connection(conn_id="embedded_sqlite", conn_type="sqlite", host=str(path))
+    hook: DbApiHook = _FileSqliteHook(connection=connection)  # type: ignore[no-untyped-call]
+    return hook
 
 
-def count_rows(conn: sqlite3.Connection) -> int:
-    """Rows in the ``referrals`` table."""
-    row = conn.execute("SELECT COUNT(*) FROM referrals").fetchone()
-    return int(row[0])
+def example_warehouse_hook(conn_id: str, default_db: str | Path) -> DbApiHook:
+    """
+    The hook of ``conn_id``; a hook on the SQLite file ``default_db`` if that connection is not defined.
+
+    :param conn_id: the warehouse connection's id.
+    :param default_db: the embedded SQLite file used without the connection.
+    """
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return warehouse_hook(conn_id)
+    except AirflowNotFoundException:
+        log.info("No connection %r: loading into the embedded SQLite warehouse %s", conn_id, default_db)
+        return embedded_sqlite_hook(default_db)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from airflow.sdk import BaseHook
@@ -198,6 +198,7 @@ class PartnerCenterHook(BaseHook):
 
     def _pages(self, params: dict[str, str], top: int | None, prefetch: bool) -> Iterator[ReferralPage]:
         http = self.http
+        self._report_lineage("input")
 
         def fetch(url: str, query: Mapping[str, str] | None) -> tuple[bytes, str | None, str | None]:
             full = f"{url}?{_query_string(query)}" if query else url
@@ -246,6 +247,7 @@ class PartnerCenterHook(BaseHook):
         :param referral_id: the referral ``id``.
         """
         response = self.http.request("GET", self._referral_url(referral_id))
+        self._report_lineage("input")
         return _json_object(response, f"referral {referral_id}")
 
     # -- writing ---------------------------------------------------------------------------------
@@ -274,6 +276,7 @@ class PartnerCenterHook(BaseHook):
         if return_representation:
             headers["Prefer"] = "return=representation"
         response = self.http.request("PATCH", url, json=ops, headers=headers, ok=(200, 204))
+        self._report_lineage("output")
         if response.status_code == 204 or not response.content:
             return None
         return _json_object(response, f"updated referral {referral_id}")
@@ -293,7 +296,14 @@ class PartnerCenterHook(BaseHook):
                 f"create_referral body lacks required field(s) {missing} (the API refuses it without them)."
             )
         response = self.http.request("POST", self.settings.referrals_url, json=dict(body), ok=(200, 201))
+        self._report_lineage("output")
         return _json_object(response, "created referral")
+
+    def _report_lineage(self, direction: Literal["input", "output"]) -> None:
+        # The collection endpoint, not one URI per referral: lineage is about datasets, not rows.
+        from airflow_provider_partner.hooks.lineage import endpoint_uri, report_lineage
+
+        report_lineage(self, direction, endpoint_uri(self.settings.api_url))
 
     # -- UI --------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

@@ -24,11 +24,13 @@ from airflow_provider_partner.extract.window import (
 )
 from airflow_provider_partner.extract.writers import OUTPUT_FORMATS
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.links import ReferralsWorkspaceLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from airflow_provider_partner.extract.engine import Extraction, ExtractionResult
+    from airflow_provider_partner.operators.lineage import ExtractionFacts
 
 __all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator", "asset_uri"]
 
@@ -149,6 +151,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
     # query_filter (the full $filter with the window) is known only in execute(): show it afterwards.
     overwrite_rtif_after_execution = True
     ui_color = "#cfe4f7"
+    operator_extra_links = (ReferralsWorkspaceLink(),)
 
     def __init__(
         self,
@@ -199,6 +202,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         #: The complete ``$filter`` sent (user filter and window), set by :meth:`execute`.
         self.query_filter: str | None = None
         self._extraction: Extraction | None = None
+        self._lineage_facts: ExtractionFacts | None = None
 
     # -- run ---------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
@@ -224,9 +228,11 @@ class PartnerCenterReferralsOperator(BaseOperator):
         extraction = self._extraction = Extraction(self.partner_center_conn_id, plan)
         if target is None:
             result = extraction.to_records(self.max_xcom_records)
+            self._record_lineage(plan, result, None)
             self._emit_asset_events(context, self._event_extra(result, window, None), None)
             return result.records
         result = extraction.to_file(target, self.output_format)
+        self._record_lineage(plan, result, target)
         self.log.info("Wrote %d referral(s) to %s", result.count, target)
         extra = self._event_extra(result, window, target)
         self._emit_asset_events(context, extra, asset_uri(str(target)))
@@ -299,6 +305,22 @@ class PartnerCenterReferralsOperator(BaseOperator):
             elif isinstance(outlet, AssetAlias) and uri is not None:
                 # A templated output path is only known now: an alias records which asset it was.
                 events[outlet].add(Asset(uri), extra=extra)
+
+    # -- lineage ---------------------------------------------------------------------------------
+    def _record_lineage(
+        self, plan: ExtractionPlan, result: ExtractionResult, target: ObjectStoragePath | None
+    ) -> None:
+        from airflow_provider_partner.operators.lineage import record_extraction
+
+        self._lineage_facts = record_extraction(
+            self.partner_center_conn_id, plan, result, target, self.output_format
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Return the run's OpenLineage input (API and query) and output (file, row count, schema)."""
+        from airflow_provider_partner.operators.lineage import facets_for
+
+        return facets_for(self._lineage_facts)
 
     # -- kill --------------------------------------------------------------------------------------
     def on_kill(self) -> None:

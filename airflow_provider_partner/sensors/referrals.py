@@ -27,6 +27,8 @@ from airflow_provider_partner.extract.new_referrals import (
 )
 from airflow_provider_partner.extract.window import resolve_window, user_filter
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.links import NewestReferralLink, ReferralsWorkspaceLink
+from airflow_provider_partner.links import newest_referral_id as find_newest_referral_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -89,6 +91,9 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("created_after", "created_before", "filter", "filter_params")
     ui_color = "#d6eaf8"
+    operator_extra_links = (ReferralsWorkspaceLink(), NewestReferralLink())
+    #: The ``id`` of the newest referral this run returned (its "Newest referral" link).
+    newest_referral_id: str | None = None
 
     def __init__(
         self,
@@ -193,6 +198,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
         return False
 
     def _report(self, result: NewReferralsCheck) -> list[dict[str, Any]]:
+        self.newest_referral_id = find_newest_referral_id(result.referrals)
         self.log.info(
             "Found %d new referral(s) matching %s: %s",
             len(result.referrals),

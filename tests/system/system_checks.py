@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,59 @@ def record_figure(name: str, value: Any) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def backfill_and_wait(
+    airflow: Airflow, dag_id: str, first: dt.datetime, days: int, timeout: float = 400
+) -> tuple[list[dict[str, Any]], float]:
+    """
+    Unpause ``dag_id``, backfill ``days`` daily intervals from ``first`` one run at a time, and
+    wait until those runs and the scheduled one that unpausing makes have succeeded.
+
+    A failed run ends the wait at once (``wait_until`` counts a probe's exception as "not yet").
+
+    :return: every run of the DAG (oldest first) and the seconds it took.
+    """
+    airflow.unpause(dag_id)
+    began = time.monotonic()
+    backfill = airflow.api(
+        "POST",
+        "backfills",
+        {
+            "dag_id": dag_id,
+            "from_date": first.isoformat(),
+            "to_date": (first + dt.timedelta(days=days - 1)).isoformat(),
+            "max_active_runs": 1,
+        },
+    )
+
+    def settled() -> list[dict[str, Any]] | None:
+        path = f"dags/{dag_id}/dagRuns?limit=100&order_by=logical_date"
+        runs: list[dict[str, Any]] = airflow.api("GET", path)["dag_runs"]
+        if any(r["state"] == "failed" for r in runs):
+            return runs
+        backfilled = [r for r in runs if r["run_type"] == "backfill"]
+        return runs if len(backfilled) == days and all(r["state"] == "success" for r in runs) else None
+
+    runs = wait_until(f"backfill {backfill['id']} ({days} runs)", settled, timeout, 1, airflow.diagnostics)
+    failed = [r["dag_run_id"] for r in runs if r["state"] == "failed"]
+    if failed:
+        raise AssertionError(f"{dag_id} runs failed: {failed}\n{airflow.diagnostics()}")
+    return runs, time.monotonic() - began
+
+
+def rerun_cleared(airflow: Airflow, dag_id: str, run_id: str, timeout: float = 180) -> float:
+    """
+    Clear one run (``POST .../clear``), wait until each of its tasks succeeded again, then pause
+    the DAG (a paused DAG's cleared run would not run). Returns the seconds it took.
+    """
+    began = time.monotonic()
+    airflow.api("POST", f"dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False})
+
+    def rerun_done() -> bool:
+        tis = airflow.task_instances(dag_id, run_id)
+        return all(ti["state"] == "success" and ti["try_number"] >= 2 for ti in tis)
+
+    wait_until(f"the cleared run {run_id} to run again", rerun_done, timeout, 1, airflow.diagnostics)
+    airflow.unpause(dag_id, paused=True)
+    return time.monotonic() - began

@@ -622,12 +622,14 @@ def deployment(
     broker_url: str | None = None,
     workers: int = 0,
     refresh_token: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Airflow]:
     """
     Migrate a database and run scheduler, dag-processor, triggerer, api-server (and workers).
 
     Yields once every component reports healthy and every example DAG is parsed; stops them all
-    on exit, also when starting failed.
+    on exit, also when starting failed. ``extra_env`` adds to every component's environment
+    (another connection, say).
     """
     connection = airflow_connection(emu.info, "variable://partner_center_token_cache")
     if refresh_token:  # a deployment of its own starts from a refresh token nobody used yet
@@ -640,7 +642,7 @@ def deployment(
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
         }
     env, api_url, password = airflow_environment(
-        home, database_url, executor, connection, emu.info["ca_bundle"], extra
+        home, database_url, executor, connection, emu.info["ca_bundle"], {**extra, **(extra_env or {})}
     )
     dag_ids = copy_example_dags(home / "dags")
     airflow = Airflow(venv=venv, home=home, env=env, api_url=api_url, password=password)

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from system_checks import (
     LOOKBACK,
+    backfill_and_wait,
     blocked_loop_seconds,
     ids_updated_in,
     jsonl_ids,
     parse_time,
     record_figure,
     referral_states,
+    rerun_cleared,
     wait_faults_served,
     wait_task_state,
     warehouse_checksum,
@@ -50,34 +52,9 @@ def test_warehouse_backfill_matches_the_emulator_and_a_rerun_changes_nothing(
     airflow = local_airflow
     today = _utc_midnight()
     first = today - dt.timedelta(days=DAYS + 1)
-    last = first + dt.timedelta(days=DAYS - 1)
     # A paused DAG's backfill does not run; unpaused, the scheduler also makes the latest
     # scheduled interval's run, so the ground truth is the union of every run's window.
-    airflow.unpause(WAREHOUSE)
-    began = time.monotonic()
-    backfill = airflow.api(
-        "POST",
-        "backfills",
-        {
-            "dag_id": WAREHOUSE,
-            "from_date": first.isoformat(),
-            "to_date": last.isoformat(),
-            "max_active_runs": 1,
-        },
-    )
-
-    def all_done() -> list[dict[str, Any]] | None:
-        runs = _runs(airflow, WAREHOUSE)
-        if any(r["state"] == "failed" for r in runs):
-            raise AssertionError(f"a warehouse run failed: {runs}")
-        backfilled = [r for r in runs if r["run_type"] == "backfill"]
-        done = len(backfilled) == DAYS and all(r["state"] == "success" for r in runs)
-        return runs if done else None
-
-    runs = wait_until(
-        f"backfill {backfill['id']} ({DAYS} runs) to succeed", all_done, 400, 1, airflow.diagnostics
-    )
-    seconds = time.monotonic() - began
+    runs, seconds = backfill_and_wait(airflow, WAREHOUSE, first, DAYS)
 
     # Ground truth: what the emulator holds for the union of the windows (each with its lookback).
     referrals = emu.referrals()
@@ -103,16 +80,7 @@ def test_warehouse_backfill_matches_the_emulator_and_a_rerun_changes_nothing(
     checksum = warehouse_checksum(db)
 
     # Clear one interval and let the scheduler run it again: the table is byte-for-byte the same.
-    rerun_began = time.monotonic()
-    airflow.api("POST", f"dags/{WAREHOUSE}/dagRuns/{middle['dag_run_id']}/clear", {"dry_run": False})
-
-    def rerun_done() -> bool:
-        tis = airflow.task_instances(WAREHOUSE, middle["dag_run_id"])
-        return all(ti["state"] == "success" and ti["try_number"] >= 2 for ti in tis)
-
-    # (A paused DAG's cleared run would not run either: pause only afterwards.)
-    wait_until("the cleared interval to run again", rerun_done, 180, 1, airflow.diagnostics)
-    airflow.unpause(WAREHOUSE, paused=True)
+    rerun_seconds = rerun_cleared(airflow, WAREHOUSE, middle["dag_run_id"])
     assert warehouse_checksum(db) == checksum
     assert warehouse_ids(db) == expected
     record_figure(
@@ -122,7 +90,7 @@ def test_warehouse_backfill_matches_the_emulator_and_a_rerun_changes_nothing(
             "seconds": round(seconds, 1),
             "rows": len(expected),
             "per_day_file_rows": per_day,
-            "rerun_seconds": round(time.monotonic() - rerun_began, 1),
+            "rerun_seconds": round(rerun_seconds, 1),
             "checksum_unchanged": True,
         },
     )

@@ -1,0 +1,69 @@
+"""
+Referrals into a SQL warehouse through any ``DbApiHook`` (common-sql): SQLite and PostgreSQL.
+
+Public API (``docs/warehouse.md``)::
+
+    from airflow_provider_partner.warehouse import load_referrals
+
+    result = load_referrals("my_warehouse", ObjectStoragePath(manifest["path"]))
+    # {"read": 1480, "changed": 1312, "rows": 20931}
+
+- :func:`load_referrals`: upsert one JSONL file of the operator into the ``referrals`` table
+  (created if needed), streamed in chunks, one transaction; the newest ``updatedDateTime`` of
+  each ``id`` wins.
+- :func:`warehouse_hook`: the ``DbApiHook`` of a connection id; :func:`dialect_of` its dialect.
+- :func:`transaction`, :func:`upsert_referrals`, :func:`read_referrals`, :func:`count_rows`: the
+  pieces, for a transaction or a cursor of your own.
+- :mod:`~airflow_provider_partner.warehouse.schema`: the table's columns (:data:`COLUMNS`), its
+  DDL (:func:`create_table_sql`), upsert (:func:`upsert_sql`) and the lock concurrent loads take
+  turns with (:func:`table_lock_sql`) per dialect.
+
+It sits beside the operators (it reads their output files) and imports only ``instants`` from
+the provider; common-sql and the database drivers load when a load runs.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_partner.warehouse.load import (
+    DEFAULT_BATCH_SIZE,
+    LoadResult,
+    count_rows,
+    dialect_of,
+    load_referrals,
+    read_referrals,
+    transaction,
+    upsert_referrals,
+    warehouse_hook,
+)
+from airflow_provider_partner.warehouse.schema import (
+    COLUMNS,
+    POSTGRES,
+    SQLITE,
+    Column,
+    Dialect,
+    create_table_sql,
+    referral_row,
+    table_lock_sql,
+    upsert_sql,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_BATCH_SIZE",
+    "POSTGRES",
+    "SQLITE",
+    "Column",
+    "Dialect",
+    "LoadResult",
+    "count_rows",
+    "create_table_sql",
+    "dialect_of",
+    "load_referrals",
+    "read_referrals",
+    "referral_row",
+    "table_lock_sql",
+    "transaction",
+    "upsert_referrals",
+    "upsert_sql",
+    "warehouse_hook",
+]

@@ -1,0 +1,254 @@
+"""
+Loading the operator's JSONL output into a SQL database through any ``DbApiHook``.
+
+The file is streamed (one chunk of rows in memory at a time) and the whole load is one
+transaction: a bad line, a lost connection or a killed task leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from airflow_provider_partner.warehouse.schema import (
+    SQLITE,
+    Dialect,
+    checked_table,
+    column_names,
+    create_table_sql,
+    dialect_named,
+    referral_row,
+    rows_per_statement,
+    table_lock_sql,
+    upsert_sql,
+)
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "LoadResult",
+    "count_rows",
+    "dialect_of",
+    "load_referrals",
+    "read_referrals",
+    "transaction",
+    "upsert_referrals",
+    "warehouse_hook",
+]
+
+log = logging.getLogger(__name__)
+
+#: Rows per ``INSERT`` statement (fewer on SQLite, whose parameter limit caps a chunk at 76).
+DEFAULT_BATCH_SIZE = 500
+# How long SQLite waits for another writer (the follow-up DAGs write to the same file).
+_SQLITE_BUSY_MS = 30_000
+_ID, _UPDATED = column_names().index("id"), column_names().index("updated_date_time")
+
+
+class LoadResult(TypedDict):
+    """What one load did."""
+
+    #: referrals read from the file
+    read: int
+    #: rows inserted or replaced (a referral not newer than its row changes nothing)
+    changed: int
+    #: rows in the table after the load
+    rows: int
+
+
+def warehouse_hook(conn_id: str) -> DbApiHook:
+    """
+    The ``DbApiHook`` of an Airflow connection (``sqlite``, ``postgres``, ...).
+
+    :param conn_id: the connection's id.
+    :raises TypeError: if the connection's hook is not a SQL (``DbApiHook``) hook.
+    """
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import BaseHook
+
+    hook = BaseHook.get_connection(conn_id).get_hook()  # type: ignore[no-untyped-call]
+    if not isinstance(hook, DbApiHook):
+        raise TypeError(
+            f"connection {conn_id!r} gives a {type(hook).__name__}, not a SQL hook (DbApiHook): "
+            "use a sqlite or postgres connection"
+        )
+    return hook
+
+
+def dialect_of(hook: DbApiHook) -> Dialect:
+    """
+    The warehouse dialect of a hook, from its SQLAlchemy dialect name or its connection type.
+
+    :param hook: a ``DbApiHook``.
+    :raises ValueError: for a database other than SQLite or PostgreSQL.
+    """
+    name = getattr(hook, "dialect_name", None) or getattr(hook, "conn_type", None) or ""
+    return dialect_named(str(name))
+
+
+def read_referrals(path: Any) -> Iterator[dict[str, Any]]:
+    """
+    The referrals of a JSONL file (``.jsonl``, or ``.jsonl.gz`` by its name), one at a time.
+
+    :param path: a local path or an ``ObjectStoragePath`` (anything with ``open``).
+    :raises ValueError: at a line that is not JSON, naming it; the lines before were yielded.
+    """
+    source = path if hasattr(path, "open") else Path(path)
+    with source.open("rb") as raw:
+        binary = gzip.GzipFile(fileobj=raw) if str(path).endswith(".gz") else raw
+        with io.TextIOWrapper(binary, encoding="utf-8") as text:
+            for number, line in enumerate(text, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(
+                        f"line {number} of {path} is not valid JSON ({err.msg}); "
+                        "is this a JSONL referrals file (.jsonl or .jsonl.gz)?"
+                    ) from None
+
+
+def _chunks(referrals: Iterable[Mapping[str, Any]], size: int) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+    """``(records read, rows)`` per chunk; each id once per chunk, its newest version."""
+    read = 0
+    chunk: dict[str, tuple[Any, ...]] = {}
+    for referral in referrals:
+        row = referral_row(referral)
+        read += 1
+        # PostgreSQL refuses to update one row twice in a statement; the newer one wins, as the
+        # statement itself would decide (an equal one changes nothing, so the first stays).
+        held = chunk.get(row[_ID])
+        if held is None or row[_UPDATED] > held[_UPDATED]:
+            chunk[row[_ID]] = row
+        if len(chunk) >= size:
+            yield read, list(chunk.values())
+            read, chunk = 0, {}
+    if chunk or read:
+        yield read, list(chunk.values())
+
+
+def upsert_referrals(
+    cursor: Any,
+    dialect: Dialect,
+    placeholder: str,
+    referrals: Iterable[Mapping[str, Any]],
+    table: str = "referrals",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[int, int]:
+    """
+    Upsert referrals with a DB-API cursor, in chunks; commits nothing (the caller's transaction).
+
+    :param cursor: a DB-API cursor of a database of ``dialect`` whose table exists.
+    :param dialect: :data:`~airflow_provider_partner.warehouse.schema.SQLITE` or ``POSTGRES``.
+    :param placeholder: the driver's positional placeholder (``hook.placeholder``).
+    :param referrals: referrals as the API returns them (streamed: any iterable).
+    :param table: the table's name.
+    :param batch_size: rows per statement at most.
+    :return: ``(records read, rows inserted or replaced)``.
+    """
+    size = rows_per_statement(dialect, batch_size)
+    statements: dict[int, str] = {}
+    read = changed = 0
+    for chunk_read, rows in _chunks(referrals, size):
+        read += chunk_read
+        if not rows:
+            continue
+        sql = statements.get(len(rows)) or statements.setdefault(
+            len(rows), upsert_sql(dialect, placeholder, len(rows), table)
+        )
+        cursor.execute(sql, [value for row in rows for value in row])
+        # One statement: its rowcount counts inserted and updated rows, not the skipped ones.
+        changed += max(cursor.rowcount, 0)
+    return read, changed
+
+
+def count_rows(cursor: Any, table: str = "referrals") -> int:
+    """
+    Rows in the referrals table.
+
+    :param cursor: a DB-API cursor.
+    :param table: the table's name.
+    """
+    sql = f"SELECT COUNT(*) FROM {checked_table(table)}"  # noqa: S608 - a checked name
+    cursor.execute(sql)
+    return int(cursor.fetchone()[0])
+
+
+@contextmanager
+def transaction(hook: DbApiHook, table: str | None = None) -> Iterator[tuple[Any, Dialect]]:
+    """
+    A cursor in one transaction of ``hook``'s database: committed at the end, rolled back on any error.
+
+    On SQLite the connection waits for another writer instead of failing at once; with ``table``,
+    on PostgreSQL the transaction first takes the table's advisory lock (:func:`table_lock_sql`),
+    so that writers of one table take turns.
+
+    :param hook: a ``DbApiHook`` of a SQLite or PostgreSQL database.
+    :param table: the table the transaction writes, to take turns with its other writers.
+    :return: a context manager of ``(cursor, dialect)``.
+    """
+    dialect = dialect_of(hook)
+    with closing(hook.get_conn()) as conn:
+        if getattr(hook, "supports_autocommit", False):
+            hook.set_autocommit(conn, False)
+        try:
+            with closing(conn.cursor()) as cursor:
+                if dialect is SQLITE:
+                    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+                lock = table_lock_sql(dialect, table) if table else None
+                if lock:  # writers of one table take turns: no DDL race, no deadlock
+                    cursor.execute(lock)
+                yield cursor, dialect
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+
+def load_referrals(
+    hook: DbApiHook | str,
+    path: Any,
+    table: str = "referrals",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> LoadResult:
+    """
+    Upsert one JSONL referrals file into a SQL table, creating the table if needed.
+
+    Each referral is one row keyed by ``id``; a newer ``updatedDateTime`` replaces the row, an
+    older or equal one changes nothing, so loading a file twice, or overlapping files in any
+    order, never duplicates or regresses a row. One transaction: on any error nothing is written.
+    Concurrent loads of one table take turns (on PostgreSQL a transaction-level advisory lock,
+    :func:`~airflow_provider_partner.warehouse.schema.table_lock_sql`; SQLite has one writer).
+
+    :param hook: a ``DbApiHook`` (``SqliteHook``, ``PostgresHook``) or the id of its connection.
+    :param path: the operator's JSONL (or JSONL.gz) output: a local path or an ``ObjectStoragePath``.
+    :param table: the table's name, optionally schema-qualified (created if it does not exist).
+    :param batch_size: rows per ``INSERT`` statement at most.
+    :return: ``{"read", "changed", "rows"}`` (:class:`LoadResult`).
+    """
+    db_hook = warehouse_hook(hook) if isinstance(hook, str) else hook
+    with transaction(db_hook, table) as (cursor, dialect):
+        cursor.execute(create_table_sql(dialect, table))
+        read, changed = upsert_referrals(
+            cursor, dialect, db_hook.placeholder, read_referrals(path), table, batch_size
+        )
+        rows = count_rows(cursor, table)
+    log.info(
+        "Loaded %s into %s (%s): %d referrals read, %d rows inserted or updated, %d rows in the table",
+        path,
+        table,
+        dialect_of(db_hook).name,
+        read,
+        changed,
+        rows,
+    )
+    return {"read": read, "changed": changed, "rows": rows}
