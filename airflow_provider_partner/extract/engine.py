@@ -48,6 +48,7 @@ class ExtractionResult:
     :param received: referrals received, duplicates included.
     :param slices: queries fetched concurrently.
     :param seconds: wall-clock time of the whole extraction.
+    :param per_slice: referrals each slice received (duplicates included), in slice order.
     :param records: the referrals (XCom mode), ``None`` when written to a file.
     """
 
@@ -57,6 +58,7 @@ class ExtractionResult:
     slices: int
     seconds: float
     records: list[dict[str, Any]] | None = field(default=None, repr=False)
+    per_slice: tuple[int, ...] = ()
 
     @property
     def duplicates_removed(self) -> int:
@@ -148,10 +150,16 @@ class Extraction:
         return spool
 
     def _fetch(self, spool: ReferralSpool, on_page: Callable[[], None] | None) -> FetchStats:
-        queries = self.plan.queries()
+        from airflow_provider_partner.extract.balance import plan_queries
+
+        hooks = make_hooks(self.partner_center_conn_id, self.plan.parallelism)
+        # Balanced slices cost a few count requests before paging starts (see balance.py).
+        queries = plan_queries(self.plan, hooks, self._stop)
         self._slices = len(queries)
-        hooks = make_hooks(self.partner_center_conn_id, len(queries))
+        hooks = hooks[: len(queries)]
         stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
+        if len(queries) > 1:
+            log.info("Referrals received per slice: %s", ", ".join(map(str, stats.per_slice)))
         count = spool.count()
         log.info(
             "Fetched %d page(s), %d referral(s), %d distinct (%d duplicate(s) removed) in %.1f s",
@@ -200,4 +208,5 @@ class Extraction:
             slices=self._slices,
             seconds=round(time.monotonic() - started, 3),
             records=records,
+            per_slice=stats.per_slice,
         )

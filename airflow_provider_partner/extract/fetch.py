@@ -44,25 +44,34 @@ class FetchStats:
     :param pages: pages received over all slices.
     :param received: referrals received, duplicates included.
     :param seconds: wall-clock time of the fetch.
+    :param per_slice: referrals received by each slice, in slice order.
     """
 
     pages: int
     received: int
     seconds: float
+    per_slice: tuple[int, ...] = ()
 
 
 def make_hooks(partner_center_conn_id: str, count: int) -> list[PartnerCenterHook]:
     """
-    Return ``count`` hooks for one connection that share a single token provider.
+    Return ``count`` hooks for one connection that share a single token provider and back-off.
 
     The connection is read here, in the calling thread (inside a task that goes through the
-    Task SDK); the hooks can then be used from worker threads.
+    Task SDK); the hooks can then be used from worker threads. A 429 (or a 503 with
+    ``Retry-After``) on any of them holds back the next request of every one (see
+    :class:`~airflow_provider_partner.hooks.http.SharedBackoff`): slices slow down together
+    rather than each hammering a throttled API in turn.
 
     :param partner_center_conn_id: the Airflow connection id.
     :param count: number of hooks (one per concurrent slice).
     """
     first = PartnerCenterHook(partner_center_conn_id=partner_center_conn_id)
-    return [first, *(first.sibling() for _ in range(count - 1))]
+    hooks = [first, *(first.sibling() for _ in range(count - 1))]
+    backoff = first.http.backoff
+    for hook in hooks[1:]:
+        hook.http.backoff = backoff
+    return hooks
 
 
 _Item = tuple[str, int, Any]
@@ -133,7 +142,9 @@ def _fetch_inline(
             close()
     if stop.is_set():
         raise _cancelled(pages, received)
-    return FetchStats(pages=pages, received=received, seconds=time.monotonic() - started)
+    return FetchStats(
+        pages=pages, received=received, seconds=time.monotonic() - started, per_slice=(received,)
+    )
 
 
 @contextlib.contextmanager
@@ -207,6 +218,7 @@ def _fetch_threads(
     for thread in threads:
         thread.start()
     pages = received = finished = 0
+    per_slice = [0] * len(threads)
     completed = False
     try:
         while finished < len(threads):
@@ -217,7 +229,9 @@ def _fetch_threads(
             except queue.Empty:
                 continue
             if kind == "page":
-                received += spool.add(payload.records)
+                added = spool.add(payload.records)
+                received += added
+                per_slice[index] += added
                 pages += 1
                 if on_page is not None:
                     on_page()
@@ -235,4 +249,6 @@ def _fetch_threads(
             # A thread in the middle of a request ends when it returns; it is a daemon, so a slow
             # one never holds up the task.
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    return FetchStats(pages=pages, received=received, seconds=time.monotonic() - started)
+    return FetchStats(
+        pages=pages, received=received, seconds=time.monotonic() - started, per_slice=tuple(per_slice)
+    )

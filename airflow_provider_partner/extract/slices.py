@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_partner import odata
-from airflow_provider_partner.extract.window import Window, window_filter
+from airflow_provider_partner.extract.window import Window, user_filter, window_filter
 from airflow_provider_partner.instants import Instant
 
-__all__ = ["WINDOW_FIELDS", "ExtractionPlan", "split_window"]
+__all__ = ["WINDOW_FIELDS", "ExtractionPlan", "Span", "span_filter", "split_window"]
 
 #: Fields a window can apply to (the datetime fields the API can order by).
 WINDOW_FIELDS: tuple[str, ...] = odata.ORDERBY_FIELDS
@@ -45,6 +45,34 @@ def split_window(window: Window, parts: int) -> list[tuple[Instant, Instant]]:
     bounds = [start, *inner, end]
     # Very short windows may yield equal neighbouring bounds; empty slices are dropped.
     return [(Instant(a), Instant(b)) for a, b in itertools.pairwise(bounds) if a < b]
+
+
+@dataclass(frozen=True)
+class Span:
+    """
+    One slice's range ``[start, end)`` of a datetime field; ``None`` leaves that side open.
+
+    :param start: inclusive start, or ``None`` (from the oldest).
+    :param end: exclusive end, or ``None`` (up to the newest, arrivals included).
+    """
+
+    start: Instant | None
+    end: Instant | None
+
+
+def span_filter(field: str, span: Span, user: str | None) -> str | None:
+    """
+    The user's ``$filter`` ANDed with the span's bounds on ``field``.
+
+    :param field: the datetime field.
+    :param span: the range (open sides add no condition).
+    :param user: the user's OData filter, or ``None``.
+    """
+    bounds = [
+        odata.ge(field, span.start) if span.start is not None else None,
+        odata.lt(field, span.end) if span.end is not None else None,
+    ]
+    return odata.and_(user_filter(user), *bounds) if any(bounds) else user_filter(user)
 
 
 @dataclass(frozen=True)
@@ -87,14 +115,26 @@ class ExtractionPlan:
         fields = self.select.split(",") if isinstance(self.select, str) else list(self.select)
         return odata.select([*fields, *required])
 
-    def queries(self) -> list[dict[str, Any]]:
-        """Keyword arguments of ``PartnerCenterHook.iter_pages``, one dict per slice."""
+    def _common(self) -> dict[str, Any]:
         # Pages requested in output order arrive as the file is written (see spool.ordered_jsonl).
-        common: dict[str, Any] = {
+        return {
             "orderby": self.orderby or f"{self.order_field} asc",
             "select": self._select(),
             "top": self.top,
         }
+
+    def span_query(self, field: str, span: Span) -> dict[str, Any]:
+        """
+        Keyword arguments of ``PartnerCenterHook.iter_pages`` for one slice of ``field``.
+
+        :param field: the field the slices apply to (the window field, or ``createdDateTime``).
+        :param span: the slice's range.
+        """
+        return {"filter": span_filter(field, span, self.filter), **self._common()}
+
+    def queries(self) -> list[dict[str, Any]]:
+        """Keyword arguments of ``PartnerCenterHook.iter_pages``, one dict per equal-length slice."""
+        common = self._common()
         if self.window is None or self.window_field is None or self.parallelism == 1:
             return [{"filter": self.query_filter, **common}]
         return [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +42,7 @@ from airflow_provider_partner.hooks.transfer import (
 )
 from airflow_provider_partner.hooks.urls import UnsafeURLError, origin, redact_url
 
-__all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "retry_after_seconds"]
+__all__ = ["RETRY_STATUSES", "PartnerCenterHttp", "SharedBackoff", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,30 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class SharedBackoff:
+    """
+    A pause that every client sharing it honours: the slices of one extraction slow down together.
+
+    When the API throttles one request (429, or 503 with ``Retry-After``), the others would be
+    throttled too: each client holds back its next request until the longest wait announced so
+    far has passed. Requests already on the wire are not recalled.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Hold every sharing client back for ``seconds`` from now (a longer hold stays)."""
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        """Seconds left of the current hold (0 when none)."""
+        with self._lock:
+            return max(0.0, self._until - time.monotonic())
 
 
 def _same_origin(url: str, settings: PartnerCenterSettings) -> bool:
@@ -137,6 +162,8 @@ class PartnerCenterHttp:
         self.get_token = get_token
         self.sleep = sleep
         self.adapter = TrackingAdapter()
+        #: Shared by the hooks of one extraction (``extract.fetch.make_hooks``); its own otherwise.
+        self.backoff = SharedBackoff()
         self.session = new_session(settings, headers={"Accept": "application/json"}, adapter=self.adapter)
 
     def __repr__(self) -> str:
@@ -151,11 +178,16 @@ class PartnerCenterHttp:
         backoff = self.settings.backoff_factor * (2 ** (state.attempt_number - 1))
         backoff = random.uniform(backoff / 2, backoff * 1.5)
         error = state.outcome.exception() if state.outcome else None
+        throttled = False
         if isinstance(error, _RetryableStatusError):
             hinted = retry_after_seconds(error.response.headers.get("Retry-After"))
+            throttled = hinted is not None or error.response.status_code == 429
             if hinted is not None:
                 backoff = hinted + random.uniform(0, 0.1 * max(hinted, 0.1))
-        return max(0.0, min(backoff, self.settings.max_retry_wait))
+        wait = max(0.0, min(backoff, self.settings.max_retry_wait))
+        if throttled:
+            self.backoff.hold(wait)
+        return wait
 
     def _stop(self, state: RetryCallState) -> bool:
         if stop_after_attempt(self.settings.max_retries + 1)(state):
@@ -278,6 +310,10 @@ class PartnerCenterHttp:
         retry_statuses: frozenset[int],
         deadline: float,
     ) -> requests.Response:
+        held = self.backoff.remaining()
+        if held > 0:
+            # Another slice of this extraction was throttled: wait with it (within the budget).
+            self.sleep(min(held, max(0.0, deadline - time.monotonic())))
         token = self.get_token(None)
         seconds = min(self.settings.attempt_timeout, deadline - time.monotonic())
         if seconds <= 0:

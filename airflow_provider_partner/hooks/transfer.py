@@ -16,8 +16,11 @@ server that trickles one byte a second could each take a worker down or hold it 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -33,6 +36,8 @@ __all__ = ["AttemptDeadline", "AttemptTimedOut", "TrackingAdapter", "read_capped
 
 _READ_SIZE = 1 << 16
 _MB = 1_000_000
+#: Armed deadlines held before the finished ones are dropped.
+_PRUNE_AT = 256
 
 
 class AttemptTimedOut(requests.Timeout):
@@ -85,6 +90,55 @@ class TrackingAdapter(HTTPAdapter):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Watchdog:
+    """
+    The process's one watchdog thread: it calls each armed callback once its deadline passes.
+
+    One thread for every attempt of every hook (a ``threading.Timer`` per attempt costs a thread
+    start per page). Started on first use; it sleeps while nothing is armed.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._armed: list[tuple[float, int, AttemptDeadline]] = []
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: AttemptDeadline) -> None:
+        with self._changed:
+            if len(self._armed) > _PRUNE_AT:
+                # Finished attempts wait in the heap until their deadline: drop them now and then.
+                self._armed = [entry for entry in self._armed if not entry[2].over]
+                heapq.heapify(self._armed)
+            heapq.heappush(self._armed, (time.monotonic() + deadline.seconds, next(self._counter), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="partner-center-watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _due(self) -> list[AttemptDeadline]:
+        """Wait until an armed deadline passes; return those that did (disarmed ones dropped)."""
+        with self._changed:
+            while True:
+                while self._armed and self._armed[0][2].over:
+                    heapq.heappop(self._armed)
+                if not self._armed:
+                    self._changed.wait()
+                    continue
+                left = self._armed[0][0] - time.monotonic()
+                if left <= 0:
+                    return [heapq.heappop(self._armed)[2]]
+                self._changed.wait(left)
+
+    def _run(self) -> None:
+        while True:
+            for deadline in self._due():
+                deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
 class AttemptDeadline:
     """
     Arms a watchdog for one attempt: past ``seconds``, the adapter's current socket is shut down.
@@ -99,20 +153,20 @@ class AttemptDeadline:
         self.adapter = adapter
         self.seconds = max(0.0, seconds)
         self.expired = False
+        #: Set when the attempt ended: the watchdog then drops it.
+        self.over = False
         self._lock = threading.Lock()
-        self._over = False
-        self._timer = threading.Timer(self.seconds, self._expire)
-        self._timer.daemon = True
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Called by the watchdog past the deadline: end the attempt's socket, unless it is over."""
         with self._lock:
-            if self._over:
+            if self.over:
                 return
             self.expired = True
             self.adapter.abort_current()
 
     def __enter__(self) -> AttemptDeadline:
-        self._timer.start()
+        _WATCHDOG.arm(self)
         return self
 
     def __exit__(
@@ -120,8 +174,7 @@ class AttemptDeadline:
     ) -> None:
         with self._lock:
             # From here on the watchdog can no longer touch a connection that goes back to the pool.
-            self._over = True
-        self._timer.cancel()
+            self.over = True
 
 
 def read_capped(response: requests.Response, limit_mb: float, where: str) -> bytes:

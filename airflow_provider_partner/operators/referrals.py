@@ -92,11 +92,6 @@ def validate_arguments(
         )
     if not _non_negative_int(parallelism) or parallelism < 1:
         raise PartnerCenterConfigError(f"parallelism must be an integer >= 1, got {parallelism!r}.")
-    if parallelism > 1 and window_field is None:
-        raise PartnerCenterConfigError(
-            "parallelism > 1 splits the window into slices, but window_field is None (no window); "
-            "set window_field or use parallelism=1."
-        )
     if parallelism > 1 and top is not None:
         raise PartnerCenterConfigError("top caps one query; it cannot be combined with parallelism > 1.")
     if not _non_negative_int(max_xcom_records):
@@ -134,7 +129,9 @@ class PartnerCenterReferralsOperator(BaseOperator):
         ``{window_end}`` placeholders are filled from the window). ``None``: return the referrals
         through XCom.
     :param output_format: ``jsonl`` (default), ``jsonl.gz`` or ``parquet`` (needs the ``parquet`` extra).
-    :param parallelism: split the window into this many slices fetched concurrently.
+    :param parallelism: split the window into this many slices fetched concurrently, cut where
+        each holds about as many referrals (count probes); with no window, the full history is
+        split by ``createdDateTime``.
     :param max_xcom_records: XCom mode only: fail when more referrals than this are found.
     :param window_start: explicit window start (templated; ISO-8601 or datetime), with ``window_end``.
     :param window_end: explicit window end (exclusive).
