@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--quick", action="store_true", help="small sizes, 1-2 runs; docs untouched")
     add("--runs", type=int, default=5, help="runs of every figure on the keep-alive server (default 5)")
-    add("--large-runs", type=int, default=5, help="runs per contender at the large size (default 5)")
+    add("--large-runs", type=int, default=5, help="floor and operator runs at the large size (default 5)")
+    add("--peer-large-runs", type=int, default=3, help="HttpOperator runs at the large size (default 3)")
     add("--close-runs", type=int, default=3, help="runs per contender, connection-per-request (default 3)")
     add("--backfill-runs", type=int, default=1, help="runs of each backfill (default 1: ~1.5 min)")
     add("--dlt-runs", type=int, default=None, help="dlt runs at the small size (default: --runs)")
@@ -56,7 +57,7 @@ def _default(value: Any) -> Any:
 
 
 def _quick(args: argparse.Namespace) -> None:
-    args.runs, args.large_runs, args.close_runs = 2, 2, 1
+    args.runs, args.large_runs, args.peer_large_runs, args.close_runs = 2, 2, 1, 1
     args.small, args.mid, args.large = 2_000, 3_000, 5_000
     args.backfill_runs = 1
     args.dlt_runs, args.dlt_large_runs = 1, min(args.dlt_large_runs, 1)
@@ -77,8 +78,17 @@ def _throughput(args: argparse.Namespace, log: Callable[[str], None]) -> dict[st
             },
         },
         args.large: {
-            "keep-alive": {**dict.fromkeys(everyone, args.large_runs), "dlt": args.dlt_large_runs},
-            "connection-per-request": {**dict.fromkeys(everyone, args.close_runs), "dlt": 0},
+            "keep-alive": {
+                "floor": args.large_runs,
+                "operator": args.large_runs,
+                "http_operator": args.peer_large_runs,
+                "dlt": args.dlt_large_runs,
+            },
+            "connection-per-request": {
+                "floor": args.close_runs,
+                "operator": args.close_runs,
+                "http_operator": min(args.close_runs, args.peer_large_runs),
+            },
         },
     }
     for records, plan in plans.items():
