@@ -96,6 +96,11 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _failed(sample: Sample) -> str:
+    """A note of the runs that failed or copied the wrong count (empty when none did)."""
+    return f" **{len(sample.errors)} run(s) failed or incomplete**" if sample.errors else ""
+
+
 def _cpu_us(sample: Sample) -> str:
     cpu = median(sample.cpu)
     return f"{cpu / sample.records * 1e6:.0f}" if cpu is not None else "n/a"
@@ -118,7 +123,9 @@ def _throughput_rows(sizes: dict[int, dict[str, Sample]]) -> list[str]:
                 continue
             stat = Stat.of(sample.rates)
             ratio = f"{stat.median / floor:.2f}" if floor else "n/a"
-            rows.append(f"| {records:,} | {label} | {_stat(stat)} | {ratio} | {_cpu_us(sample)} |")
+            rows.append(
+                f"| {records:,} | {label} | {_stat(stat)} | {ratio}{_failed(sample)} | {_cpu_us(sample)} |"
+            )
     return rows
 
 
@@ -219,7 +226,8 @@ def _latency_rows(figure: dict[str, Any]) -> list[str]:
             same = "yes" if figure["same_bytes"][int(key[1:])] else "**no**"
         rows.append(
             f"| {label} | {_stat(Stat.of(sample.seconds), 1)} | {speedup} | {_span(sample.lists)} "
-            f"| {_num(median(sample.peaks) or 0)} | {_num(median(sample.cpu) or 0, 1)} | {same} |"
+            f"| {_num(median(sample.peaks) or 0)} | {_num(median(sample.cpu) or 0, 1)} "
+            f"| {same}{_failed(sample)} |"
         )
     return rows
 
@@ -309,7 +317,7 @@ def render(results: dict[str, Any]) -> str:
         f"{info['cores']} cores, {info['memory']}; Python {info['python']}, "
         f"Airflow {info['airflow']}, provider {info['provider']}; peers: {info['peers']}. "
         f"Load average at the start: {info['load']}, at the end: {results.get('load_at_end', 'n/a')}. "
-        f"Whole run: {results['seconds'] / 60:.1f} min.",
+        f"Whole run: {results['seconds'] / 60:.1f} min. Options: `{results.get('options', 'n/a')}`.",
         "",
         "### Goals",
         "",

@@ -105,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         _quick(args)
     only = {item.strip().upper() for item in args.only.split(",")}
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": report.machine(), "page_size": 100, "p1": {}}
+    given = sys.argv[1:] if argv is None else argv
+    results: dict[str, Any] = {
+        "machine": report.machine(),
+        "page_size": 100,
+        "p1": {},
+        "options": " ".join(given) or "(defaults)",
+    }
 
     def log(line: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {line}", flush=True)
