@@ -359,6 +359,7 @@ class Emulator:
             "fault_kinds",
             "fault_seed",
             "arrivals_per_second",
+            "expire_incoming",
         }
         if unknown:
             raise ValueError(f"Unknown emulator setting(s): {', '.join(sorted(unknown))}")
@@ -385,6 +386,8 @@ class Emulator:
             kinds=settings.get("fault_kinds"),
             seed=settings.get("fault_seed"),
         )
+        if "expire_incoming" in settings:
+            self.store.expire_incoming = bool(settings["expire_incoming"])
         if "arrivals_per_second" in settings:
             self._set_arrivals(float(settings["arrivals_per_second"]))
 
