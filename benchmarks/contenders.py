@@ -1,15 +1,24 @@
 """
 The four ways to copy every referral into a JSONL file, each run in a fresh process.
 
-``python -m benchmarks.contenders NAME OUTPUT`` (the emulator's info in ``BENCH_EMULATOR_INFO``)
-imports what NAME needs, then times only the copy, token acquisition included, and prints one
-JSON line: ``{"name", "records", "seconds", "base_rss_mb", "peak_rss_mb"}``. ``base_rss_mb`` is
-the resident size after the imports, ``peak_rss_mb`` the process's high-water mark
-(``ru_maxrss``). A fresh process per run keeps one contender's memory out of the next one's.
+``python -m benchmarks.contenders NAME OUTPUT [--parallelism N --window START END] [--sha256]``
+(the emulator's info in ``BENCH_EMULATOR_INFO``) imports what NAME needs, then times only the
+copy, token acquisition included, and prints one JSON line: ``{"name", "records", "seconds",
+"cpu_seconds", "base_rss_mb", "peak_rss_mb", "sha256"}``. ``cpu_seconds`` is the CPU time of the
+process (every thread) over the copy only, ``base_rss_mb`` the resident size after the imports,
+``peak_rss_mb`` the process's high-water mark (``ru_maxrss``), ``sha256`` the output file's digest
+(with ``--sha256``, computed after the clock stopped; else ``null``). A fresh process per run keeps
+one contender's memory out of the next one's.
+
+``--parallelism`` and ``--window`` are the operator's: ``window_field="createdDateTime"`` with that
+explicit window, split into N slices (the latency figure); without them it reads everything
+(``window_field=None``).
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import os
 import resource
@@ -49,7 +58,7 @@ def _token(info: dict[str, Any], session: requests.Session | None = None) -> str
     return token
 
 
-def prepare_floor(info: dict[str, Any], output: str) -> Runner:
+def prepare_floor(info: dict[str, Any], output: str, **_: Any) -> Runner:
     """The floor: one ``requests`` session, orjson, follow nextLink, write each record as a line."""
 
     def run() -> int:
@@ -71,14 +80,24 @@ def prepare_floor(info: dict[str, Any], output: str) -> Runner:
     return run
 
 
-def prepare_operator(info: dict[str, Any], output: str) -> Runner:
+def prepare_operator(
+    info: dict[str, Any], output: str, parallelism: int = 1, window: tuple[str, str] | None = None
+) -> Runner:
     """
     This provider: ``PartnerCenterReferralsOperator.execute`` writing ``file://`` JSONL.
 
+    Without ``window`` it reads every referral (``window_field=None``, one query); with it, the
+    ``createdDateTime`` window ``[start, end)`` in ``parallelism`` slices.
+
     What the operator imports on first use (msal, requests, its fetch/spool/writer modules) is
     imported here, before the clock starts, as the other contenders' libraries are: import cost is
-    P4's figure, not P1's.
+    P4's figure, not P1's. Each run gets a credential store of its own (beside its output, deleted
+    with it): a token cached by the previous run would spare it the token request every other
+    contender pays.
     """
+    conn = json.loads(os.environ["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"])
+    conn["extra"]["credential_store"] = f"file://{output}.credentials.json"
+    os.environ["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
     import msal  # noqa: F401
     import requests  # noqa: F401
 
@@ -86,8 +105,16 @@ def prepare_operator(info: dict[str, Any], output: str) -> Runner:
     import airflow_provider_partner.extract.writers  # noqa: F401
     from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
+    windowed: dict[str, Any] = {"window_field": None}
+    if window is not None:
+        windowed = {
+            "window_field": "createdDateTime",
+            "window_start": window[0],
+            "window_end": window[1],
+            "parallelism": parallelism,
+        }
     operator = PartnerCenterReferralsOperator(
-        task_id="bench", window_field=None, output_path=f"file://{output}", output_format="jsonl"
+        task_id="bench", output_path=f"file://{output}", output_format="jsonl", **windowed
     )
 
     def run() -> int:
@@ -97,7 +124,7 @@ def prepare_operator(info: dict[str, Any], output: str) -> Runner:
     return run
 
 
-def prepare_http_operator(info: dict[str, Any], output: str) -> Runner:
+def prepare_http_operator(info: dict[str, Any], output: str, **_: Any) -> Runner:
     """
     Airflow's ``HttpOperator`` with a ``pagination_function`` following ``@odata.nextLink``.
 
@@ -144,7 +171,7 @@ def prepare_http_operator(info: dict[str, Any], output: str) -> Runner:
     return run
 
 
-def prepare_dlt(info: dict[str, Any], output: str) -> Runner:
+def prepare_dlt(info: dict[str, Any], output: str, **_: Any) -> Runner:
     """
     The dlt ``rest_api`` source: JSON-link paginator, ``filesystem`` destination writing JSONL.
 
@@ -193,7 +220,7 @@ def prepare_dlt(info: dict[str, Any], output: str) -> Runner:
     return run
 
 
-CONTENDERS: dict[str, Callable[[dict[str, Any], str], Runner]] = {
+CONTENDERS: dict[str, Callable[..., Runner]] = {
     "floor": prepare_floor,
     "operator": prepare_operator,
     "http_operator": prepare_http_operator,
@@ -201,9 +228,9 @@ CONTENDERS: dict[str, Callable[[dict[str, Any], str], Runner]] = {
 }
 
 
-def prepare(name: str, info: dict[str, Any], output: str) -> Runner:
+def prepare(name: str, info: dict[str, Any], output: str, **options: Any) -> Runner:
     """Import and set up contender ``name``; return the function that does the copy."""
-    return CONTENDERS[name](info, output)
+    return CONTENDERS[name](info, output, **options)
 
 
 def _rss_mb() -> float:
@@ -211,22 +238,61 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _cpu_seconds() -> float:
+    # The whole process (every thread); children too, should a contender ever fork.
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        while block := data.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.contenders")
+    parser.add_argument("name", choices=sorted(CONTENDERS))
+    parser.add_argument("output")
+    parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--window", nargs=2, metavar=("START", "END"), default=None)
+    parser.add_argument("--sha256", action="store_true")
+    return parser
+
+
 def main(argv: list[str]) -> int:
     """Run one contender once and print its JSON line."""
-    name, output = argv
+    args = _parser().parse_args(argv)
     info = json.loads(os.environ["BENCH_EMULATOR_INFO"])
-    runner = prepare(name, info, output)
+    options: dict[str, Any] = {}
+    if args.window:
+        options = {"parallelism": args.parallelism, "window": tuple(args.window)}
+    runner = prepare(args.name, info, args.output, **options)
     base = _rss_mb()
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     records = runner()
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shutil.rmtree(f"{output}.dlt", ignore_errors=True)
-    print(
-        json.dumps(
-            {"name": name, "records": records, "seconds": seconds, "base_rss_mb": base, "peak_rss_mb": peak}
-        )
-    )
+    digest = _sha256(args.output) if args.sha256 else None
+    shutil.rmtree(f"{args.output}.dlt", ignore_errors=True)
+    for suffix in (".credentials.json", ".credentials.json.lock"):
+        if os.path.exists(args.output + suffix):
+            os.remove(args.output + suffix)
+    result = {
+        "name": args.name,
+        "records": records,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "base_rss_mb": base,
+        "peak_rss_mb": peak,
+        "sha256": digest,
+    }
+    print(json.dumps(result))
     return 0
 
 

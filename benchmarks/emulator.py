@@ -12,10 +12,15 @@ from typing import Any
 
 import requests
 
-__all__ = ["FIXED_NOW", "EmulatorProcess"]
+__all__ = ["FIXED_NOW", "SERVERS", "EmulatorProcess"]
 
 #: Every benchmark emulator starts at this instant: same seed and same "now", same data.
 FIXED_NOW = "2026-11-20T12:00:00Z"
+#: The two ways the emulator serves the throughput figures: server name -> ``close_connections``.
+#: ``keep-alive`` is HTTP/1.1 as the real service (and the emulator by default) does it; with
+#: ``connection-per-request`` every response closes its connection, so each request pays a TLS
+#: handshake (how the emulator served before it kept connections alive).
+SERVERS = {"keep-alive": False, "connection-per-request": True}
 
 
 class EmulatorProcess:
@@ -30,6 +35,7 @@ class EmulatorProcess:
     :param page_size: the largest page the list endpoint serves.
     :param token_ttl: access-token lifetime, seconds.
     :param period_days: created times spread over this many days before :data:`FIXED_NOW`.
+    :param latency_per_page: seconds the emulator adds to every list page.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class EmulatorProcess:
         page_size: int = 100,
         token_ttl: int = 3600,
         period_days: float = 60,
+        latency_per_page: float = 0.0,
     ) -> None:
         self.args = [
             sys.executable,
@@ -57,6 +64,8 @@ class EmulatorProcess:
             str(period_days),
             "--now",
             FIXED_NOW,
+            "--latency-per-page",
+            str(latency_per_page),
         ]
         self.page_size = page_size
         self.process: subprocess.Popen[str] | None = None
@@ -110,7 +119,7 @@ class EmulatorProcess:
     # -- admin endpoints ---------------------------------------------------------------------------
     def _admin(self, action: str, body: Any = None) -> Any:
         url = f"{self.info['admin_url']}/{action}"
-        if body is None and action in {"stats", "info"}:
+        if body is None and action in {"stats", "info", "handshakes"}:
             response = self._session.get(url, timeout=30, verify=self.info["ca_bundle"])
         else:
             response = self._session.post(url, json=body or {}, timeout=30, verify=self.info["ca_bundle"])
@@ -125,6 +134,21 @@ class EmulatorProcess:
     def reset_stats(self) -> None:
         """Zero the counters."""
         self._admin("reset_stats")
+
+    def handshakes(self) -> int:
+        """
+        TLS handshakes of clients since :meth:`reset_stats`.
+
+        The admin session is closed first, so the request asking is always one new connection of
+        its own (counted by the emulator, taken off here): idle admin connections time out, and
+        otherwise the count would depend on how long the run took.
+        """
+        self._session.close()
+        return int(self._admin("handshakes")["handshakes"]) - 1
+
+    def use_server(self, server: str) -> None:
+        """Serve as :data:`SERVERS` ``server``: keep connections alive, or close each after its response."""
+        self.configure(close_connections=SERVERS[server])
 
     def configure(self, **settings: Any) -> None:
         """Change emulator switches (latency, faults, token lifetime, ...)."""

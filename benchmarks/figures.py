@@ -20,9 +20,29 @@ from typing import Any
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.scenarios import DAYS, FIRST_DAY, WINDOWS
 
-__all__ = ["Sample", "Stat", "backfill", "import_cost", "soak", "throughput"]
+__all__ = [
+    "LABELS",
+    "Sample",
+    "Stat",
+    "alternate",
+    "backfill",
+    "import_cost",
+    "in_process",
+    "median",
+    "run_contender",
+    "soak",
+    "throughput",
+]
 
 CONTENDER_ORDER = ("floor", "operator", "http_operator", "dlt")
+#: How the report names each contender.
+LABELS = {
+    "floor": "floor (requests + orjson loop)",
+    "operator": "**PartnerCenterReferralsOperator**",
+    "http_operator": "HttpOperator + pagination_function",
+    "dlt": "dlt rest_api -> filesystem jsonl",
+}
+
 #: Random faults of the soak. The expired token is scripted once per window instead of drawn: two
 #: in a row would be a refreshed token refused, which the hook rightly treats as an auth failure.
 SOAK_FAULTS = ("429", "500", "503", "reset")
@@ -45,16 +65,26 @@ class Stat:
 
 @dataclass
 class Sample:
-    """The runs of one contender at one size: throughput, memory and request counts."""
+    """The runs of one contender at one size on one server: throughput, memory and request counts."""
 
     name: str
     records: int
+    server: str = "keep-alive"
     rates: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     peaks: list[float] = field(default_factory=list)
     bases: list[float] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
     lists: list[int] = field(default_factory=list)
+    handshakes: list[int] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The median, or ``None`` for no values."""
+    return statistics.median(values) if values else None
 
 
 def _child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -73,52 +103,98 @@ def _child(module: str, args: Sequence[str], env: dict[str, str], timeout: float
     return result
 
 
+def alternate(items: Sequence[str], round_number: int) -> list[str]:
+    """``items`` in order on even rounds, reversed on odd ones: no contender always goes first."""
+    return list(items) if round_number % 2 == 0 else list(reversed(items))
+
+
+def run_contender(
+    emu: EmulatorProcess,
+    sample: Sample,
+    tmp: str,
+    log: Callable[[str], None],
+    options: Sequence[str] = (),
+    label: str = "",
+) -> None:
+    """
+    One run of ``sample.name`` in a fresh process; its figures appended to ``sample``.
+
+    The emulator's counters are reset before the run and read after it; the output file is
+    deleted whatever happens. A failed run is recorded in ``sample.errors`` and logged.
+    """
+    output = os.path.join(tmp, f"{sample.name}.jsonl")
+    emu.reset_stats()
+    try:
+        result = _child("benchmarks.contenders", [sample.name, output, *options], emu.env(), timeout=1800)
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        sample.errors.append(str(err))
+        log(f"  {label or sample.name} at {sample.records:,}: FAILED {str(err)[:300]}")
+        return
+    finally:
+        if os.path.exists(output):
+            os.remove(output)
+    handshakes = emu.handshakes()
+    stats = emu.stats()["requests"]
+    if result["records"] != sample.records:
+        sample.errors.append(f"copied {result['records']} of {sample.records}")
+    sample.rates.append(result["records"] / result["seconds"])
+    sample.seconds.append(result["seconds"])
+    sample.cpu.append(result["cpu_seconds"])
+    sample.peaks.append(result["peak_rss_mb"])
+    sample.bases.append(result["base_rss_mb"])
+    sample.tokens.append(int(stats.get("token", 0)))
+    sample.lists.append(int(stats.get("list", 0)))
+    sample.handshakes.append(handshakes)
+    if result.get("sha256"):
+        sample.hashes.append(result["sha256"])
+    log(
+        f"  {label or sample.name:<13} {sample.server:<22} {sample.records:>8,}: "
+        f"{sample.rates[-1]:>7,.0f}/s ({result['seconds']:.1f} s, CPU {result['cpu_seconds']:.1f} s), "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB, {sample.tokens[-1]} token + {sample.lists[-1]} list "
+        f"requests, {handshakes} handshakes"
+    )
+
+
 def throughput(
     records: int,
-    runs: dict[str, int],
+    plan: dict[str, dict[str, int]],
     *,
     page_size: int = 100,
     log: Callable[[str], None] = print,
-) -> dict[str, Sample]:
+) -> dict[str, dict[str, Sample]]:
     """
-    P1/P2/P3: copy ``records`` referrals to JSONL with each contender, ``runs[name]`` times.
+    P1/P2/P3: copy ``records`` referrals to JSONL; ``plan[server][name]`` runs of each contender.
 
-    Rounds are interleaved (floor, operator, HttpOperator, dlt, then again), so a change of load
-    on the shared machine hits every contender alike. Each run is a fresh process; the emulator's
-    counters are reset before it and read after it.
+    One emulator serves both servers of :data:`~benchmarks.emulator.SERVERS` (its
+    ``close_connections`` switched before each run): same process, same data. Rounds are
+    interleaved and alternate their order (servers, and contenders within each), so a change of
+    load on the shared machine hits every contender alike. Each run is a fresh process.
     """
-    samples = {name: Sample(name, records) for name in CONTENDER_ORDER if runs.get(name)}
+    samples = {
+        server: {name: Sample(name, records, server) for name in CONTENDER_ORDER if runs.get(name)}
+        for server, runs in plan.items()
+    }
+    rounds = max(count for runs in plan.values() for count in runs.values())
     with EmulatorProcess(records, page_size=page_size) as emu, tempfile.TemporaryDirectory() as tmp:
-        env = emu.env()
-        for round_number in range(max(runs.values())):
-            for name, sample in samples.items():
-                if round_number >= runs[name]:
-                    continue
-                output = os.path.join(tmp, f"{name}.jsonl")
-                emu.reset_stats()
-                try:
-                    result = _child("benchmarks.contenders", [name, output], env, timeout=1200)
-                except (RuntimeError, subprocess.TimeoutExpired) as err:
-                    sample.errors.append(str(err))
-                    log(f"  {name} at {records:,}: FAILED {str(err)[:300]}")
-                    continue
-                finally:
-                    if os.path.exists(output):
-                        os.remove(output)
-                stats = emu.stats()["requests"]
-                if result["records"] != records:
-                    sample.errors.append(f"copied {result['records']} of {records}")
-                sample.rates.append(result["records"] / result["seconds"])
-                sample.peaks.append(result["peak_rss_mb"])
-                sample.bases.append(result["base_rss_mb"])
-                sample.tokens.append(int(stats.get("token", 0)))
-                sample.lists.append(int(stats.get("list", 0)))
-                log(
-                    f"  {name:<13} {records:>8,} referrals: {sample.rates[-1]:>7,.0f}/s, "
-                    f"peak RSS {result['peak_rss_mb']:.0f} MB, {sample.tokens[-1]} token + "
-                    f"{sample.lists[-1]} list requests"
-                )
+        for round_number in range(rounds):
+            for server in alternate(list(samples), round_number):
+                emu.use_server(server)
+                for name in alternate(list(samples[server]), round_number):
+                    if round_number < plan[server][name]:
+                        run_contender(emu, samples[server][name], tmp, log)
     return samples
+
+
+def in_process(records: int, runs: int, log: Callable[[str], None] = print) -> dict[str, Sample]:
+    """
+    P7: the floor and the operator at ``records`` on the keep-alive server, ``runs`` each.
+
+    Each child imports first and times only the extraction (wall and the process's CPU time);
+    the figure is the ratio of CPU time per referral, the client's own cost whatever the server
+    and the machine's other load do. A profile of the operator's path (``profile_path.py`` of the
+    engine work) can replace this function: the report reads ``floor`` and ``operator`` samples.
+    """
+    return throughput(records, {"keep-alive": {"floor": runs, "operator": runs}}, log=log)["keep-alive"]
 
 
 def expected_pages(records: int, page_size: int) -> int:

@@ -6,6 +6,7 @@ import json
 import selectors
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,25 @@ def test_cli_warns_on_stderr_only_when_bound_beyond_loopback(processes) -> None:
     processes.append(proc)
     assert _stop(proc) == 0
     assert proc.stderr.read() == ""
+
+
+def test_cli_close_connections_and_latency_flags(processes) -> None:
+    proc, info = _start(*ARGS, "--close-connections", "--latency-per-page", "0.2")
+    processes.append(proc)
+    access = _token(info, info["refresh_token"])["access_token"]
+    assert _admin(info, "reset_stats").status_code == 200
+    session = requests.Session()
+    started = time.monotonic()
+    for _ in range(2):
+        response = session.get(
+            info["referrals_url"], params={"$top": "1"}, headers={"Authorization": f"Bearer {access}"},
+            verify=info["ca_bundle"], timeout=10,
+        )  # fmt: skip
+        assert response.status_code == 200
+        assert response.headers["Connection"] == "close"
+    # Two pages, each held at least the configured latency.
+    assert time.monotonic() - started >= 0.4
+    session.close()
+    # One handshake per API request, plus the one of this admin request itself.
+    assert _admin(info, "handshakes", method="GET").json() == {"handshakes": 3}
+    assert _stop(proc) == 0

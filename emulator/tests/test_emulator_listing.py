@@ -274,3 +274,18 @@ def test_bad_queries_are_400_naming_the_problem(emu, api, params: dict[str, str]
     code = "InvalidSkipToken" if "$skiptoken" in params else "BadRequest"
     assert (error["code"], error["data"], error["source"]) == (code, [], "PartnerCenterEmulator")
     assert message in error["description"]
+
+
+def test_expire_incoming_off_leaves_a_due_referral_as_it_is(emu, api) -> None:
+    # A New incoming referral whose 14 days are over: the next read archives it, unless the
+    # 14-day rule is off (the benchmarks compare output bytes across runs minutes apart).
+    past = format_ticks(parse_to_ticks("2026-11-01T00:00:00Z"))
+    (made,) = emu.release_incoming(1, expirationDateTime=past)
+    emu.configure(expire_incoming=False)
+    listed = {r["id"]: r for r in api.all_pages(filter=f"id eq '{made['id']}'")[0]["value"]}
+    assert listed[made["id"]]["status"] == "New"
+    assert listed[made["id"]]["updatedDateTime"] == made["updatedDateTime"]
+
+    emu.configure(expire_incoming=True)
+    (archived,) = api.all_pages(filter=f"id eq '{made['id']}'")[0]["value"]
+    assert (archived["status"], archived["substatus"]) == ("Closed", "Expired")

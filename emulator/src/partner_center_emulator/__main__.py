@@ -54,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="live incoming referrals per second (default 0)",
     )
+    parser.add_argument(
+        "--close-connections",
+        action="store_true",
+        help="close the connection after every response (one TLS handshake per request)",
+    )
+    parser.add_argument(
+        "--latency-per-page", type=float, default=0.0, help="seconds added to every list page (default 0)"
+    )
     return parser
 
 
@@ -85,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             now=args.now,
             state_dir=args.state_dir,
             arrivals_per_second=args.arrivals_per_second,
+            close_connections=args.close_connections,
+            latency_per_page=args.latency_per_page,
         ).start()
     except (OSError, ValueError) as err:
         print(f"error: could not start the emulator: {err}", file=sys.stderr)

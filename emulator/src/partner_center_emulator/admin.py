@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from partner_center_emulator.server import Emulator
 
-_GET = frozenset({"info", "stats", "referrals", "users"})
+_GET = frozenset({"info", "stats", "handshakes", "referrals", "users"})
 
 
 def _body(request: Request) -> Any:
@@ -52,7 +52,7 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
     """
     Run one admin action (401 without the admin token, before anything else is looked at).
 
-    GET ``info``, ``stats``, ``users``, ``referrals``; POST ``configure`` (settings object),
+    GET ``info``, ``stats``, ``handshakes``, ``users``, ``referrals``; POST ``configure`` (settings object),
     ``script_faults`` (list of kinds, or ``{"faults": [...]}``), ``release_incoming``
     (``{"n": 3, ...overrides}``), ``approve`` (``{"user_code", "username"}``), ``reset_stats``,
     ``expire_access_tokens``, ``age_refresh_tokens`` (``{"days"}``), ``issue_refresh_token``
@@ -68,6 +68,8 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
             return _reply(emu.info)
         if action == "stats":
             return _reply(emu.stats())
+        if action == "handshakes":
+            return _reply({"handshakes": emu.handshakes()})
         if action == "users":
             return _reply(emu.users)
         if action == "referrals":

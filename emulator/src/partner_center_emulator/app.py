@@ -71,6 +71,9 @@ class Settings:
     top_mode: str = "total"
     #: Shape of API error bodies: "partner-center" (documented) or "odata" (see responses.py).
     error_format: str = "partner-center"
+    #: Answer ``Connection: close`` and close the connection after every API and identity response:
+    #: each request then pays a new TLS handshake (the benchmarks' "connection-per-request" server).
+    close_connections: bool = False
 
 
 #: How often a waiting or filtering request looks whether its client is still there, seconds.
@@ -177,6 +180,8 @@ class EmulatorApp:
         response.headers["MS-CorrelationId"] = correlation
         response.headers["MS-RequestId"] = request_id
         response.headers["Request-ID"] = request_id
+        if self.emu.settings.close_connections:
+            response.headers["Connection"] = "close"
         return response
 
     # -- identity ---------------------------------------------------------------------------

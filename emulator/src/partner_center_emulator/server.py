@@ -60,6 +60,7 @@ _APP_SETTINGS = (
     "slow_seconds",
     "error_format",
     "top_mode",
+    "close_connections",
 )
 
 
@@ -100,6 +101,13 @@ class _Gateway(wsgi.Gateway_10):
         environ: dict[str, Any] = super().get_environ()  # type: ignore[no-untyped-call]
         environ["emulator.socket"] = self.req.conn.socket
         return environ
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        # cheroot only copies a ``Connection: close`` the application answers; the connection is
+        # closed after the response only if the request itself is marked so.
+        if any(name.lower() == "connection" and value.lower() == "close" for name, value in headers):
+            self.req.close_connection = True
+        return super().start_response(status, headers, exc_info)
 
 
 def is_loopback(address: str) -> bool:
@@ -351,6 +359,7 @@ class Emulator:
             "fault_kinds",
             "fault_seed",
             "arrivals_per_second",
+            "expire_incoming",
         }
         if unknown:
             raise ValueError(f"Unknown emulator setting(s): {', '.join(sorted(unknown))}")
@@ -377,6 +386,8 @@ class Emulator:
             kinds=settings.get("fault_kinds"),
             seed=settings.get("fault_seed"),
         )
+        if "expire_incoming" in settings:
+            self.store.expire_incoming = bool(settings["expire_incoming"])
         if "arrivals_per_second" in settings:
             self._set_arrivals(float(settings["arrivals_per_second"]))
 

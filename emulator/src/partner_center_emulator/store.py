@@ -154,6 +154,8 @@ class ReferralStore:
         self._index: dict[str, int] = {}
         #: (expirationDateTime ticks, id) of incoming New referrals: the 14-day rule's queue.
         self._expiry: list[tuple[int, str]] = []
+        #: The 14-day rule applies (the ``expire_incoming`` setting); off, the data stays as it is.
+        self.expire_incoming = True
         #: Called with every record written after load (the state dir's journal).
         self.on_write: Callable[[Referral], None] | None = None
 
@@ -396,6 +398,8 @@ class ReferralStore:
 
     def expire_due(self) -> int:
         """Archive incoming New referrals whose 14 days have passed as Closed/Expired; return how many."""
+        if not self.expire_incoming:
+            return 0
         now = self.clock.now()
         expired = 0
         with self._lock:
