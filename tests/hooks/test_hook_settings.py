@@ -139,11 +139,11 @@ def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
 
 
 def test_secrets_are_registered_with_the_masker() -> None:
-    from airflow.sdk.log import _secrets_masker
+    from airflow_provider_partner.compat import secrets_masker
 
     parse(password="client-secret-masked-1", username="u@x", user_password="user-password-masked-1")
     text = "a client-secret-masked-1 b user-password-masked-1 c rt-secret-value-1"
-    redacted = _secrets_masker().redact(text)
+    redacted = secrets_masker().redact(text)
     assert redacted == "a *** b *** c ***"
 
 
