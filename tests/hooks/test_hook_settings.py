@@ -59,7 +59,10 @@ def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> N
 def test_the_form_speaks_to_users_not_to_tests() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert "emulator" not in json.dumps(conn_type).lower()
-    assert PartnerCenterHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
+    # The same behaviour, in the key spelling of the hook method Airflow 3.1 calls (hidden_fields).
+    behaviour = {key.replace("-", "_"): value for key, value in conn_type["ui-field-behaviour"].items()}
+    assert PartnerCenterHook.get_ui_field_behaviour() == behaviour
+    assert behaviour["hidden_fields"] == ["schema", "port", "extra"]
     assert conn_type["ui-field-behaviour"]["hidden-fields"] == ["schema", "port", "extra"]
     assert conn_type["ui-field-behaviour"]["placeholders"]["host"] == "https://api.partner.microsoft.com"
 
