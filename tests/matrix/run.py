@@ -125,7 +125,12 @@ def run_one(combination: Combination) -> Outcome:
         else:
             outcome.note = "no report"
     outcome.seconds = time.monotonic() - started
-    print(f"{combination.name}: {'ok' if outcome.ok else 'FAILED'} ({outcome.seconds:.0f} s)", flush=True)
+    verdict = "ok" if outcome.ok else f"FAILED {outcome.note}".strip()
+    print(
+        f"{combination.name}: {verdict}, {outcome.passed} passed, {outcome.failed} failed, "
+        f"{outcome.errors} errors, {outcome.skipped} skipped ({outcome.seconds:.0f} s)",
+        flush=True,
+    )
     return outcome
 
 
