@@ -104,9 +104,9 @@ def oldest_airflow() -> AirflowRelease:
 
 # What `make matrix` runs on every combination but the main one: the unit tests and a dag.test()
 # of every example DAG (tests/example_dags/), without the system suite and the tests marked
-# `slow` (the long transport, token-coordination and packaging scenarios, which touch nothing
-# that differs between Airflow releases: the main combination runs them); the slowest tests of
-# each run are listed in its log, for the CI budget.
+# `slow` (the hook's HTTP and paging layer, hostile servers, token coordination, packaging: they
+# touch nothing that differs between Airflow releases, and the main combination runs them); the
+# slowest tests of each run are listed in its log, for the CI budget.
 MATRIX_PYTEST_ARGS: tuple[str, ...] = (
     "-q",
     "tests",
