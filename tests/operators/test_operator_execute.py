@@ -189,8 +189,9 @@ def test_parallel_slices_give_the_same_bytes_with_one_token(emu, make_context, t
     assert manifest["count"] == len(expected_referrals(emu, start, end))
     # Four sessions, one token: the slices share the token provider.
     assert emu.stats()["token_grants"]["refresh_token"] == 1
-    # Each slice's first page was answered 401 once (the expired token), then retried.
-    assert emu.stats()["requests"]["list"] == manifest["pages"] + 4
+    # A slice whose first request went out before the refresh was answered 401 once, then retried;
+    # one that started after it (a loaded machine) already had the new token: 1 to 4 refusals.
+    assert manifest["pages"] + 1 <= emu.stats()["requests"]["list"] <= manifest["pages"] + 4
 
 
 def test_retried_faults_change_nothing_and_a_failed_run_leaves_the_old_file(emu, make_context, tmp_path):
