@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test lint typecheck unit bench clean system-deps system-venv system-test
+.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench clean system-deps system-venv system-test
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too.
@@ -33,8 +33,20 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# The whole suite: static checks, the unit/integration tests, then the system suite.
-test: lint typecheck unit system-test
+# The support matrix (docs/support-matrix.md, declared in tests/matrix/combinations.py): every
+# other supported Airflow x Python combination in its own venv, .venv-matrix/<combination>, under
+# the constraints kept in constraints/ (`make constraints` regenerates them after a dependency
+# change), running the unit tests and a dag.test() of every example DAG; two at once (MATRIX_ARGS,
+# e.g. "--jobs 1" or "--only airflow-3.1-py3.10", are passed on). It ends with a pass-count table.
+matrix: $(STAMP)
+	$(BIN)/python tests/matrix/run.py $(MATRIX_ARGS)
+
+constraints: $(STAMP)
+	$(BIN)/python tests/matrix/constraints.py
+
+# The whole suite: static checks, the unit/integration tests on the main combination (.venv), the
+# matrix of the other combinations, then the system suite.
+test: lint typecheck unit matrix system-test
 
 # The benchmarks run in their own environment: the peers they compare with (HttpOperator, dlt)
 # must never become dependencies of the provider. BENCH_ARGS, e.g. "--quick", are passed on.
@@ -71,4 +83,4 @@ system-test: system-deps system-venv
 	PARTNER_CENTER_SYSTEM_TESTS=1 PARTNER_CENTER_SYSTEM_VENV=$(SYSTEM_VENV) $(BIN)/pytest tests/system $(SYSTEM_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(SYSTEM_VENV) $(SYSTEM_DIST) .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix $(SYSTEM_VENV) $(SYSTEM_DIST) .demo .mypy_cache .ruff_cache

@@ -10,10 +10,11 @@ task accepts every referral of the events (``If-Match``, 412 handled) and record
 the warehouse (table ``referral_followups``; the connection ``partner_center_warehouse``, else
 ``$PARTNER_CENTER_DATA_DIR/warehouse.db``).
 
-Watermark: no ``watermark_location`` is set, so the trigger keeps its watermark in this asset's
-state store (Airflow 3.3; in the metadata database, removed with the asset). Nothing else to
-configure, and a triggerer restart resumes after the last batch fired instead of firing it
-again. The first start fires only referrals created from then on (``start_after`` unset).
+Watermark: on Airflow 3.3 no ``watermark_location`` is set, so the trigger keeps its watermark in
+this asset's state store (in the metadata database, removed with the asset). Before 3.3 a watcher
+has no state store, so the watermark is kept in the Variable ``partner_center_new_referrals_watermark``.
+Nothing else to configure, and a triggerer restart resumes after the last batch fired instead of
+firing it again. The first start fires only referrals created from then on (``start_after`` unset).
 Unlike the sensor of ``referrals_followup``, nothing arriving between runs is missed.
 """
 
@@ -25,11 +26,14 @@ from typing import Any
 import pendulum
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
+from airflow_provider_partner.compat import HAS_ASSET_STATE_STORE
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsEventTrigger
 
 DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR") or os.path.expanduser("~/partner_center_data")
 WAREHOUSE_DB = os.path.join(DATA_DIR, "warehouse.db")
 POKE_INTERVAL = float(os.environ.get("PARTNER_CENTER_POKE_INTERVAL", "60"))
+# Airflow 3.3+: None, the asset's state store keeps the watermark; before, a Variable does.
+WATERMARK_LOCATION = None if HAS_ASSET_STATE_STORE else "variable://partner_center_new_referrals_watermark"
 
 # [START event_driven]
 NEW_REFERRALS = Asset(
@@ -41,7 +45,7 @@ NEW_REFERRALS = Asset(
             trigger=PartnerCenterNewReferralsEventTrigger(
                 poke_interval=POKE_INTERVAL,
                 batch_size=50,  # ids per event: the payload stays small
-                # No watermark_location: the watermark lives in this asset's state store.
+                watermark_location=WATERMARK_LOCATION,
             ),
         )
     ],

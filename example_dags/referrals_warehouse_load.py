@@ -16,8 +16,10 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, Asset, task
 
+# airflow.sdk has it from Airflow 3.2; compat gives 3.1 the core one.
+from airflow_provider_partner.compat import CronDataIntervalTimetable
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
 DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR") or os.path.expanduser("~/partner_center_data")

@@ -19,6 +19,9 @@ from pathlib import Path
 import partner_center_emulator
 import pytest
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UV = Path(sys.executable).with_name("uv")
 

@@ -60,7 +60,7 @@ def test_airflow_providers_hooks_shows_the_connection_type() -> None:
 
 
 def test_airflow_providers_triggers_shows_the_triggers_module_and_every_trigger_imports() -> None:
-    from airflow.sdk._shared.module_loading import import_string
+    from airflow_provider_partner.compat import import_string
 
     rows = _airflow_cli("providers", "triggers")
     mine = [r for r in rows if r["package_name"] == "airflow-provider-partner"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from dag_loading import load_dag
 
 SECRET_SHAPES = {
     "access token": re.compile(r"emu-at-[A-Za-z0-9_-]{20,}"),
@@ -75,8 +76,6 @@ def test_a_task_at_debug_logs_no_secret_with_a_variable_credential_store(
     import json
     import logging
 
-    from airflow.dag_processing.dagbag import DagBag
-
     emu = emulator_factory(referrals=5, seed=98)
     emu.configure(revoke_used_refresh_tokens=True, token_ttl=60)
     conn = json.loads(emu.info["airflow_conn"])
@@ -94,7 +93,7 @@ def test_a_task_at_debug_logs_no_secret_with_a_variable_credential_store(
 
     configure_logging(log_level="DEBUG", cache_logger_on_first_use=False)
     try:
-        dag = DagBag(dag_folder=str(link)).get_dag("hook_token_cache_rotation")
+        dag = load_dag("hook_token_cache_rotation", link)
         assert dag is not None
         run = dag.test()
     finally:

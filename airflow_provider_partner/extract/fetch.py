@@ -158,11 +158,24 @@ def _collector_skips_the_heap() -> Iterator[None]:
     200,000 referrals). ``gc.freeze()`` moves the objects that exist now out of the collector's
     reach; pages, which are freed by reference counting, are unaffected, and so is garbage
     created meanwhile. Always undone afterwards: objects left frozen are never collected, so a
-    cycle that dies later leaks for the life of the process. ``gc.unfreeze()`` cannot tell our
-    objects from ones frozen before (CPython 3.12 starts with a few hundred frozen, and a process
-    may freeze around a fork), so those are unfrozen too: that only lets the collector visit them
-    again, which is what a process without this fetch would have.
+    cycle that dies later leaks for the life of the process.
+
+    ``gc.unfreeze()`` cannot tell our objects from ones frozen before, and some processes start
+    with frozen objects: CPython 3.12 itself (``gc.get_freeze_count()`` is 375 at start), a
+    server that froze before forking for copy-on-write. Those are left as they are: automatic
+    collection is paused for the fetch instead (``gc.disable()``, re-enabled after if it was
+    on), which spares the heap walks the same way. Either way the freeze count and the
+    collector's state afterwards are what they were before.
     """
+    if gc.get_freeze_count():
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if enabled:
+                gc.enable()
+        return
     gc.freeze()
     try:
         yield

@@ -197,7 +197,8 @@ def _no_window_message(context: Mapping[str, Any], task_id: str) -> str:
         )
     return (
         f"Cannot tell which referrals {task_id} should read: {why}. Either schedule the DAG with "
-        'CronDataIntervalTimetable("@daily", timezone="UTC") (from airflow.sdk) so every run covers '
+        'CronDataIntervalTimetable("@daily", timezone="UTC") (airflow.sdk; on Airflow 3.1 '
+        "airflow.timetables.interval) so every run covers "
         f"its interval, or pass an explicit window: trigger the run with conf "
         f'{{"{PARAM_WINDOW_START}": "2026-11-01T00:00:00Z", "{PARAM_WINDOW_END}": "2026-11-02T00:00:00Z"}} '
         f"(or set the operator's {PARAM_WINDOW_START}/{PARAM_WINDOW_END}), or set window_field=None "

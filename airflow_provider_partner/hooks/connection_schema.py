@@ -35,6 +35,8 @@ __all__ = [
     "ExtraField",
     "FieldKind",
     "conn_fields",
+    "form_widgets",
+    "hook_field_behaviour",
     "ui_field_behaviour",
 ]
 
@@ -279,3 +281,50 @@ def conn_fields() -> dict[str, dict[str, Any]]:
 def ui_field_behaviour() -> dict[str, Any]:
     """A fresh copy of :data:`UI_FIELD_BEHAVIOUR` (callers may change theirs)."""
     return copy.deepcopy(dict(UI_FIELD_BEHAVIOUR))
+
+
+def hook_field_behaviour() -> dict[str, Any]:
+    """
+    :data:`UI_FIELD_BEHAVIOUR` as a hook's ``get_ui_field_behaviour`` returns it (Airflow 3.1).
+
+    The provider info spells its keys as provider.yaml does (``hidden-fields``); the hook method
+    Airflow 3.1 calls spells them as Python names (``hidden_fields``).
+    """
+    return {key.replace("-", "_"): value for key, value in ui_field_behaviour().items()}
+
+
+# The WTForms field class of each kind in Airflow 3.1's form: the api-server of 3.1 accepts only
+# these four classes (it stands in for them when WTForms is not installed), so numbers, URLs and
+# JSON are text fields there; the hook parses them by kind either way.
+_WIDGET_CLASSES = {
+    FieldKind.SECRET: "PasswordField",
+    FieldKind.BOOL: "BooleanField",
+    FieldKind.INTEGER: "IntegerField",
+}
+
+
+def form_widgets() -> dict[str, Any]:
+    """
+    The extras as WTForms fields, for Airflow 3.1's connection form (``get_connection_form_widgets``).
+
+    Airflow 3.2+ reads :func:`conn_fields` from the provider info instead and never calls this.
+    The imports are those Airflow 3.1's api-server provides (or stands in for) while it reads
+    the hooks, so they are done here, when it asks.
+    """
+    import wtforms
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms.validators import Optional
+
+    widgets: dict[str, Any] = {}
+    for field in EXTRA_FIELDS:
+        class_name = _WIDGET_CLASSES.get(field.kind, "StringField")
+        secret = field.kind is FieldKind.SECRET
+        widgets[field.name] = getattr(wtforms, class_name)(
+            lazy_gettext(field.label),
+            validators=[Optional()],
+            description=field.description,
+            default=field.default,
+            widget=BS3PasswordFieldWidget() if secret else BS3TextFieldWidget(),
+        )
+    return widgets

@@ -17,7 +17,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_partner import odata
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
-from airflow_provider_partner.hooks.connection_schema import ui_field_behaviour
+from airflow_provider_partner.hooks.connection_schema import form_widgets, hook_field_behaviour
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterConfigError,
     PartnerCenterError,
@@ -142,9 +142,14 @@ class PartnerCenterHook(BaseHook):
         return self.http
 
     @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields (read by Airflow 3.1; 3.2+ reads ``conn-fields``)."""
+        return form_widgets()
+
+    @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The connection form's hidden fields, labels and placeholders (for Airflow before 3.2)."""
-        return ui_field_behaviour()
+        return hook_field_behaviour()
 
     # -- reading ---------------------------------------------------------------------------------
     def _list_params(

@@ -48,7 +48,7 @@ def _in_task_process() -> bool:
 
 
 def _fernet(location: str) -> Any:
-    from airflow.sdk.crypto import get_fernet
+    from airflow_provider_partner.compat import get_fernet
 
     try:
         fernet = get_fernet()

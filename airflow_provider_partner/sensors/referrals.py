@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import (
-    AirflowException,
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_partner.compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     TaskDeferralTimeout,
+    conf,
 )
-
 from airflow_provider_partner.extract.new_referrals import (
     DEFAULT_FIELDS,
     NewReferralsCheck,

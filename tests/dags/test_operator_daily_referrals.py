@@ -11,8 +11,9 @@ import datetime as dt
 import os
 
 import pendulum
-from airflow.sdk import DAG, AssetAlias, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, AssetAlias, Param
 
+from airflow_provider_partner.compat import CronDataIntervalTimetable
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
 DATA_DIR = os.environ.get("PARTNER_CENTER_DATA_DIR", "/tmp/partner-center-data")

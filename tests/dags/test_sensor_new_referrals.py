@@ -8,8 +8,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
+from airflow.sdk import DAG, task
 
+from airflow_provider_partner.compat import CronDataIntervalTimetable
 from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
 
 

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+
+import dag_loading
 
 
 def load_dag(dag_id: str) -> Any:
     """The DAG ``dag_id`` parsed from its (symlinked) file in the test DAGs folder."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    link = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_id}.py"
-    dag = DagBag(dag_folder=str(link)).get_dag(dag_id)
-    assert dag is not None, f"{dag_id} did not parse from {link}"
-    return dag
+    return dag_loading.load_dag(dag_id)
 
 
 def iso(moment: dt.datetime) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from example_dag_helpers import ids_of, load_dag, release_on_poll
 
+from airflow_provider_partner.compat import HAS_ASSET_STATE_STORE
+
 TRIGGER = "airflow_provider_partner.triggers.referrals.PartnerCenterNewReferralsEventTrigger"
 
 
@@ -23,7 +25,9 @@ def _asset(dag: Any) -> Any:
 
 
 def test_the_dag_is_scheduled_on_the_watched_asset_and_serializes_the_trigger(airflow_db: Path) -> None:
-    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow_provider_partner.compat import dag_serialization
+
+    serialization = dag_serialization()
 
     dag = load_dag("referrals_event_driven")
     asset = _asset(dag)
@@ -31,13 +35,15 @@ def test_the_dag_is_scheduled_on_the_watched_asset_and_serializes_the_trigger(ai
     assert watcher.name == "partner_center_new_referrals_watcher"
     classpath, kwargs = watcher.trigger.serialize()
     assert classpath == TRIGGER
-    # Documented choice: no watermark_location, so the asset's state store keeps the watermark.
-    assert kwargs["watermark_location"] is None
+    # Documented choice: on 3.3 no watermark_location, so the asset's state store keeps the watermark.
+    assert kwargs["watermark_location"] == (
+        None if HAS_ASSET_STATE_STORE else "variable://partner_center_new_referrals_watermark"
+    )
     assert (kwargs["direction"], kwargs["status"], kwargs["batch_size"]) == ("Incoming", "New", 50)
 
     # What the scheduler stores and the triggerer reads: plain JSON, trigger by classpath + kwargs.
-    stored = json.loads(json.dumps(DagSerialization.to_dict(dag)))
-    [restored] = DagSerialization.from_dict(stored).timetable.asset_condition.watchers
+    stored = json.loads(json.dumps(serialization.to_dict(dag)))
+    [restored] = serialization.from_dict(stored).timetable.asset_condition.watchers
     assert restored.name == watcher.name
     assert restored.trigger["classpath"] == TRIGGER
     assert restored.trigger["kwargs"] == kwargs

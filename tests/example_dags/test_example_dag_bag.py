@@ -6,14 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from dag_loading import dag_bag
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_example_dags_folder_parses_without_errors(airflow_db: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(REPO_ROOT / "example_dags"))
+    bag = dag_bag(REPO_ROOT / "example_dags")
     assert bag.import_errors == {}
     # .airflowignore keeps the helpers and the demo runner out of the DAG bag.
     dag_ids = {

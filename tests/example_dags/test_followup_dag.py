@@ -97,7 +97,7 @@ class _ChangedAfterTheSensorRead:
 
 @pytest.fixture
 def listen() -> Iterator[Callable[[Any], None]]:
-    from airflow.sdk.listener import get_listener_manager
+    from airflow_provider_partner.compat import get_listener_manager
 
     manager = get_listener_manager()
     added: list[Any] = []

@@ -7,6 +7,9 @@ import pytest
 from airflow_provider_partner.hooks.errors import PartnerCenterHTTPError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 DESCRIPTION = "The value of /details/dealValue is invalid: 'not a number' is not of type 'number'."
 BODIES = {
     "partner-center": '{"code":"InvalidValue","description":"'

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dag_loading import load_dag
+
 from airflow_provider_partner.hooks.stores import open_store
 from airflow_provider_partner.hooks.variable_store import ENCRYPTED_PREFIX
 
@@ -14,7 +16,6 @@ DAG_FILE = Path(__file__).parent / "dags" / "hook_token_cache_dag.py"
 def test_two_task_runs_rotate_the_token_through_an_sdk_variable(
     partner_center_emulator, connect, airflow_db, airflow_home: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.variable import Variable
 
     emu = partner_center_emulator
@@ -23,8 +24,7 @@ def test_two_task_runs_rotate_the_token_through_an_sdk_variable(
     link = airflow_home / "dags" / DAG_FILE.name
     if not link.exists():
         link.symlink_to(DAG_FILE)
-    dag = DagBag(dag_folder=str(link)).get_dag("hook_token_cache_rotation")
-    assert dag is not None
+    dag = load_dag("hook_token_cache_rotation", link)
 
     run = dag.test()
 

@@ -39,8 +39,12 @@ def test_device_code_login_stores_the_cache_and_prints_the_connection(
     )  # fmt: skip
     try:
         assert proc.stderr is not None
-        prompt = proc.stderr.readline()
-        match = re.search(r"open (\S+) and enter the code (\S+) ", prompt)
+        # Airflow 3.1's alembic logs a few lines to stderr on import, before the prompt.
+        prompt = ""
+        match = None
+        while match is None and (line := proc.stderr.readline()):
+            prompt += line
+            match = re.search(r"open (\S+) and enter the code (\S+) ", line)
         assert match, prompt
         assert match.group(1).startswith(info["authority_host"])
         emu.approve_device_code(match.group(2), emu.users["admin"]["username"])

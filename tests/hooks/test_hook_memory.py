@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
 
 
 def _held_by_the_hook() -> int:

@@ -17,6 +17,9 @@ from partner_center_emulator import Emulator
 from airflow_provider_partner import odata
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 # Near-misses make "exact" mean something: a prefix, a case change, a doubled quote, whitespace.
 _NEIGHBOURS = ("", " ", "'", "''", "a", "A")
 

@@ -11,6 +11,9 @@ from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, Pa
 from airflow_provider_partner.hooks.http import retry_after_seconds
 from airflow_provider_partner.hooks.paging import NextLinkPolicy, iterate_pages, parse_page
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 ENDPOINT = "https://api.example.com:8443/v1.0/engagements/referrals"
 QUERY = {"$filter": "status eq 'New'", "$orderby": "createdDateTime desc"}
 

@@ -18,6 +18,9 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 
 def newest_first(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(records, key=lambda r: r["createdDateTime"], reverse=True)

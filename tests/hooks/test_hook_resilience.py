@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
+
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
+
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_50k_referrals_exactly_once_through_faults_and_token_expiry(emulator_factory, connect) -> None:

@@ -15,6 +15,9 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 
 def _list_requests(emu) -> int:
     """Referral list requests that reached the emulator (every attempt, retries included)."""

@@ -59,7 +59,10 @@ def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> N
 def test_the_form_speaks_to_users_not_to_tests() -> None:
     (conn_type,) = get_provider_info()["connection-types"]
     assert "emulator" not in json.dumps(conn_type).lower()
-    assert PartnerCenterHook.get_ui_field_behaviour() == conn_type["ui-field-behaviour"]
+    # The same behaviour, in the key spelling of the hook method Airflow 3.1 calls (hidden_fields).
+    behaviour = {key.replace("-", "_"): value for key, value in conn_type["ui-field-behaviour"].items()}
+    assert PartnerCenterHook.get_ui_field_behaviour() == behaviour
+    assert behaviour["hidden_fields"] == ["schema", "port", "extra"]
     assert conn_type["ui-field-behaviour"]["hidden-fields"] == ["schema", "port", "extra"]
     assert conn_type["ui-field-behaviour"]["placeholders"]["host"] == "https://api.partner.microsoft.com"
 
@@ -139,11 +142,11 @@ def test_settings_repr_hides_secrets(tmp_path: Path) -> None:
 
 
 def test_secrets_are_registered_with_the_masker() -> None:
-    from airflow.sdk.log import _secrets_masker
+    from airflow_provider_partner.compat import secrets_masker
 
     parse(password="client-secret-masked-1", username="u@x", user_password="user-password-masked-1")
     text = "a client-secret-masked-1 b user-password-masked-1 c rt-secret-value-1"
-    redacted = _secrets_masker().redact(text)
+    redacted = secrets_masker().redact(text)
     assert redacted == "a *** b *** c ***"
 
 

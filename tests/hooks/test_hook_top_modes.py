@@ -18,6 +18,9 @@ from airflow_provider_partner.extract.new_referrals import NewReferralsQuery, ch
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 UTC = dt.timezone.utc
 #: A fixed clock: the emulator's data and the windows below are the same on every run.
 NOW = dt.datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)

@@ -12,6 +12,9 @@ from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError
 from airflow_provider_partner.hooks.paging import iterate_pages
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 ENDPOINT = "https://api.example.com/v1.0/engagements/referrals"
 
 

@@ -21,6 +21,9 @@ import pytest
 
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).parent / "workers" / "token_worker.py"
 ROUNDS = 20
 

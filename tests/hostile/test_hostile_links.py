@@ -18,6 +18,9 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 
 def _port(hostile: Any) -> int:
     return int(hostile.url.rsplit(":", 1)[1])

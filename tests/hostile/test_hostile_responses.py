@@ -24,6 +24,9 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 _CHILD = r"""
 import json, resource, sys, time
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook

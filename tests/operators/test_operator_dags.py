@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from dag_loading import load_dag
 from operator_helpers import expected_referrals, midnight_today, read_jsonl
 
 pytestmark = pytest.mark.dag
@@ -25,12 +26,7 @@ def out_dir() -> Path:
 
 
 def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    link = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{DAG_ID}.py"
-    dag = DagBag(dag_folder=str(link)).get_dag(DAG_ID)
-    assert dag is not None
-    return dag
+    return load_dag(DAG_ID)
 
 
 def _asset_events(uri: str) -> list[dict]:

@@ -260,8 +260,9 @@ def test_no_usable_interval_fails_before_any_request(emu, make_context, day):
         op.execute(make_context(day[0], day[0]))
 
     fix = (
-        'Either schedule the DAG with CronDataIntervalTimetable("@daily", timezone="UTC") (from airflow.sdk) '
-        "so every run covers its interval, or pass an explicit window: trigger the run with conf "
+        'Either schedule the DAG with CronDataIntervalTimetable("@daily", timezone="UTC") (airflow.sdk; '
+        "on Airflow 3.1 airflow.timetables.interval) so every run covers its interval, or pass an "
+        "explicit window: trigger the run with conf "
         '{"window_start": "2026-11-01T00:00:00Z", "window_end": "2026-11-02T00:00:00Z"} '
         "(or set the operator's window_start/window_end), or set window_field=None to read everything "
         "the filter matches."

@@ -16,6 +16,9 @@ from operator_helpers import read_jsonl
 from airflow_provider_partner.extract.spool import SPOOL_PREFIX
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
+# Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.
+pytestmark = pytest.mark.slow
+
 # The operator's execute() in its own process, with the SIGTERM handling of Airflow's task runner
 # (SIGTERM calls on_kill; the supervisor sends SIGKILL if the task does not end in time).
 SCRIPT = """

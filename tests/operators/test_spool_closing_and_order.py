@@ -118,36 +118,47 @@ def test_fetch_leaves_the_collector_as_it_found_it(tmp_path):
     from airflow_provider_partner.extract.fetch import fetch_into_spool
     from airflow_provider_partner.hooks.paging import ReferralPage
 
+    before = (gc.get_freeze_count(), gc.isenabled())
+    seen: dict[str, object] = {}
+
     class Hook:
         def iter_pages(self, **_):
-            assert gc.get_freeze_count() > 0  # the process's objects are out of the collector's way
+            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
             yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
 
     with ReferralSpool(directory=str(tmp_path)) as spool:
         stats = fetch_into_spool([Hook()], [{}], spool, threading.Event())
     assert stats.received == 1
-    assert gc.get_freeze_count() == 0
+    # During the fetch the process's objects are out of the collector's way (frozen, or with
+    # collection paused where something was frozen already, as on 3.12); afterwards as before.
+    assert seen["during"] != before
+    assert (gc.get_freeze_count(), gc.isenabled()) == before
 
 
-def test_fetch_never_leaves_objects_frozen_even_if_some_were_frozen_before(tmp_path):
-    # CPython 3.12 starts with objects frozen (gc.get_freeze_count() == 375); before, the fetch then
-    # took someone else's freeze for its own and never unfroze: ~718,000 objects stayed out of
-    # the collector's reach for the rest of the suite.
+def test_fetch_keeps_a_freeze_it_did_not_make_and_pauses_collection_instead(tmp_path):
+    # CPython 3.12 starts with objects frozen (gc.get_freeze_count() == 375); the fetch once took
+    # that freeze for its own and never unfroze: ~718,000 objects stayed out of the collector's
+    # reach for the rest of the suite. Now it leaves others' freeze alone and pauses collection.
     import gc
     import threading
 
     from airflow_provider_partner.extract.fetch import fetch_into_spool
     from airflow_provider_partner.hooks.paging import ReferralPage
 
+    seen: dict[str, object] = {}
+
     class Hook:
         def iter_pages(self, **_):
+            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
             yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
 
     gc.freeze()  # the state a 3.12 interpreter starts in
     try:
-        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
         with ReferralSpool(directory=str(tmp_path)) as spool:
             fetch_into_spool([Hook()], [{}], spool, threading.Event())
-        assert gc.get_freeze_count() == 0
+        assert seen["during"] == (frozen, False)
+        assert (gc.get_freeze_count(), gc.isenabled()) == (frozen, True)
     finally:
         gc.unfreeze()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from airflow.utils.state import TaskInstanceState
+from dag_loading import load_dag
 
 from airflow_provider_partner.extract.new_referrals import DEFAULT_FIELDS
 
@@ -14,15 +15,7 @@ pytestmark = pytest.mark.dag
 
 
 def _load(dag_id: str) -> Any:
-    import os
-    from pathlib import Path
-
-    from airflow.dag_processing.dagbag import DagBag
-
-    link = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / "test_sensor_new_referrals.py"
-    dag = DagBag(dag_folder=str(link)).get_dag(dag_id)
-    assert dag is not None
-    return dag
+    return load_dag(dag_id, "test_sensor_new_referrals.py")
 
 
 def _mapped_results(run: Any) -> list[str]:

@@ -167,7 +167,9 @@ def test_a_user_without_a_referrals_role_gets_the_cause(emu: Any, monkeypatch: p
 
 
 def test_trigger_events_end_the_deferred_wait_as_airflow_users_expect() -> None:
-    from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_partner.compat import AirflowSensorTimeout, AirflowSkipException
 
     sensor = _sensor(deferrable=True)
     found = [{"id": "a", "createdDateTime": "2026-11-27T10:00:00.0000000Z"}]
@@ -229,11 +231,9 @@ def _logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 def test_soft_fail_skips_a_timed_out_wait_but_an_error_fails_the_task(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowSkipException,
-        TaskDeferralError,
-    )
+    from airflow.sdk.exceptions import AirflowException
+
+    from airflow_provider_partner.compat import AirflowSkipException, TaskDeferralError
 
     sensor = _sensor(deferrable=True, soft_fail=True)
     error = {"event": {"status": "error", "message": "Expected JSON for page 1 but got text/html"}}
@@ -259,7 +259,7 @@ def test_soft_fail_skips_a_timed_out_wait_but_an_error_fails_the_task(
 def test_never_fail_still_skips_an_error_and_logs_why(
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow_provider_partner.compat import AirflowSkipException
 
     sensor = _sensor(deferrable=True, never_fail=True)
     error = {"event": {"status": "error", "message": "HTTP 403"}}

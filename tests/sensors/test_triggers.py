@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from airflow.sdk._shared.module_loading import import_string
 from sensor_helpers import list_requests
 
+from airflow_provider_partner.compat import import_string
 from airflow_provider_partner.extract.new_referrals import NewReferralsQuery
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsTrigger
 
