@@ -79,9 +79,11 @@ __all__ = [
     "TaskDeferralError",
     "TaskDeferralTimeout",
     "conf",
+    "connection_not_found_error",
     "dag_bag_class",
     "dag_serialization",
     "get_fernet",
+    "get_hook_lineage_collector",
     "get_listener_manager",
     "import_string",
     "secrets_masker",
@@ -105,6 +107,30 @@ def _first_of(*locations: str) -> Any:
 def get_fernet() -> Any:
     """Airflow's Fernet (the ``[core] fernet_key``): ``airflow.sdk.crypto`` from 3.2."""
     return _first_of("airflow.sdk.crypto:get_fernet", "airflow.models.crypto:get_fernet")()
+
+
+def get_hook_lineage_collector() -> Any:
+    """
+    Airflow's hook lineage collector: ``airflow.sdk.lineage`` from 3.2, ``airflow.lineage.hook`` before.
+
+    3.2 and later keep the old path as a deprecated alias, so the new one is tried first.
+    """
+    return _first_of(
+        "airflow.sdk.lineage:get_hook_lineage_collector", "airflow.lineage.hook:get_hook_lineage_collector"
+    )()
+
+
+def connection_not_found_error() -> type[Exception]:
+    """
+    What looking up an undefined connection raises: ``airflow.sdk.exceptions`` from 3.2.
+
+    Airflow 3.1 raises ``airflow.exceptions.AirflowNotFoundException`` (3.2 and later keep it as
+    the base class of the Task SDK's).
+    """
+    found: type[Exception] = _first_of(
+        "airflow.sdk.exceptions:AirflowNotFoundException", "airflow.exceptions:AirflowNotFoundException"
+    )
+    return found
 
 
 def dag_bag_class() -> type[Any]:

@@ -68,10 +68,10 @@ def example_warehouse_hook(conn_id: str, default_db: str | Path) -> DbApiHook:
     :param conn_id: the warehouse connection's id.
     :param default_db: the embedded SQLite file used without the connection.
     """
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow_provider_partner.compat import connection_not_found_error
 
     try:
         return warehouse_hook(conn_id)
-    except AirflowNotFoundException:
+    except connection_not_found_error():
         log.info("No connection %r: loading into the embedded SQLite warehouse %s", conn_id, default_db)
         return embedded_sqlite_hook(default_db)

@@ -18,7 +18,6 @@ Nothing here imports OpenLineage or the collector at module import: DAG files im
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import SplitResult, urlsplit
@@ -67,17 +66,10 @@ def openlineage_name(uri: str) -> tuple[str, str]:
 
 
 def get_hook_lineage_collector() -> Any:
-    """
-    Return Airflow's hook lineage collector (a no-op one unless a lineage reader is installed).
+    """Return Airflow's hook lineage collector (a no-op one unless a lineage reader is installed)."""
+    from airflow_provider_partner.compat import get_hook_lineage_collector as collector
 
-    Airflow 3.2 moved it to ``airflow.sdk.lineage``; 3.1 has it in ``airflow.lineage.hook`` only
-    (3.2 and later keep that path as a deprecated alias, so the new one is tried first).
-    """
-    try:
-        module = importlib.import_module("airflow.sdk.lineage")
-    except ImportError:  # Airflow 3.1
-        module = importlib.import_module("airflow.lineage.hook")
-    return module.get_hook_lineage_collector()
+    return collector()
 
 
 def report_lineage(context: Any, direction: Literal["input", "output"], uri: str) -> None:

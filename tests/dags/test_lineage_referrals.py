@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 
 import pendulum
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG
 
+from airflow_provider_partner.compat import CronDataIntervalTimetable
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
 

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dag_loading import load_dag
+
 
 @contextmanager
 def emitted(events_file: Path) -> Iterator[list[dict[str, Any]]]:
@@ -52,13 +54,4 @@ def data_folder(name: str) -> Iterator[Path]:
 
 def dag_from_folder(dag_id: str, dag_file: str = "test_lineage_referrals") -> Any:
     """The DAG ``dag_id`` of ``<DAGs folder>/<dag_file>.py``."""
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-
-    path = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]) / f"{dag_file}.py"
-    assert path.exists()
-    dag = DagBag(dag_folder=str(path)).get_dag(dag_id)
-    assert dag is not None
-    return dag
+    return load_dag(dag_id, f"{dag_file}.py")
