@@ -3,13 +3,17 @@ The connection form as the api-server serves it (``/ui/connections/hook_meta``),
 
 Airflow 3.2+ builds it from the provider info's ``conn-fields`` / ``ui-field-behaviour``; 3.1
 ignores those and calls the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour``.
-Both must give the user the same form. The api-server's own FastAPI app answers in process
-(``airflow.api_fastapi.app.create_app``, what ``airflow api-server`` serves), with the simple
-auth manager's token.
+Both must give the user the same form. The api-server's own FastAPI app answers in a process of
+its own (``airflow.api_fastapi.app.create_app``, what ``airflow api-server`` serves), with the
+simple auth manager's token.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +21,36 @@ import pytest
 
 from airflow_provider_partner.hooks.connection_schema import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR, FieldKind
 
+# The api-server is a process of its own: its form is built by the first look at the providers'
+# hooks in that process (Airflow 3.1 imports them under stand-ins for WTForms then). An earlier
+# test of this session may already have imported the hooks, so the app is asked in a new process.
+_READ_HOOK_META = """
+import json
+from airflow.api_fastapi.app import create_app
+from fastapi.testclient import TestClient
+
+client = TestClient(create_app())
+token = client.get("/auth/token")
+assert token.status_code in (200, 201), token.text
+answer = client.get(
+    "/ui/connections/hook_meta",
+    headers={"Authorization": "Bearer " + token.json()["access_token"]},
+)
+assert answer.status_code == 200, answer.text
+print(json.dumps(answer.json()))
+"""
+
 
 @pytest.fixture(scope="module")
 def hook_meta(airflow_db: Path) -> dict[str, Any]:
-    """The ``partner_center`` entry of ``GET /ui/connections/hook_meta``."""
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-        client = TestClient(create_app())
-        token = client.get("/auth/token")
-        assert token.status_code in (200, 201), token.text
-        answer = client.get(
-            "/ui/connections/hook_meta",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-        )
-    assert answer.status_code == 200, answer.text
-    [mine] = [entry for entry in answer.json() if entry["connection_type"] == "partner_center"]
+    """The ``partner_center`` entry of ``GET /ui/connections/hook_meta``, from a fresh process."""
+    env = {**os.environ, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_HOOK_META], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    [mine] = [entry for entry in answer if entry["connection_type"] == "partner_center"]
     return dict(mine)
 
 
