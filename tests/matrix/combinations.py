@@ -83,6 +83,11 @@ class Combination:
         """Whether this is the main combination (``.venv``, the whole suite and the system suite)."""
         return (self.airflow.line, self.python) == MAIN
 
+    @property
+    def runs_integration(self) -> bool:
+        """Whether ``make matrix`` runs the Airflow integration tests here (one Python per line)."""
+        return INTEGRATION_ON.get(self.airflow.line) == self.python
+
 
 # The development venv (.venv, `make unit`) and the system suite run this one.
 MAIN: tuple[str, str] = ("3.3", "3.11")
@@ -116,6 +121,30 @@ MATRIX_PYTEST_ARGS: tuple[str, ...] = (
     "--durations=15",
 )
 
+# The Airflow integration tests beyond the example DAGs: real DAG runs of the test DAGs (the
+# sensor's poke/reschedule/deferrable modes, the operator's intervals), the lineage events and
+# links of a run, a task rotating its token through the Task SDK, the log scan of a task run.
+# What they exercise differs between Airflow releases, not between Pythons, and they are the
+# slowest of the set (about 100 of its 210 s): each release runs them on one Python (3.3 on the
+# main combination, which runs everything), and the CI budget holds with all 11 others.
+INTEGRATION_TESTS: tuple[str, ...] = (
+    "tests/operators/test_operator_dags.py",
+    "tests/sensors/test_sensor_dags.py",
+    "tests/lineage",
+    "tests/links",
+    "tests/hooks/test_hook_in_task.py",
+    "tests/test_zz_no_secrets_in_logs.py",
+)
+INTEGRATION_ON: dict[str, str] = {"3.1": "3.10", "3.2": "3.13", "3.3": "3.11"}
+"""The Python each Airflow line runs :data:`INTEGRATION_TESTS` on (3.3's is the main combination)."""
+
+
+def pytest_args(combination: Combination) -> tuple[str, ...]:
+    """What ``make matrix`` runs on ``combination``: the matrix set, with or without the integration tests."""
+    if combination.runs_integration:
+        return MATRIX_PYTEST_ARGS
+    return (*MATRIX_PYTEST_ARGS, *(f"--ignore={path}" for path in INTEGRATION_TESTS))
+
 
 def _listing(items: list[str]) -> str:
     return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else items[0]
@@ -138,6 +167,8 @@ def markdown_table() -> str:
                 cells.append("not supported")
             elif (release.line, python) == MAIN:
                 cells.append("whole suite + system suite")
+            elif INTEGRATION_ON.get(release.line) == python:
+                cells.append("unit tests + example DAGs + DAG integration tests")
             else:
                 cells.append("unit tests + example DAGs")
         rows.append(f"| {release.version} | " + " | ".join(cells) + " |")

@@ -4,7 +4,8 @@
 For each combination of ``combinations.COMBINATIONS`` except the main one (``.venv``, which
 ``make unit`` and the system suite run in full), it creates ``.venv-matrix/<combination>`` with uv,
 installs the project with its ``test`` extra under ``constraints/<combination>.txt`` and runs
-``MATRIX_PYTEST_ARGS``: the unit tests and a ``dag.test()`` of every example DAG. ``--jobs``
+``pytest_args``: the unit tests and a ``dag.test()`` of every example DAG (and, on one Python
+per Airflow line, the DAG integration tests). ``--jobs``
 combinations run at once (default 2: one per core of the CI machine). At the end it prints one
 row per combination with its pass counts, read from pytest's JUnit XML report, and exits non-zero
 if any combination failed.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from matrix.combinations import COMBINATIONS, MATRIX_PYTEST_ARGS, REPO_ROOT, Combination
+from matrix.combinations import COMBINATIONS, REPO_ROOT, Combination, pytest_args
 
 UV = REPO_ROOT / ".venv" / "bin" / "uv"
 VENVS = REPO_ROOT / ".venv-matrix"
@@ -118,7 +119,7 @@ def run_one(combination: Combination) -> Outcome:
     started = time.monotonic()
     outcome.note = prepare(combination, log)
     if not outcome.note:
-        pytest = [str(VENVS / combination.name / "bin" / "python"), "-m", "pytest", *MATRIX_PYTEST_ARGS]
+        pytest = [str(VENVS / combination.name / "bin" / "python"), "-m", "pytest", *pytest_args(combination)]
         _run([*pytest, f"--junitxml={report}"], log)
         if report.exists():
             counts(report, outcome)
@@ -155,8 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen = [c for c in COMBINATIONS if not c.is_main and (args.only is None or c.name in args.only)]
     started = time.monotonic()
+    # The longest runs start first (the ones with the integration tests), so that the last round
+    # is not one long combination alone; the table keeps the matrix's order.
+    longest_first = sorted(chosen, key=lambda c: not c.runs_integration)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(run_one, chosen))
+        finished = dict(zip(longest_first, pool.map(run_one, longest_first), strict=True))
+    outcomes = [finished[c] for c in chosen]
     print(table(outcomes))
     print(f"matrix: {len(outcomes)} combinations in {time.monotonic() - started:.0f} s (logs: .venv-matrix/)")
     return 0 if all(o.ok for o in outcomes) else 1
