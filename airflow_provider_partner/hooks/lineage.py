@@ -32,7 +32,6 @@ __all__ = [
     "convert_asset_to_openlineage",
     "create_asset",
     "endpoint_uri",
-    "get_hook_lineage_collector",
     "openlineage_name",
     "report_lineage",
     "sanitize_uri",
@@ -65,13 +64,6 @@ def openlineage_name(uri: str) -> tuple[str, str]:
     return f"{SCHEME}://{parts.netloc}", parts.path.lstrip("/")
 
 
-def get_hook_lineage_collector() -> Any:
-    """Return Airflow's hook lineage collector (a no-op one unless a lineage reader is installed)."""
-    from airflow_provider_partner.compat import get_hook_lineage_collector as collector
-
-    return collector()
-
-
 def report_lineage(context: Any, direction: Literal["input", "output"], uri: str) -> None:
     """
     Report an asset the task read (``input``) or wrote (``output``) to the hook lineage collector.
@@ -82,6 +74,9 @@ def report_lineage(context: Any, direction: Literal["input", "output"], uri: str
     :param direction: ``input`` or ``output``.
     :param uri: the asset URI.
     """
+    # Imported here: DAG files import the hook, and the collector is only wanted when data moves.
+    from airflow_provider_partner.compat import get_hook_lineage_collector
+
     try:
         collector = get_hook_lineage_collector()
         add = collector.add_input_asset if direction == "input" else collector.add_output_asset

@@ -9,12 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from lineage_helpers import dag_from_folder, emitted, task_events
 
-from airflow_provider_partner.hooks.lineage import (
-    create_asset,
-    endpoint_uri,
-    get_hook_lineage_collector,
-    openlineage_name,
-)
+from airflow_provider_partner.compat import get_hook_lineage_collector
+from airflow_provider_partner.hooks.lineage import create_asset, endpoint_uri, openlineage_name
 
 
 @pytest.mark.dag

@@ -15,8 +15,8 @@ from lineage_helpers import dag_from_folder, emitted, task_events, without_produ
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "operators"))
 from operator_helpers import expected_referrals, midnight_today
 
+from airflow_provider_partner.compat import get_hook_lineage_collector
 from airflow_provider_partner.extract.parquet import parquet_schema
-from airflow_provider_partner.hooks.lineage import get_hook_lineage_collector
 from airflow_provider_partner.operators.lineage import (
     QUERY_FACET_SCHEMA_URL,
     ExtractionFacts,

@@ -47,9 +47,19 @@ def test_each_mode_returns_exactly_the_referrals_that_arrived_and_maps_one_follo
     assert _mapped_results(run) == [f"{i}:New" for i in arrivals.ids]
     logged = capsys.readouterr().out
     assert ("deferring to the triggerer" in logged) is (mode == "deferrable")
-    assert ("AirflowRescheduleException" in logged or "up_for_reschedule" in logged.lower()) is (
-        mode == "reschedule"
-    )
+    # Reschedules are read from the metadata database: the log line's wording and whether it
+    # reaches the captured stdout differ between Airflow releases.
+    assert (_reschedules(run.get_task_instance("wait")) > 0) is (mode == "reschedule")
+
+
+def _reschedules(ti: Any) -> int:
+    """How many times the task instance was rescheduled (its rows in ``task_reschedule``)."""
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        return int(session.scalar(select(func.count()).where(TaskReschedule.ti_id == ti.id)) or 0)
 
 
 def _floor_hour(moment: dt.datetime) -> dt.datetime:
