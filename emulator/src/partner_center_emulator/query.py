@@ -271,13 +271,13 @@ def check_filter_size(tree: ast._Node) -> None:
         stack.extend((child, depth) for child in _children(node))
 
 
-def compile_filter(text: str) -> Callable[[Record], bool]:
+def parse_filter(text: str) -> ast._Node:
     """
-    Compile a ``$filter`` expression into a predicate over referral dicts.
+    Parse a ``$filter`` expression into its AST, within the size limits.
 
     :param text: the ``$filter`` value as the client sent it (URL-decoded).
-    :raises ODataError: a syntax error, an unknown property, an unsupported operator or function,
-        or a filter over the size limits (:data:`MAX_FILTER_LENGTH`, :func:`check_filter_size`).
+    :raises ODataError: a syntax error, or a filter over the size limits
+        (:data:`MAX_FILTER_LENGTH`, :func:`check_filter_size`).
     """
     if len(text) > MAX_FILTER_LENGTH:
         raise ODataError(
@@ -292,9 +292,30 @@ def compile_filter(text: str) -> Callable[[Record], bool]:
     if tree is None:
         raise ODataError(f"Syntax error in $filter {text!r}: empty expression")
     check_filter_size(tree)
+    node: ast._Node = tree
+    return node
+
+
+def compile_tree(tree: ast._Node) -> Callable[[Record], bool]:
+    """
+    Compile a parsed ``$filter`` (see :func:`parse_filter`) into a predicate over referral dicts.
+
+    :raises ODataError: an unknown property, an unsupported operator or function, a bad literal.
+    """
     predicate = _Compiler().predicate(tree)
     empty: Env = {}
     return lambda record: bool(predicate(record, empty))
+
+
+def compile_filter(text: str) -> Callable[[Record], bool]:
+    """
+    Compile a ``$filter`` expression into a predicate over referral dicts.
+
+    :param text: the ``$filter`` value as the client sent it (URL-decoded).
+    :raises ODataError: a syntax error, an unknown property, an unsupported operator or function,
+        or a filter over the size limits (:data:`MAX_FILTER_LENGTH`, :func:`check_filter_size`).
+    """
+    return compile_tree(parse_filter(text))
 
 
 def parse_orderby(text: str | None) -> tuple[str, bool] | None:

@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from werkzeug.wrappers import Response
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response (UTF-8, compact)."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(text, status=status, headers=headers, content_type="application/json; charset=utf-8")
+    """
+    A JSON response (UTF-8, compact).
+
+    orjson, not ``json.dumps``: a page of 100 referrals (~350 KB) encodes in 0.15 ms instead of
+    2.4, and that work is the emulator's, which the real service does on its own machines; with
+    eight slices in flight it held the emulator's one GIL in the benchmarks' latency scenario.
+    """
+    return Response(
+        orjson.dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8"
+    )
 
 
 #: Error body shapes of the API (the ``error_format`` setting).

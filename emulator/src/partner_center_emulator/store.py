@@ -26,7 +26,8 @@ from partner_center_emulator.data import (
     new_guid,
     referral_links,
 )
-from partner_center_emulator.query import Query, compile_filter, parse_orderby
+from partner_center_emulator.query import Query, compile_tree, parse_filter, parse_orderby
+from partner_center_emulator.ranges import INDEXED_FIELD, Bounds, created_bounds, rows_within
 
 Referral = dict[str, Any]
 
@@ -158,6 +159,8 @@ class ReferralStore:
         self.expire_incoming = True
         #: Called with every record written after load (the state dir's journal).
         self.on_write: Callable[[Referral], None] | None = None
+        #: Whether the records are in ``createdDateTime`` order (the ``ranges`` index holds).
+        self._created_ordered = True
 
     def _written(self, record: Referral) -> None:
         if self.on_write is not None:
@@ -167,13 +170,29 @@ class ReferralStore:
         """Add generated records (oldest first), in bulk."""
         with self._lock:
             start = len(self._records)
-            self._records.extend(records)
+            for record in records:
+                self._keep_order(record)
+                self._records.append(record)
             self._index.update((r["id"], start + i) for i, r in enumerate(records))
             for record in records:
                 self._track_expiry(record)
             self._grown.notify_all()
 
+    def _keep_order(self, appended: Referral) -> None:
+        """Note whether the store stays in ``createdDateTime`` order with ``appended`` at its end."""
+        created = appended.get(INDEXED_FIELD)
+        last = self._records[-1][INDEXED_FIELD] if self._records else ""
+        if not isinstance(created, str) or created < last:
+            # Journal replays or records loaded out of order: every query scans, as before.
+            self._created_ordered = False
+
+    def _replace(self, index: int, record: Referral) -> None:
+        if record.get(INDEXED_FIELD) != self._records[index].get(INDEXED_FIELD):
+            self._created_ordered = False
+        self._records[index] = record
+
     def _append(self, record: Referral) -> None:
+        self._keep_order(record)
         self._index[record["id"]] = len(self._records)
         self._records.append(record)
         self._grown.notify_all()
@@ -194,7 +213,7 @@ class ReferralStore:
             if index is None:
                 self._append(record)
             else:
-                self._records[index] = record
+                self._replace(index, record)
 
     def all(self) -> list[Referral]:
         """A deep copy of every referral, in store order (oldest created first)."""
@@ -235,22 +254,36 @@ class ReferralStore:
         :raises QueryCancelledError: when ``cancelled()`` said so.
         """
         self.expire_due()
-        with self._lock:
-            rows = list(self._records)
+        predicate, bounds = None, None
+        if query.filter is not None:
+            tree = parse_filter(query.filter)
+            predicate = compile_tree(tree)
+            bounds = created_bounds(tree)
+        rows = self._candidates(bounds)
         visible = visible_to(email)
         if visible is not None:
             rows = [r for r in rows if visible(r)]
-        if query.filter is not None:
-            predicate = compile_filter(query.filter)
+        if predicate is not None and not (bounds is not None and bounds.exact and self._created_ordered):
             rows = _filter_rows(rows, predicate, cancelled)
         order = parse_orderby(query.orderby)
         if order is not None:
             field, descending = order
-            # Stable sorts: ties on the date-time keep id order (ascending) in both directions.
-            rows.sort(key=lambda r: r["id"])
-            rows.sort(key=lambda r: r.get(field) or "", reverse=descending)
+            if descending:
+                # Stable sorts: ties on the date-time keep id order (ascending) in both directions.
+                rows.sort(key=lambda r: r["id"])
+                rows.sort(key=lambda r: r.get(field) or "", reverse=True)
+            else:
+                # The same order in one sort, nearly free on rows already in creation order.
+                rows.sort(key=lambda r: (r.get(field) or "", r["id"]))
         # $skip and $top are the caller's (their meaning is the top_mode setting's): all matches.
         return [r["id"] for r in rows]
+
+    def _candidates(self, bounds: Bounds | None) -> list[Referral]:
+        """The records a filter with ``bounds`` can match, in store order (a copy of the list)."""
+        with self._lock:
+            if bounds is None or not self._created_ordered:
+                return list(self._records)
+            return list(rows_within(self._records, bounds))
 
     def update(self, referral_id: str, operations: Any, if_match: str | None) -> Referral:
         """
@@ -284,7 +317,7 @@ class ReferralStore:
             if updated["status"] == "Closed" and current["status"] != "Closed":
                 updated["closedDateTime"] = format_ticks(now)
             updated["eTag"] = new_etag(self.generator.rng)
-            self._records[self._index[referral_id]] = updated
+            self._replace(self._index[referral_id], updated)
             self._written(updated)
             return updated
 
@@ -417,7 +450,7 @@ class ReferralStore:
                     "closedDateTime": stamp,
                     "eTag": new_etag(self.generator.rng),
                 }
-                self._records[self._index[referral_id]] = archived
+                self._replace(self._index[referral_id], archived)
                 self._written(archived)
                 expired += 1
         return expired
