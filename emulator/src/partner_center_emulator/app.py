@@ -327,22 +327,24 @@ class EmulatorApp:
                 return size, f"odata.maxpagesize={size}"
         return limit, None
 
-    def _window(self, matched: list[str], query: Query, size: int) -> tuple[list[str], int]:
+    def _window(self, matched: list[str], query: Query, size: int) -> tuple[range, int]:
         """
-        The ids a query serves and its page size, under the ``top_mode`` setting.
+        The positions in ``matched`` a query serves and its page size, under the ``top_mode`` setting.
+
+        Positions, not a copy: a page of a query over 200,000 referrals must not copy 200,000 ids.
 
         ``total`` (the connector: "total number of entries to retrieve"): ``$top`` cuts the whole
         result, pages are the server's size. ``page_size`` (the docs page: a page size, at most
         100): ``$top`` is the size of every page, and paging goes on over every match.
         """
-        rest = matched[query.skip :]
+        start = min(query.skip, len(matched))
         if query.top is None:
-            return rest, size
+            return range(start, len(matched)), size
         if self.emu.settings.top_mode == "total":
-            return rest[: query.top], size
+            return range(start, min(len(matched), start + query.top)), size
         if query.top == 0:
-            return [], size
-        return rest, min(size, query.top)
+            return range(start, start), size
+        return range(start, len(matched)), min(size, query.top)
 
     def on_list(self, request: Request) -> Response:
         user = self._authorize(request)
@@ -361,23 +363,23 @@ class EmulatorApp:
             if matched is None:
                 matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
                 key = self.snapshots.put(matched)
-                ids, size = self._window(matched, query, size)
-                offset = resume_offset(ids, cursor)
+                served, size = self._window(matched, query, size)
+                offset = resume_offset(matched[served.start : served.stop], cursor)
             else:
-                ids, size = self._window(matched, query, size)
+                served, size = self._window(matched, query, size)
         else:
             query = parse_query(params)
             matched = self.emu.store.select_ids(query, email, lambda: client_gone(request.environ))
-            ids, size = self._window(matched, query, size)
+            served, size = self._window(matched, query, size)
             key, offset = "", 0
         select = parse_select(query.select)
-        page_ids = ids[offset : offset + size]
+        page_ids = matched[served.start + offset : min(served.start + offset + size, served.stop)]
         body: dict[str, Any] = {"@odata.context": f"https://{request.host}/v1.0/$metadata#Referrals"}
         if query.count:
             # The connector: "a count of the matching results", whatever $skip/$top cut.
             body["@odata.count"] = len(matched)
         body["value"] = page_payload(self.emu.store.get_many(page_ids), select)
-        if offset + size < len(ids):
+        if offset + size < len(served):
             key = key or self.snapshots.put(matched)
             body["@odata.nextLink"] = self._next_link(
                 request, Cursor(key, offset + size, query, user.username, page_ids[-1] if page_ids else None)
