@@ -47,8 +47,26 @@ def main() -> None:
                 served += 1
             return first, served / (time.perf_counter() - t), served
 
+        def probe_seconds(where: str) -> float:
+            """A count probe (as balanced slices send): the best of 5, one request each."""
+            params = {"$filter": where, "$top": "1", "$select": "id", "$count": "true"}
+            best = float("inf")
+            for _ in range(5):
+                t = time.perf_counter()
+                session.get(info["referrals_url"], params=params, headers=headers, verify=info["ca_bundle"])
+                best = min(best, time.perf_counter() - t)
+            return best
+
         full_first, full_rate, full_pages = page_through({"$orderby": "updatedDateTime desc"})
         ids_first, ids_rate, ids_pages = page_through({"$select": "id", "$filter": "direction eq 'Incoming'"})
+        # The same half of the data: served from the createdDateTime order, then by a scan
+        # (an "or" term keeps the index out).
+        half = (
+            "createdDateTime ge 2026-01-01T00:00:00Z and createdDateTime lt "
+            + emu.referrals()[args.referrals // 2]["createdDateTime"]
+        )
+        indexed = probe_seconds(half)
+        scanned = probe_seconds(f"({half}) or id eq 'none'")
     print(json.dumps({
         "referrals": args.referrals,
         "startup_s": round(startup, 2),
@@ -56,6 +74,7 @@ def main() -> None:
                          "pages": full_pages, "page_size": 100},
         "select_id_filtered": {"first_page_s": round(ids_first, 3), "pages_per_s": round(ids_rate, 1),
                                "pages": ids_pages, "page_size": 100},
+        "count_probe_half_s": {"created_range": round(indexed, 4), "scan": round(scanned, 4)},
     }))  # fmt: skip
 
 
