@@ -42,7 +42,8 @@ from partner_center_emulator.responses import (
     render_error,
     unauthorized,
 )
-from partner_center_emulator.store import QueryCancelledError, StoreError, on_team
+from partner_center_emulator.store import QueryCancelledError, on_team
+from partner_center_emulator.writes import StoreError
 
 if TYPE_CHECKING:
     from partner_center_emulator.server import Emulator

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from partner_center_emulator.clock import Clock, format_ticks, parse_to_ticks
-from partner_center_emulator.contract import PATCHABLE_PATHS, READ_ONLY_FIELDS, referral_problem
+from partner_center_emulator.contract import READ_ONLY_FIELDS
 from partner_center_emulator.data import (
     MODIFIED_VIA_API,
     SUBSTATUSES,
@@ -28,6 +28,7 @@ from partner_center_emulator.data import (
 )
 from partner_center_emulator.query import Query, compile_tree, parse_filter, parse_orderby
 from partner_center_emulator.ranges import INDEXED_FIELD, Bounds, created_bounds, rows_within
+from partner_center_emulator.writes import StoreError, apply_operation, check_schema
 
 Referral = dict[str, Any]
 
@@ -48,16 +49,6 @@ class QueryCancelledError(Exception):
     """The query's ``cancelled()`` said its client has gone: the work stopped early."""
 
 
-class StoreError(Exception):
-    """A refused write: ``status`` is the HTTP status, ``code``/``message`` go in the error body."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def on_team(record: Referral, email: str) -> bool:
     """Whether ``email`` is a member of the referral's (partner) ``team``."""
     return any(m.get("email") == email for m in record.get("team") or ())
@@ -68,55 +59,6 @@ def visible_to(email: str | None) -> Callable[[Referral], bool] | None:
     if email is None:
         return None
     return lambda r: on_team(r, email)
-
-
-def _pointer(path: str) -> list[str]:
-    if not path.startswith("/") or path == "/":
-        raise StoreError(
-            400, "BadRequest", f"JSON Patch path {path!r} must be a JSON Pointer such as /status."
-        )
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _apply(document: Referral, op: dict[str, Any]) -> None:
-    kind, path = op.get("op"), op.get("path")
-    if kind not in ("replace", "add"):
-        raise StoreError(400, "BadRequest", f"JSON Patch op {kind!r} is not supported; use replace or add.")
-    if not isinstance(path, str):
-        raise StoreError(400, "BadRequest", "Every JSON Patch operation needs a string 'path'.")
-    if "value" not in op:
-        raise StoreError(400, "BadRequest", f"JSON Patch {kind} of {path} needs a 'value'.")
-    parts = _pointer(path)
-    if parts[0] in READ_ONLY_FIELDS:
-        raise StoreError(400, "BadRequest", f"'{parts[0]}' is read-only and cannot be changed.")
-    if path not in PATCHABLE_PATHS:
-        raise StoreError(
-            400,
-            "BadRequest",
-            f"JSON Patch path {path} cannot be changed; a PATCH may change only "
-            f"{', '.join(sorted(PATCHABLE_PATHS))}.",
-        )
-    target: Any = document
-    for part in parts[:-1]:
-        target = target[int(part)] if isinstance(target, list) else target.get(part)
-        if not isinstance(target, (dict, list)):
-            raise StoreError(400, "BadRequest", f"JSON Patch path {path} does not exist in the referral.")
-    last = parts[-1]
-    if isinstance(target, list):
-        if last == "-" and kind == "add":
-            target.append(op["value"])
-            return
-        index = int(last) if last.isdigit() else -1
-        if not 0 <= index < len(target) + (kind == "add"):
-            raise StoreError(400, "BadRequest", f"JSON Patch path {path}: index out of range.")
-        if kind == "add":
-            target.insert(index, op["value"])
-        else:
-            target[index] = op["value"]
-        return
-    if kind == "replace" and last not in target:
-        raise StoreError(400, "BadRequest", f"JSON Patch replace: {path} does not exist; use add.")
-    target[last] = op["value"]
 
 
 def _filter_rows(
@@ -130,12 +72,6 @@ def _filter_rows(
             raise QueryCancelledError
         kept.extend(r for r in rows[start : start + _CANCEL_EVERY] if predicate(r))
     return kept
-
-
-def _check_schema(record: Referral) -> None:
-    problem = referral_problem(record)
-    if problem is not None:
-        raise StoreError(400, "InvalidValue", problem)
 
 
 class ReferralStore:
@@ -306,9 +242,9 @@ class ReferralStore:
                 )
             updated = copy.deepcopy(current)
             for op in operations:
-                _apply(updated, op)
+                apply_operation(updated, op)
             self._validate(current, updated)
-            _check_schema(updated)
+            check_schema(updated)
             now = self.clock.tick()
             updated["lastModifiedVia"] = MODIFIED_VIA_API
             updated["updatedDateTime"] = format_ticks(now)
@@ -414,7 +350,7 @@ class ReferralStore:
                 "links": referral_links(self.generator.api_url, referral_id, engagement_id),
                 "eTag": new_etag(rng),
             }
-            _check_schema(record)
+            check_schema(record)
             self._append(record)
             self._written(record)
             return record
