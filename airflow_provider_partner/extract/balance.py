@@ -4,15 +4,20 @@ Balanced slices: cut the window (or the whole history) where the number of refer
 Equal-width time slices hold unequal numbers of referrals (business hours, a campaign, a
 backfill of old data), so the slowest slice sets the pace. Here the cuts are found by asking the
 API how many referrals a range holds: one request with ``$top=1``, ``$select=id`` and
-``$count=true`` reads ``@odata.count`` (the count of every match, whatever ``$top`` cuts). Each
-inner cut is searched on time (interpolating and halving in turn), in a thread of its own, until
-its side holds its share within :data:`TOLERANCE`; a slice therefore holds its share within twice
-that.
+``$count=true`` reads ``@odata.count`` (the count of every match, whatever ``$top`` cuts).
+
+The first round counts equal lengths of the range, all at once (one round trip, which also gives
+the total). Lengths that are even enough (see :data:`REFINE_SURPLUS`) are kept: on evenly spread
+data, the common case, balancing costs one round trip. Otherwise each inner cut is searched on
+time (interpolating and halving in turn) inside the length its share falls in, in a thread of its
+own, until its side holds its share within :data:`TOLERANCE`; a slice therefore holds its share
+within twice that.
 
 Without a window (a full-history extraction) the slices go by ``createdDateTime``, which never
-changes; the bounds of the search come from the oldest and newest referral, and the first and
-last slices are open-ended, so referrals created meanwhile still fall in one of them. A server
-that sends no ``@odata.count`` gets equal-width slices (the window), or one query (no window).
+changes; the bounds come from the oldest and newest referral (two probes at once), and the first
+and last slices are open-ended, so referrals created meanwhile still fall in one of them. A
+server that sends no ``@odata.count`` gets equal-width slices (the window), or one query (no
+window).
 """
 
 from __future__ import annotations
@@ -27,16 +32,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow_provider_partner import instants
-from airflow_provider_partner.extract.slices import Span, span_filter, split_window
+from airflow_provider_partner.extract.slices import Span, equal_bounds, span_filter, split_window
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
 from airflow_provider_partner.hooks.paging import ReferralPage, parse_page
+from airflow_provider_partner.hooks.partner_center import MAX_PAGE_SIZE
 from airflow_provider_partner.instants import Instant
 
 if TYPE_CHECKING:
     from airflow_provider_partner.extract.slices import ExtractionPlan
     from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
-__all__ = ["TOLERANCE", "balanced_spans", "plan_queries"]
+__all__ = ["REFINE_SURPLUS", "TOLERANCE", "balanced_spans", "plan_queries"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,10 @@ log = logging.getLogger(__name__)
 TOLERANCE = 0.04
 #: Count probes per cut at most (every other one halves the time range).
 MAX_PROBES = 64
+#: Equal lengths are kept while none holds more than this many referrals above its share: a
+#: cut search costs two or more round trips before paging starts, and at the documented page
+#: size (100) this surplus is the two pages that the largest slice would save at best.
+REFINE_SURPLUS = 2 * MAX_PAGE_SIZE
 #: Full-history slices go by this field: it never changes, so a referral stays in its slice.
 HISTORY_FIELD = "createdDateTime"
 _MICROSECOND = 10
@@ -125,19 +135,23 @@ def _next_probe(low: int, high: int, below: int, above: int, target: int, interp
 
 
 def _search(
-    counter: _Counter, lower: Span, bracket: tuple[int, int, int], target: int, tolerance: int
+    counter: _Counter, lower: Span, bracket: tuple[int, int, int, int], target: int, tolerance: int
 ) -> Instant:
     """
     The instant ``t`` (ticks) where ``[lower.start, t)`` holds about ``target`` referrals.
 
-    ``bracket`` is ``(low, high, total)``: ``[lower.start, low)`` holds none, ``[lower.start,
-    high)`` all ``total``. Probes alternate between interpolating (fast on even data) and halving
-    the bracket (sure on skewed data: a burst in one hour of a year takes about 40 halvings).
+    ``bracket`` is ``(low, below, high, above)``: ``[lower.start, low)`` holds ``below``
+    referrals, ``[lower.start, high)`` holds ``above``. Probes alternate between interpolating
+    (fast on even data) and halving the bracket (sure on skewed data: a burst in one hour of a
+    year takes about 40 halvings).
     """
-    low, high, above = bracket
-    below = 0
+    low, below, high, above = bracket
     best, best_error = high, abs(above - target)
+    if abs(below - target) < best_error:
+        best, best_error = low, abs(below - target)
     for attempt in range(MAX_PROBES):
+        if best_error <= tolerance:
+            break
         middle = _next_probe(low, high, below, above, target, interpolate=attempt % 2 == 0)
         if middle <= low:
             break
@@ -146,13 +160,31 @@ def _search(
             break
         if abs(found - target) < best_error:
             best, best_error = middle, abs(found - target)
-        if best_error <= tolerance:
-            break
         if found < target:
             low, below = middle, found
         else:
             high, above = middle, found
     return Instant(best)
+
+
+def _range(counters: Sequence[_Counter], outer: Span) -> tuple[Instant, Instant] | None:
+    """
+    ``outer`` with its open ends closed by the oldest and newest referral (two probes at once).
+
+    ``None`` when nothing matches (or the server cannot say).
+    """
+    start, end = outer.start, outer.end
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="partner-referrals-probe") as pool:
+        oldest = pool.submit(counters[0].edge, False) if start is None else None
+        newest = pool.submit(counters[1 % len(counters)].edge, True) if end is None else None
+        if oldest is not None:
+            start = oldest.result()
+        if newest is not None:
+            found = newest.result()
+            end = Instant(found.ticks + _MICROSECOND) if found is not None else None
+    if start is None or end is None or end <= start:
+        return None
+    return start, end
 
 
 def balanced_spans(
@@ -166,7 +198,12 @@ def balanced_spans(
     """
     ``parts`` contiguous spans covering ``outer``, each holding about the same number of referrals.
 
-    :param hooks: one hook per search thread (``parts - 1`` are used for the cuts).
+    One round of probes, at once, counts equal lengths of the range. When no length holds more
+    than :data:`REFINE_SURPLUS` referrals (or :data:`TOLERANCE` of a share, if more) above its
+    share, those lengths are the spans: a search would cost more round trips before paging than
+    it could save. Otherwise each inner cut is searched from the bracket those counts give.
+
+    :param hooks: at least ``parts`` hooks, one per probing thread.
     :param field: the datetime field the spans apply to.
     :param user: the user's ``$filter`` (ANDed with every span).
     :param outer: the whole range (open ends allowed: the full history).
@@ -176,38 +213,50 @@ def balanced_spans(
     :return: the spans (fewer when some would be empty), or ``None`` when the server sends no
         count or nothing matches: the caller falls back to equal-width slices.
     """
+    if len(hooks) < parts:
+        raise ValueError(f"{len(hooks)} hooks for {parts} probing threads.")
     started = time.monotonic()
-    first = _Counter(hooks[0], field, user, stop)
-    total = first.count(outer)
-    if not total:
+    counters = [_Counter(hooks[k], field, user, stop) for k in range(parts)]
+    closed = _range(counters, outer)
+    if closed is None:
         return None
-    start = outer.start if outer.start is not None else first.edge(descending=False)
-    end = outer.end
-    if end is None:
-        newest = first.edge(descending=True)
-        end = Instant(newest.ticks + _MICROSECOND) if newest is not None else None
-    if start is None or end is None or end <= start:
-        return None
-    tolerance = max(1, int(total / parts * TOLERANCE))
-    counters = [_Counter(hooks[k % len(hooks)], field, user, stop) for k in range(1, parts)]
+    start, end = closed
+    inner = equal_bounds(start, end, parts)
+    # The first span keeps outer's open start, the last its open end: arrivals meanwhile fall in.
+    bounds: list[Instant | None] = [outer.start, *inner, outer.end]
+    lengths = [Span(a, b) for a, b in itertools.pairwise(bounds)]
+    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="partner-referrals-probe") as pool:
+        found = list(pool.map(lambda k: counters[k].count(lengths[k]), range(len(lengths))))
+        counts = [count for count in found if count is not None]
+        total = sum(counts)
+        if len(counts) < len(found) or not total:
+            return None
+        share = total / parts
+        tolerance = max(1, int(share * TOLERANCE))
+        even = max(counts) - share <= max(tolerance, REFINE_SURPLUS)
+        if even:
+            cuts = inner
+        else:
+            ticks = [start.ticks, *(bound.ticks for bound in inner), end.ticks]
+            below = list(itertools.accumulate(counts, initial=0))
 
-    def cut(k: int) -> Instant:
-        bracket = (start.ticks, end.ticks, total)
-        return _search(counters[k - 1], outer, bracket, total * k // parts, tolerance)
+            def cut(k: int) -> Instant:
+                target = total * k // parts
+                j = max(i for i in range(len(below) - 1) if below[i] <= target)
+                bracket = (ticks[j], below[j], ticks[j + 1], below[j + 1])
+                return _search(counters[k], outer, bracket, target, tolerance)
 
-    with ThreadPoolExecutor(
-        max_workers=max(1, parts - 1), thread_name_prefix="partner-referrals-probe"
-    ) as pool:
-        cuts = sorted(set(pool.map(cut, range(1, parts))))
-    bounds: list[Instant | None] = [outer.start, *cuts, outer.end]
+            cuts = list(pool.map(cut, range(1, parts)))
+    bounds = [outer.start, *sorted(set(cuts)), outer.end]
     spans = [Span(a, b) for a, b in itertools.pairwise(bounds) if a is None or b is None or a < b]
     log.info(
-        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s) in %.1f s",
+        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s) in %.1f s (%s)",
         len(spans),
         total,
         field,
-        first.probes + sum(counter.probes for counter in counters),
+        sum(counter.probes for counter in counters),
         time.monotonic() - started,
+        "equal lengths were even enough" if even else "cuts searched",
     )
     return spans
 

@@ -16,7 +16,7 @@ from airflow_provider_partner import odata
 from airflow_provider_partner.extract.window import Window, user_filter, window_filter
 from airflow_provider_partner.instants import Instant
 
-__all__ = ["WINDOW_FIELDS", "ExtractionPlan", "Span", "span_filter", "split_window"]
+__all__ = ["WINDOW_FIELDS", "ExtractionPlan", "Span", "equal_bounds", "span_filter", "split_window"]
 
 #: Fields a window can apply to (the datetime fields the API can order by).
 WINDOW_FIELDS: tuple[str, ...] = odata.ORDERBY_FIELDS
@@ -39,12 +39,25 @@ def split_window(window: Window, parts: int) -> list[tuple[Instant, Instant]]:
         raise ValueError(f"parts must be >= 1, got {parts}.")
     if window.end is None:
         raise ValueError("An open window (no end) cannot be split into slices.")
-    start, end = window.start.ticks, window.end.ticks
-    span = end - start
-    inner = [max(start, (start + span * i // parts) // _MICROSECOND * _MICROSECOND) for i in range(1, parts)]
-    bounds = [start, *inner, end]
+    bounds = [window.start, *equal_bounds(window.start, window.end, parts), window.end]
     # Very short windows may yield equal neighbouring bounds; empty slices are dropped.
-    return [(Instant(a), Instant(b)) for a, b in itertools.pairwise(bounds) if a < b]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
+
+
+def equal_bounds(start: Instant, end: Instant, parts: int) -> list[Instant]:
+    """
+    The ``parts - 1`` inner bounds that cut ``[start, end)`` into equal lengths, on whole microseconds.
+
+    Neighbours may be equal (and equal ``start``) when the range is shorter than ``parts`` microseconds.
+
+    :param start: the range's start.
+    :param end: the range's end (after ``start``).
+    :param parts: number of lengths (>= 1).
+    """
+    low, length = start.ticks, end.ticks - start.ticks
+    return [
+        Instant(max(low, (low + length * i // parts) // _MICROSECOND * _MICROSECOND)) for i in range(1, parts)
+    ]
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import time
 from typing import Any
 
 import pytest
-from operator_helpers import midnight_today
+from operator_helpers import expected_referrals, midnight_today
 from partner_center_emulator.faults import Faults
 
 from airflow_provider_partner.extract.engine import Extraction
-from airflow_provider_partner.extract.slices import ExtractionPlan
+from airflow_provider_partner.extract.slices import ExtractionPlan, split_window
 from airflow_provider_partner.extract.window import Window
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
@@ -62,6 +62,45 @@ def test_skewed_data_gives_slices_of_equal_counts_and_the_same_bytes(emulator_fa
     assert all(abs(count - share) <= SLICE_BOUND * share for count in result.per_slice), result.per_slice
 
 
+def test_evenly_spread_referrals_cost_one_round_of_probes_and_keep_equal_lengths(emu, tmp_path, caplog):
+    # 20 days of the emulator's referrals, created at random times: each of four equal lengths
+    # holds its share within a few dozen, well inside REFINE_SURPLUS, so no cut is searched.
+    start, end = midnight_today() - dt.timedelta(days=20), midnight_today()
+    window = Window(start=start, end=end, interval_start=start, source="operator")
+    plan = ExtractionPlan(window_field="createdDateTime", window=window, parallelism=4)
+    caplog.set_level("INFO", logger="airflow_provider_partner.extract.balance")
+    result = _write(plan, tmp_path / "four.jsonl")
+    lengths = [
+        len(expected_referrals(emu, a.to_datetime(), b.to_datetime(), "createdDateTime"))
+        for a, b in split_window(window, 4)
+    ]
+    assert result.per_slice == tuple(lengths)
+    assert f"Balanced 4 slice(s) of {sum(lengths)} referral(s) on createdDateTime with 4 count probe(s)" in (
+        caplog.text
+    )
+    assert "(equal lengths were even enough)" in caplog.text
+
+
+def test_skewed_data_has_its_cuts_searched(emulator_factory, monkeypatch, tmp_path, caplog):
+    # The last of four equal lengths holds the burst: 2,600 of 3,000, 1,850 above its share.
+    emulator = emulator_factory(referrals=500, seed=11, period_days=1, now=FIXED_NOW)
+    emulator.release_incoming(2500)
+    _connect(emulator, monkeypatch)
+    window = Window(
+        start=FIXED_NOW - dt.timedelta(days=1),
+        end=FIXED_NOW + dt.timedelta(hours=1),
+        interval_start=FIXED_NOW - dt.timedelta(days=1),
+        source="operator",
+    )
+    caplog.set_level("INFO", logger="airflow_provider_partner.extract.balance")
+    _write(ExtractionPlan(window_field="createdDateTime", window=window, parallelism=4), tmp_path / "p4.jsonl")
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Balanced 4 slice(s)")]
+    assert line.endswith("(cuts searched)"), line
+    probes = int(line.split(" with ")[1].split()[0])
+    # One round of four, then every cut needs at least one probe of its own.
+    assert probes >= 4 + 3, line
+
+
 def test_a_full_history_extraction_runs_in_parallel_with_the_same_bytes(emu, make_context, tmp_path, caplog):
     sequential, parallel = tmp_path / "one.jsonl", tmp_path / "four.jsonl"
     for path, parallelism in ((sequential, 1), (parallel, 4)):
@@ -73,7 +112,8 @@ def test_a_full_history_extraction_runs_in_parallel_with_the_same_bytes(emu, mak
         ).execute(make_context())
     assert parallel.read_bytes() == sequential.read_bytes()
     assert len(sequential.read_bytes().splitlines()) == 2000
-    assert "Balanced 4 slice(s) of 2000 referral(s) on createdDateTime" in caplog.text
+    # The oldest and newest referral (two probes), then the four lengths between them.
+    assert "Balanced 4 slice(s) of 2000 referral(s) on createdDateTime with 6 count probe(s)" in caplog.text
 
 
 class _RequestLog(Faults):

@@ -189,14 +189,17 @@ def test_parallel_slices_give_the_same_bytes_with_one_token(emu, make_context, t
     assert manifest["count"] == len(expected_referrals(emu, start, end))
     # Four sessions, one token: the slices share the token provider.
     assert emu.stats()["token_grants"]["refresh_token"] == 1
-    # The count probes that balance the slices come first: the very first one is answered 401
-    # (the expired token) and retried after the one refresh; every later request has the new token.
+    # The count probes that balance the slices come first, four at once: each may be answered
+    # 401 (the expired token) and is retried after the one refresh; every later request has the
+    # new token, so at most one request per probing thread is refused.
     (probes,) = [
         int(r.getMessage().split(" with ")[1].split()[0])
         for r in caplog.records
         if r.getMessage().startswith("Balanced 4 slice(s)")
     ]
-    assert emu.stats()["requests"]["list"] == manifest["pages"] + probes + 1
+    stats = emu.stats()
+    assert stats["pages_served"] == manifest["pages"] + probes
+    assert 1 <= stats["requests"]["list"] - stats["pages_served"] <= 4
 
 
 def test_retried_faults_change_nothing_and_a_failed_run_leaves_the_old_file(emu, make_context, tmp_path):
