@@ -12,16 +12,15 @@ event (set by ``on_kill`` or by an error in any slice) is checked between pages.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_partner.extract.heap import HeapTuning
 from airflow_provider_partner.extract.spool import ReferralSpool
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
@@ -117,7 +116,7 @@ def _fetch_inline(
     spool: ReferralSpool,
     stop: threading.Event,
     on_page: Callable[[], None] | None,
-    started: float,
+    tuning: HeapTuning,
 ) -> FetchStats:
     """
     Page one query in the calling thread, the next page's request travelling meanwhile.
@@ -126,6 +125,7 @@ def _fetch_inline(
     thread (``prefetch=True``): a thread that also parsed would fight this one for the GIL
     after every socket read (measured: 200k referrals 25% slower than with no thread at all).
     """
+    started = time.monotonic()
     pages = received = 0
     iterator = iter(hook.iter_pages(**query, prefetch=True))
     try:
@@ -134,6 +134,7 @@ def _fetch_inline(
                 break
             received += spool.add(page.records)
             pages += 1
+            tuning.start()
             if on_page is not None:
                 on_page()
     finally:
@@ -145,42 +146,6 @@ def _fetch_inline(
     return FetchStats(
         pages=pages, received=received, seconds=time.monotonic() - started, per_slice=(received,)
     )
-
-
-@contextlib.contextmanager
-def _collector_skips_the_heap() -> Iterator[None]:
-    """
-    Keep the cyclic garbage collector from walking the whole process for every page.
-
-    Each page is thousands of new dicts and lists, so the collector runs often, and its full
-    collections walk every object of the process: in a task process that is Airflow with some
-    165,000 objects, which made decoding pages 2.5x slower than in a bare interpreter (3.7 s per
-    200,000 referrals). ``gc.freeze()`` moves the objects that exist now out of the collector's
-    reach; pages, which are freed by reference counting, are unaffected, and so is garbage
-    created meanwhile. Always undone afterwards: objects left frozen are never collected, so a
-    cycle that dies later leaks for the life of the process.
-
-    ``gc.unfreeze()`` cannot tell our objects from ones frozen before, and some processes start
-    with frozen objects: CPython 3.12 itself (``gc.get_freeze_count()`` is 375 at start), a
-    server that froze before forking for copy-on-write. Those are left as they are: automatic
-    collection is paused for the fetch instead (``gc.disable()``, re-enabled after if it was
-    on), which spares the heap walks the same way. Either way the freeze count and the
-    collector's state afterwards are what they were before.
-    """
-    if gc.get_freeze_count():
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            yield
-        finally:
-            if enabled:
-                gc.enable()
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def fetch_into_spool(
@@ -200,13 +165,19 @@ def fetch_into_spool(
     :param stop: set it to stop paging; it is also set when any slice fails.
     :param on_page: called after each page is spooled (may raise to abort, e.g. a size limit).
     :raises PartnerCenterCancelledError: when ``stop`` was set from outside.
+
+    The garbage collector is tuned from the first page on (see
+    :class:`~airflow_provider_partner.extract.heap.HeapTuning`) and put back at the end.
     """
     if len(hooks) != len(queries):
         raise ValueError(f"{len(hooks)} hooks for {len(queries)} queries.")
-    with _collector_skips_the_heap():
+    tuning = HeapTuning()
+    try:
         if len(queries) == 1:
-            return _fetch_inline(hooks[0], queries[0], spool, stop, on_page, time.monotonic())
-        return _fetch_threads(hooks, queries, spool, stop, on_page)
+            return _fetch_inline(hooks[0], queries[0], spool, stop, on_page, tuning)
+        return _fetch_threads(hooks, queries, spool, stop, on_page, tuning)
+    finally:
+        tuning.stop()
 
 
 def _fetch_threads(
@@ -215,6 +186,7 @@ def _fetch_threads(
     spool: ReferralSpool,
     stop: threading.Event,
     on_page: Callable[[], None] | None,
+    tuning: HeapTuning,
 ) -> FetchStats:
     """Page each query in a thread of its own; spool their pages here, as they come."""
     started = time.monotonic()
@@ -246,6 +218,7 @@ def _fetch_threads(
                 received += added
                 per_slice[index] += added
                 pages += 1
+                tuning.start()
                 if on_page is not None:
                     on_page()
             elif kind == "error":

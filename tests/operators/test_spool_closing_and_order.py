@@ -123,16 +123,47 @@ def test_fetch_leaves_the_collector_as_it_found_it(tmp_path):
 
     class Hook:
         def iter_pages(self, **_):
-            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
+            seen["first"] = (gc.get_freeze_count(), gc.isenabled())
             yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
+            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
+            yield ReferralPage(records=[_ref("b", "2026-11-01T11:00:00Z")], number=2)
 
     with ReferralSpool(directory=str(tmp_path)) as spool:
         stats = fetch_into_spool([Hook()], [{}], spool, threading.Event())
-    assert stats.received == 1
-    # During the fetch the process's objects are out of the collector's way (frozen, or with
-    # collection paused where something was frozen already, as on 3.12); afterwards as before.
+    assert stats.received == 2
+    # From the first page on, the process's objects are out of the collector's way (frozen, or
+    # with collection paused where something was frozen already, as on 3.12); afterwards as before.
+    assert seen["first"] == before
     assert seen["during"] != before
     assert (gc.get_freeze_count(), gc.isenabled()) == before
+
+
+def test_what_the_first_page_creates_is_frozen_with_the_rest(tmp_path):
+    # First use creates objects once per process (a token cache, Airflow's plugins loaded by the
+    # hook lineage collector): frozen before it, they would stay in the collector's way.
+    import gc
+    import threading
+
+    from airflow_provider_partner.extract.fetch import fetch_into_spool
+    from airflow_provider_partner.hooks.paging import ReferralPage
+
+    kept: list[dict[str, int]] = []
+    seen: dict[str, int] = {}
+
+    class Hook:
+        def iter_pages(self, **_):
+            kept.extend({"n": n} for n in range(20_000))
+            yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
+            seen["frozen"] = gc.get_freeze_count()
+            yield ReferralPage(records=[_ref("b", "2026-11-01T11:00:00Z")], number=2)
+
+    if gc.get_freeze_count():
+        pytest.skip("objects are frozen already (CPython 3.12 starts so): the fetch pauses collection instead")
+    gc.collect()
+    with ReferralSpool(directory=str(tmp_path)) as spool:
+        fetch_into_spool([Hook()], [{}], spool, threading.Event())
+    assert seen["frozen"] >= len(kept)
+    assert gc.get_freeze_count() == 0
 
 
 def test_fetch_keeps_a_freeze_it_did_not_make_and_pauses_collection_instead(tmp_path):
@@ -149,8 +180,9 @@ def test_fetch_keeps_a_freeze_it_did_not_make_and_pauses_collection_instead(tmp_
 
     class Hook:
         def iter_pages(self, **_):
-            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
             yield ReferralPage(records=[_ref("a", "2026-11-01T10:00:00Z")], number=1)
+            seen["during"] = (gc.get_freeze_count(), gc.isenabled())
+            yield ReferralPage(records=[_ref("b", "2026-11-01T11:00:00Z")], number=2)
 
     gc.freeze()  # the state a 3.12 interpreter starts in
     try:
