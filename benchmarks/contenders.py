@@ -106,9 +106,9 @@ def prepare_operator(
 
     What the operator imports on first use (msal, requests, its fetch/spool/writer modules) is
     imported here, before the clock starts, as the other contenders' libraries are: import cost is
-    P4's figure, not P1's. Airflow's plugins are loaded first, as a task process has them. Each run gets a credential store of its own (beside its output, deleted
-    with it): a token cached by the previous run would spare it the token request every other
-    contender pays.
+    P4's figure, not P1's. Airflow's plugins are loaded too, as a task process has them. Each run
+    gets a credential store of its own (beside its output, deleted with it): a token cached by the
+    previous run would spare it the token request every other contender pays.
     """
     conn = json.loads(os.environ["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"])
     conn["extra"]["credential_store"] = f"file://{output}.credentials.json"

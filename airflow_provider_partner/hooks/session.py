@@ -79,9 +79,8 @@ class _SettingsSession(requests.Session):
             # requests' rule: these variables replace a default (True) verify, never a given path.
             verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
         # The request's value wins over the session's; for proxies, key by key, a None removing it.
-        session_proxies = {k: v for k, v in self.proxies.items() if k not in merged}
         return {
-            "proxies": {k: v for k, v in {**session_proxies, **merged}.items() if v is not None},
+            "proxies": {k: v for k, v in {**self.proxies, **merged}.items() if v is not None},
             "stream": self.stream if stream is None else stream,
             "verify": self.verify if verify is None else verify,
             "cert": self.cert if cert is None else cert,

@@ -114,3 +114,14 @@ def test_the_bounds_of_a_filter_are_its_top_level_and_terms_on_created_date_time
     text: str, expected: Bounds | None
 ) -> None:
     assert created_bounds(parse_filter(text)) == expected
+
+
+def test_records_after_one_without_a_creation_time_are_loaded_and_scanned():
+    # A journal or fixture may hold a record with no createdDateTime: the store stops serving
+    # from the creation order, and the records after it must still load (they were compared
+    # with the missing value).
+    first, second, third = (dict(record) for record in generated()[:3])
+    del second["createdDateTime"]
+    store = store_of([first, second, third])
+    assert store._created_ordered is False
+    assert [r["id"] for r in store._records] == [first["id"], second["id"], third["id"]]

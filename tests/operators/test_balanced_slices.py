@@ -93,7 +93,8 @@ def test_skewed_data_has_its_cuts_searched(emulator_factory, monkeypatch, tmp_pa
         source="operator",
     )
     caplog.set_level("INFO", logger="airflow_provider_partner.extract.balance")
-    _write(ExtractionPlan(window_field="createdDateTime", window=window, parallelism=4), tmp_path / "p4.jsonl")
+    plan = ExtractionPlan(window_field="createdDateTime", window=window, parallelism=4)
+    _write(plan, tmp_path / "p4.jsonl")
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Balanced 4 slice(s)")]
     assert line.endswith("(cuts searched)"), line
     probes = int(line.split(" with ")[1].split()[0])

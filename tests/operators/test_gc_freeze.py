@@ -23,7 +23,7 @@ from airflow_provider_partner.extract.slices import ExtractionPlan
 plan = ExtractionPlan(window_field=None, window=None)
 Extraction("partner_center_default", plan).to_records(10_000)  # imports what it uses
 young = []
-gc.callbacks.append(lambda phase, info: young.append(1) if phase == "start" and info["generation"] == 0 else None)
+gc.callbacks.append(lambda phase, info: phase == "start" and info["generation"] == 0 and young.append(1))
 from airflow.sdk import ObjectStoragePath
 result = Extraction("partner_center_default", plan).to_file(ObjectStoragePath(sys.argv[1]), "jsonl")
 after = (gc.get_freeze_count(), gc.isenabled(), gc.get_threshold())
@@ -54,4 +54,3 @@ def test_an_extraction_in_a_fresh_interpreter_leaves_the_freeze_count_where_it_s
         assert frozen_at_start > 0  # 3.12's own frozen objects: the path that once leaked
     else:
         assert frozen_at_start == 0
-

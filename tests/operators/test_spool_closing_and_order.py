@@ -158,7 +158,7 @@ def test_what_the_first_page_creates_is_frozen_with_the_rest(tmp_path):
             yield ReferralPage(records=[_ref("b", "2026-11-01T11:00:00Z")], number=2)
 
     if gc.get_freeze_count():
-        pytest.skip("objects are frozen already (CPython 3.12 starts so): the fetch pauses collection instead")
+        pytest.skip("objects are frozen already (as CPython 3.12 starts): the fetch pauses collection")
     gc.collect()
     with ReferralSpool(directory=str(tmp_path)) as spool:
         fetch_into_spool([Hook()], [{}], spool, threading.Event())

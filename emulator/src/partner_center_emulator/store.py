@@ -116,6 +116,8 @@ class ReferralStore:
 
     def _keep_order(self, appended: Referral) -> None:
         """Note whether the store stays in ``createdDateTime`` order with ``appended`` at its end."""
+        if not self._created_ordered:
+            return  # once out of order, for good; the last record may hold no string to compare
         created = appended.get(INDEXED_FIELD)
         last = self._records[-1][INDEXED_FIELD] if self._records else ""
         if not isinstance(created, str) or created < last:
