@@ -6,18 +6,20 @@ backfill of old data), so the slowest slice sets the pace. Here the cuts are fou
 API how many referrals a range holds: one request with ``$top=1``, ``$select=id`` and
 ``$count=true`` reads ``@odata.count`` (the count of every match, whatever ``$top`` cuts).
 
-The first round counts equal lengths of the range, all at once (one round trip, which also gives
-the total). Lengths that are even enough (see :data:`REFINE_SURPLUS`) are kept: on evenly spread
-data, the common case, balancing costs one round trip. Otherwise each inner cut is searched on
-time (interpolating and halving in turn) inside the length its share falls in, in a thread of its
+The first round reads the first page of each of equal lengths of the range, all at once, with
+``$count=true`` on it: one round trip, which gives every length's count (and the total) and is
+paging already. Lengths that are even enough (see :data:`REFINE_SURPLUS`) are the slices, and
+paging goes on from those pages: on evenly spread data, the common case, balancing costs nothing
+but the ``$count``. Otherwise the first pages are dropped and each inner cut is searched on time
+(interpolating and halving in turn) inside the length its share falls in, in a thread of its
 own, until its side holds its share within :data:`TOLERANCE`; a slice therefore holds its share
 within twice that.
 
 Without a window (a full-history extraction) the slices go by ``createdDateTime``, which never
 changes; the bounds come from the oldest and newest referral (two probes at once), and the first
 and last slices are open-ended, so referrals created meanwhile still fall in one of them. A
-server that sends no ``@odata.count`` gets equal-width slices (the window), or one query (no
-window).
+server that sends no ``@odata.count`` gets the equal lengths, from their first pages; one that refuses
+``$count`` (HTTP 400) gets equal-width slices (the window) or one query (no window).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -34,7 +36,7 @@ from urllib.parse import quote, urlencode
 from airflow_provider_partner import instants
 from airflow_provider_partner.extract.slices import Span, equal_bounds, span_filter, split_window
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
-from airflow_provider_partner.hooks.paging import ReferralPage, parse_page
+from airflow_provider_partner.hooks.paging import PageResponse, ReferralPage, parse_page
 from airflow_provider_partner.hooks.partner_center import MAX_PAGE_SIZE
 from airflow_provider_partner.instants import Instant
 
@@ -59,6 +61,11 @@ HISTORY_FIELD = "createdDateTime"
 _MICROSECOND = 10
 
 
+def count_of(page: ReferralPage) -> int | None:
+    """The page's ``@odata.count`` (``None`` when the server sent none)."""
+    return page.count
+
+
 class _Counter:
     """Counts of ``field`` ranges under the user's filter, through one hook (one thread)."""
 
@@ -66,7 +73,44 @@ class _Counter:
         self, hook: PartnerCenterHook, field: str, user: str | None, stop: threading.Event | None
     ) -> None:
         self.hook, self.field, self.user, self.stop = hook, field, user, stop
-        self.probes = 0
+        self.probes = self.pages = 0
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise PartnerCenterCancelledError(
+                "Stopped while planning the slices because the task is being killed; no output was written."
+            )
+
+    def head(self, query: Mapping[str, Any]) -> tuple[PageResponse, int | None] | None:
+        """
+        The first page of a slice's own query, asked with ``$count=true``: its response and count.
+
+        Not a probe: when the slices stand, paging goes on from this page (``iter_pages(first=)``).
+        ``None`` when the API refuses ``$count`` on it (HTTP 400).
+        """
+        self._check_stop()
+        self.pages += 1
+        try:
+            response = self.hook.request_first_page(
+                filter=query.get("filter"),
+                orderby=query.get("orderby"),
+                select=query.get("select"),
+                count=True,
+            )
+        except PartnerCenterHTTPError as err:
+            if err.status != 400:
+                raise
+            log.warning("The API refused $count on a first page (HTTP 400): slicing without counts")
+            return None
+        body, content_type, request_id = response
+        page = parse_page(
+            body=body,
+            content_type=content_type,
+            number=1,
+            url=self.hook.settings.referrals_url,
+            request_id=request_id,
+        )
+        return response, count_of(page)
 
     def _first_page(self, params: dict[str, str | None]) -> ReferralPage | None:
         """
@@ -75,10 +119,7 @@ class _Counter:
         Sent through the hook's HTTP client (retries, the shared back-off, the token) rather than
         ``iter_pages``, which has no ``$count``: the docs do not say the service counts unasked.
         """
-        if self.stop is not None and self.stop.is_set():
-            raise PartnerCenterCancelledError(
-                "Stopped while planning the slices because the task is being killed; no output was written."
-            )
+        self._check_stop()
         query = urlencode(
             {"$top": "1", "$count": "true", **{k: v for k, v in params.items() if v is not None}},
             quote_via=quote,
@@ -105,7 +146,7 @@ class _Counter:
         """``@odata.count`` of the span, ``None`` when the server sends none."""
         self.probes += 1
         page = self._first_page({"$filter": span_filter(self.field, span, self.user), "$select": "id"})
-        return None if page is None else page.count
+        return None if page is None else count_of(page)
 
     def edge(self, descending: bool) -> Instant | None:
         """The oldest (newest) ``field`` value under the user's filter; ``None`` when nothing matches."""
@@ -187,34 +228,51 @@ def _range(counters: Sequence[_Counter], outer: Span) -> tuple[Instant, Instant]
     return start, end
 
 
+#: A planned slice: its range and, when the planning read it already, its first page's response.
+Slice = tuple[Span, PageResponse | None]
+
+
+def _non_empty(slices: Iterable[Slice]) -> list[Slice]:
+    """The slices whose range can hold a referral (equal bounds come from very short ranges)."""
+    return [
+        (span, first)
+        for span, first in slices
+        if span.start is None or span.end is None or span.start < span.end
+    ]
+
+
 def balanced_spans(
     hooks: Sequence[PartnerCenterHook],
     field: str,
     user: str | None,
+    query_of: Callable[[Span], Mapping[str, Any]],
     outer: Span,
     parts: int,
     stop: threading.Event | None = None,
-) -> list[Span] | None:
+) -> list[Slice] | None:
     """
-    ``parts`` contiguous spans covering ``outer``, each holding about the same number of referrals.
+    ``parts`` contiguous slices covering ``outer``, each holding about the same number of referrals.
 
-    One round of probes, at once, counts equal lengths of the range. When no length holds more
-    than :data:`REFINE_SURPLUS` referrals (or :data:`TOLERANCE` of a share, if more) above its
-    share, those lengths are the spans: a search would cost more round trips before paging than
-    it could save. Otherwise each inner cut is searched from the bracket those counts give.
+    The first round reads, all at once, the first page of each of ``parts`` equal lengths, with
+    its ``@odata.count``. When no length holds more than :data:`REFINE_SURPLUS` referrals (or
+    :data:`TOLERANCE` of a share, if more) above its share, those lengths are the slices and
+    their first pages are kept: balancing cost nothing but the ``$count``. Otherwise each inner
+    cut is searched from the bracket those counts give (count probes), and the first pages are
+    dropped (their referrals are read again by the balanced slices).
 
-    :param hooks: at least ``parts`` hooks, one per probing thread.
-    :param field: the datetime field the spans apply to.
-    :param user: the user's ``$filter`` (ANDed with every span).
+    :param hooks: at least ``parts`` hooks, one per thread (slice ``k`` is read with hook ``k``).
+    :param field: the datetime field the slices apply to.
+    :param user: the user's ``$filter`` (ANDed with every range the probes count).
+    :param query_of: the ``iter_pages`` arguments of a slice (its range ANDed with the user's filter).
     :param outer: the whole range (open ends allowed: the full history).
-    :param parts: number of spans wanted.
-    :param stop: when set, the next probe raises
+    :param parts: number of slices wanted.
+    :param stop: when set, the next request raises
         :class:`~airflow_provider_partner.hooks.errors.PartnerCenterCancelledError`.
-    :return: the spans (fewer when some would be empty), or ``None`` when the server sends no
-        count or nothing matches: the caller falls back to equal-width slices.
+    :return: the slices (fewer when some would be empty), or ``None`` when the API refuses
+        ``$count`` or nothing matches: the caller falls back to equal-width slices.
     """
     if len(hooks) < parts:
-        raise ValueError(f"{len(hooks)} hooks for {parts} probing threads.")
+        raise ValueError(f"{len(hooks)} hooks for {parts} threads.")
     started = time.monotonic()
     counters = [_Counter(hooks[k], field, user, stop) for k in range(parts)]
     closed = _range(counters, outer)
@@ -222,20 +280,32 @@ def balanced_spans(
         return None
     start, end = closed
     inner = equal_bounds(start, end, parts)
-    # The first span keeps outer's open start, the last its open end: arrivals meanwhile fall in.
-    bounds: list[Instant | None] = [outer.start, *inner, outer.end]
-    lengths = [Span(a, b) for a, b in itertools.pairwise(bounds)]
+    # The first length keeps outer's open start, the last its open end: arrivals meanwhile fall in.
+    lengths = [Span(a, b) for a, b in itertools.pairwise([outer.start, *inner, outer.end])]
     with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="partner-referrals-probe") as pool:
-        found = list(pool.map(lambda k: counters[k].count(lengths[k]), range(len(lengths))))
-        counts = [count for count in found if count is not None]
+        heads = list(pool.map(lambda k: counters[k].head(query_of(lengths[k])), range(len(lengths))))
+        if None in heads:
+            return None
+        firsts = [(length, head[0]) for length, head in zip(lengths, heads, strict=True) if head is not None]
+        counts = [head[1] for head in heads if head is not None and head[1] is not None]
+        if len(counts) < len(heads):
+            log.info("No @odata.count from the API: slicing into equal lengths")
+            return _non_empty(firsts)
         total = sum(counts)
-        if len(counts) < len(found) or not total:
+        if not total:
             return None
         share = total / parts
         tolerance = max(1, int(share * TOLERANCE))
         even = max(counts) - share <= max(tolerance, REFINE_SURPLUS)
         if even:
-            cuts = inner
+            slices: list[Slice] = [
+                (length, head[0]) for length, head in zip(lengths, heads, strict=True) if head
+            ]
+            slices = [
+                (span, first)
+                for span, first in slices
+                if span.start is None or span.end is None or span.start < span.end
+            ]
         else:
             ticks = [start.ticks, *(bound.ticks for bound in inner), end.ticks]
             below = list(itertools.accumulate(counts, initial=0))
@@ -246,19 +316,20 @@ def balanced_spans(
                 bracket = (ticks[j], below[j], ticks[j + 1], below[j + 1])
                 return _search(counters[k], outer, bracket, target, tolerance)
 
-            cuts = list(pool.map(cut, range(1, parts)))
-    bounds = [outer.start, *sorted(set(cuts)), outer.end]
-    spans = [Span(a, b) for a, b in itertools.pairwise(bounds) if a is None or b is None or a < b]
+            bounds = [outer.start, *sorted(set(pool.map(cut, range(1, parts)))), outer.end]
+            slices = _non_empty([(Span(a, b), None) for a, b in itertools.pairwise(bounds)])
     log.info(
-        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s) in %.1f s (%s)",
-        len(spans),
+        "Balanced %d slice(s) of %d referral(s) on %s with %d count probe(s) and %d first page(s) "
+        "in %.1f s (%s)",
+        len(slices),
         total,
         field,
         sum(counter.probes for counter in counters),
+        sum(counter.pages for counter in counters),
         time.monotonic() - started,
-        "equal lengths were even enough" if even else "cuts searched",
+        "equal lengths were even enough: paging goes on from their first pages" if even else "cuts searched",
     )
-    return spans
+    return slices
 
 
 def plan_queries(
@@ -276,11 +347,16 @@ def plan_queries(
     field = plan.window_field or HISTORY_FIELD
     window = plan.window if plan.window_field else None
     outer = Span(window.start, window.end) if window is not None else Span(None, None)
-    spans = balanced_spans(hooks, field, plan.filter, outer, plan.parallelism, stop)
-    if spans is None:
+    slices = balanced_spans(
+        hooks, field, plan.filter, lambda span: plan.span_query(field, span), outer, plan.parallelism, stop
+    )
+    if slices is None:
         if window is None or window.end is None:
             log.info("No @odata.count from the API: reading the full history in one query")
             return [plan.span_query(field, Span(None, None))]
         log.info("No @odata.count from the API: slicing the window into equal lengths")
-        spans = [Span(a, b) for a, b in split_window(window, plan.parallelism)]
-    return [plan.span_query(field, span) for span in spans]
+        slices = [(Span(a, b), None) for a, b in split_window(window, plan.parallelism)]
+    return [
+        {**plan.span_query(field, span), **({"first": first} if first is not None else {})}
+        for span, first in slices
+    ]

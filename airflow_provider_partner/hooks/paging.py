@@ -220,8 +220,10 @@ class NextLinkPolicy:
         return url, params
 
 
+#: One page's response: ``(body, content_type, request_id)``.
+PageResponse = tuple[str | bytes, str | None, str | None]
 #: ``fetch(url, params) -> (body, content_type, request_id)`` sends one page request.
-PageFetcher = Callable[[str, Mapping[str, str] | None], tuple[str | bytes, str | None, str | None]]
+PageFetcher = Callable[[str, Mapping[str, str] | None], PageResponse]
 
 
 def iterate_pages(
@@ -234,6 +236,7 @@ def iterate_pages(
     prefetch: bool = False,
     max_pages: int | None = None,
     max_empty_pages: int | None = None,
+    first: PageResponse | None = None,
 ) -> Iterator[ReferralPage]:
     """
     Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
@@ -253,6 +256,8 @@ def iterate_pages(
         past this many pages (``None``: no cap).
     :param max_empty_pages: the same after this many empty or repeated pages in a row that still
         carry a nextLink: a server that hands out a fresh ``$skiptoken`` on every page.
+    :param first: the response to the first request, already received (by a planner that read
+        its ``@odata.count``): it is page 1, and paging goes on from its nextLink.
     """
     policy, circling = NextLinkPolicy(endpoint, params), _Circling(max_pages, max_empty_pages)
     url = endpoint
@@ -266,7 +271,12 @@ def iterate_pages(
             if top is not None and records >= top:
                 break
             number += 1
-            body, content_type, request_id = ahead.result() if pending and ahead else fetch(url, next_params)
+            if first is not None:
+                (body, content_type, request_id), first = first, None
+            else:
+                body, content_type, request_id = (
+                    ahead.result() if pending and ahead else fetch(url, next_params)
+                )
             pending = False
             page = parse_page(
                 body=body, content_type=content_type, number=number, url=url, request_id=request_id
@@ -371,7 +381,7 @@ class _Prefetcher:
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             return None, err
 
-    def result(self) -> tuple[str | bytes, str | None, str | None]:
+    def result(self) -> PageResponse:
         """Wait for the response; raise what the request raised."""
         result, error = self._outbox.get()
         if error is not None:

@@ -23,7 +23,7 @@ from airflow_provider_partner.hooks.errors import (
     PartnerCenterError,
     PartnerCenterResponseError,
 )
-from airflow_provider_partner.hooks.paging import ReferralPage, iterate_pages
+from airflow_provider_partner.hooks.paging import PageResponse, ReferralPage, iterate_pages
 
 if TYPE_CHECKING:
     import requests
@@ -185,6 +185,7 @@ class PartnerCenterHook(BaseHook):
         select: str | Iterable[str] | None = None,
         top: int | None = None,
         prefetch: bool = False,
+        first: PageResponse | None = None,
     ) -> Iterator[ReferralPage]:
         """
         Yield the pages of a referrals query, one at a time.
@@ -197,21 +198,46 @@ class PartnerCenterHook(BaseHook):
         :param top: cap on the total number of referrals (applied client-side too).
         :param prefetch: request the next page while the caller works on this one (for callers
             that spend real time per page; a caller that stops early has sent one request too many).
+        :param first: the response to this query's first request, from :meth:`request_first_page`:
+            it is page 1, and paging goes on from its nextLink.
         """
         params = self._list_params(filter, orderby, select, top)
-        return self._pages(params, top, prefetch)
+        return self._pages(params, top, prefetch, first)
 
-    def _pages(self, params: dict[str, str], top: int | None, prefetch: bool) -> Iterator[ReferralPage]:
-        http = self.http
+    def request_first_page(
+        self,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        select: str | Iterable[str] | None = None,
+        count: bool = False,
+    ) -> PageResponse:
+        """
+        Send the first request of a referrals query; return its raw response for :meth:`iter_pages`.
+
+        For a planner that reads the first page (its ``@odata.count``) before paging goes on.
+
+        :param filter: OData ``$filter``.
+        :param orderby: ``$orderby``.
+        :param select: ``$select``.
+        :param count: ask for ``@odata.count`` (``$count=true``).
+        """
+        params = self._list_params(filter, orderby, select, None)
+        if count:
+            params["$count"] = "true"
+        return self._fetch_page(self.settings.referrals_url, params)
+
+    def _fetch_page(self, url: str, query: Mapping[str, str] | None) -> PageResponse:
+        full = f"{url}?{_query_string(query)}" if query else url
+        response = self.http.request("GET", full)
+        return response.content, response.headers.get("Content-Type"), _request_id(response)
+
+    def _pages(
+        self, params: dict[str, str], top: int | None, prefetch: bool, first: PageResponse | None
+    ) -> Iterator[ReferralPage]:
         self._report_lineage("input")
-
-        def fetch(url: str, query: Mapping[str, str] | None) -> tuple[bytes, str | None, str | None]:
-            full = f"{url}?{_query_string(query)}" if query else url
-            response = http.request("GET", full)
-            return response.content, response.headers.get("Content-Type"), _request_id(response)
-
         yield from iterate_pages(
-            fetch,
+            self._fetch_page,
             endpoint=self.settings.referrals_url,
             params=params,
             top=top,
@@ -219,6 +245,7 @@ class PartnerCenterHook(BaseHook):
             prefetch=prefetch,
             max_pages=self.settings.max_pages,
             max_empty_pages=self.settings.max_empty_pages,
+            first=first,
         )
 
     def iter_referrals(

@@ -104,6 +104,26 @@ def test_pages_stream_with_metadata_and_top_caps_client_side(partner_center_emul
     assert emu.stats()["pages_served"] == 3
 
 
+def test_paging_goes_on_from_a_first_page_read_before(partner_center_emulator, connect) -> None:
+    # A planner reads a slice's first page with its count; iter_pages(first=) pages on from it:
+    # the same pages as a plain iteration, and no request for page 1 again.
+    emu = partner_center_emulator
+    hook = PartnerCenterHook(connect(emu))
+    query = {"filter": "direction eq 'Incoming'", "orderby": "createdDateTime asc", "select": ["id"]}
+    plain = list(hook.iter_pages(**query))
+    emu.reset_stats()
+    first = hook.request_first_page(**query, count=True)
+    body, content_type, request_id = first
+    assert b'"@odata.count"' in body
+    assert content_type.startswith("application/json")
+    assert len(request_id) == 36
+    pages = list(hook.iter_pages(**query, first=first))
+    assert [p.records for p in pages] == [p.records for p in plain]
+    assert [p.number for p in pages] == list(range(1, len(plain) + 1))
+    assert pages[0].count == sum(r["direction"] == "Incoming" for r in emu.referrals())
+    assert emu.stats()["requests"]["list"] == len(plain)
+
+
 def test_all_referrals_arrive_once_and_progress_is_logged(partner_center_emulator, connect, caplog) -> None:
     emu = partner_center_emulator
     hook = PartnerCenterHook(connect(emu), log_every_pages=5)

@@ -62,9 +62,10 @@ def test_skewed_data_gives_slices_of_equal_counts_and_the_same_bytes(emulator_fa
     assert all(abs(count - share) <= SLICE_BOUND * share for count in result.per_slice), result.per_slice
 
 
-def test_evenly_spread_referrals_cost_one_round_of_probes_and_keep_equal_lengths(emu, tmp_path, caplog):
+def test_evenly_spread_referrals_are_sliced_by_their_first_pages_alone(emu, tmp_path, caplog):
     # 20 days of the emulator's referrals, created at random times: each of four equal lengths
     # holds its share within a few dozen, well inside REFINE_SURPLUS, so no cut is searched.
+    emu.reset_stats()
     start, end = midnight_today() - dt.timedelta(days=20), midnight_today()
     window = Window(start=start, end=end, interval_start=start, source="operator")
     plan = ExtractionPlan(window_field="createdDateTime", window=window, parallelism=4)
@@ -75,10 +76,13 @@ def test_evenly_spread_referrals_cost_one_round_of_probes_and_keep_equal_lengths
         for a, b in split_window(window, 4)
     ]
     assert result.per_slice == tuple(lengths)
-    assert f"Balanced 4 slice(s) of {sum(lengths)} referral(s) on createdDateTime with 4 count probe(s)" in (
-        caplog.text
+    # Not one request before paging: the first page of each length carried its count.
+    assert (
+        f"Balanced 4 slice(s) of {sum(lengths)} referral(s) on createdDateTime with 0 count probe(s) "
+        "and 4 first page(s)" in caplog.text
     )
-    assert "(equal lengths were even enough)" in caplog.text
+    assert "(equal lengths were even enough: paging goes on from their first pages)" in caplog.text
+    assert emu.stats()["pages_served"] == result.pages
 
 
 def test_skewed_data_has_its_cuts_searched(emulator_factory, monkeypatch, tmp_path, caplog):
@@ -98,8 +102,10 @@ def test_skewed_data_has_its_cuts_searched(emulator_factory, monkeypatch, tmp_pa
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Balanced 4 slice(s)")]
     assert line.endswith("(cuts searched)"), line
     probes = int(line.split(" with ")[1].split()[0])
-    # One round of four, then every cut needs at least one probe of its own.
-    assert probes >= 4 + 3, line
+    # After the round of first pages (dropped: the balanced slices read them again), every cut
+    # needs at least one probe of its own.
+    assert " and 4 first page(s) " in line, line
+    assert probes >= 3, line
 
 
 def test_a_full_history_extraction_runs_in_parallel_with_the_same_bytes(emu, make_context, tmp_path, caplog):
@@ -113,8 +119,11 @@ def test_a_full_history_extraction_runs_in_parallel_with_the_same_bytes(emu, mak
         ).execute(make_context())
     assert parallel.read_bytes() == sequential.read_bytes()
     assert len(sequential.read_bytes().splitlines()) == 2000
-    # The oldest and newest referral (two probes), then the four lengths between them.
-    assert "Balanced 4 slice(s) of 2000 referral(s) on createdDateTime with 6 count probe(s)" in caplog.text
+    # The oldest and newest referral (two probes), then the first pages of the four lengths.
+    assert (
+        "Balanced 4 slice(s) of 2000 referral(s) on createdDateTime with 2 count probe(s) and 4 first page(s)"
+        in caplog.text
+    )
 
 
 class _RequestLog(Faults):
@@ -170,10 +179,10 @@ def test_a_429_holds_back_every_slice(emu, tmp_path):
 
 
 def test_without_counts_the_window_is_cut_into_equal_lengths(emu, tmp_path, monkeypatch, caplog):
-    # A server that sends no @odata.count (the emulator always does: its probes answer None here).
+    # A server that sends no @odata.count (the emulator always does: its pages answer None here).
     from airflow_provider_partner.extract import balance
 
-    monkeypatch.setattr(balance._Counter, "count", lambda self, span: None)
+    monkeypatch.setattr(balance, "count_of", lambda page: None)
     start, end = midnight_today() - dt.timedelta(days=20), midnight_today()
     window = Window(start=start, end=end, interval_start=start, source="operator")
     one = _write(ExtractionPlan(window_field="updatedDateTime", window=window), tmp_path / "one.jsonl")
@@ -183,4 +192,4 @@ def test_without_counts_the_window_is_cut_into_equal_lengths(emu, tmp_path, monk
     assert (tmp_path / "four.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
     assert four.slices == 4
     assert sum(four.per_slice) == one.count
-    assert "No @odata.count from the API: slicing the window into equal lengths" in caplog.text
+    assert "No @odata.count from the API: slicing into equal lengths" in caplog.text
