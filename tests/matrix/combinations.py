@@ -134,6 +134,7 @@ INTEGRATION_TESTS: tuple[str, ...] = (
     "tests/links",
     "tests/hooks/test_hook_in_task.py",
     "tests/test_zz_no_secrets_in_logs.py",
+    "tests/example_dags/test_warehouse_dag.py",
 )
 INTEGRATION_ON: dict[str, str] = {"3.1": "3.10", "3.2": "3.13", "3.3": "3.11"}
 """The Python each Airflow line runs :data:`INTEGRATION_TESTS` on (3.3's is the main combination)."""
