@@ -47,11 +47,6 @@ class HeapTuning:
     def __init__(self) -> None:
         self._undo: list[Callable[[], object]] | None = None
 
-    @property
-    def started(self) -> bool:
-        """Whether :meth:`start` has tuned the collector (and :meth:`stop` has not undone it)."""
-        return bool(self._undo)
-
     def start(self) -> None:
         """Tune the collector; calls after the first (and after :meth:`stop`) do nothing."""
         if self._undo is not None:
