@@ -30,8 +30,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), one per core of the CI machine; UNIT_WORKERS=0 runs in one process.
+UNIT_WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(UNIT_WORKERS) --dist worksteal
 
 # The support matrix (docs/support-matrix.md, declared in tests/matrix/combinations.py): every
 # other supported Airflow x Python combination in its own venv, .venv-matrix/<combination>, under

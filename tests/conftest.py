@@ -11,8 +11,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from secret_scan import WORKER_OUTPUT_KEY, leaks_in_files, leaks_in_sections, verdict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
@@ -31,17 +33,17 @@ os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(_AIRFLOW_HOME / "logs")
 # provider's encrypted variable:// credential stores, need it. Fixed, so subprocesses share it.
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "V0hZLVRFU1RTLU5FRUQtQS1GRVJORVQtS0VZLTEyMzQ=")
 # Example DAGs read this to find the warehouse and output locations; tests point it at tmp dirs.
-os.environ.setdefault("PARTNER_CENTER_DATA_DIR", str(_AIRFLOW_HOME / "data"))
+os.environ["PARTNER_CENTER_DATA_DIR"] = str(_AIRFLOW_HOME / "data")
 
 # OpenLineage (the test extra installs its provider) is on for the whole session, so every DAG test
-# also runs the listener: events are appended to one file (tests/lineage reads it), emitted in a
-# thread rather than a forked child, and no DAG-run events (those start a process pool). The
-# provider reads these once per process, hence here, before anything imports it.
+# also runs the listener: events are appended to one file per session process (tests/lineage reads
+# it), emitted in a thread rather than a forked child, and no DAG-run events (those start a process
+# pool). The provider reads these once per process, hence here, before anything imports it. The
+# paths are assigned, never defaulted: a pytest-xdist worker inherits its controller's environment.
 OPENLINEAGE_EVENTS = _AIRFLOW_HOME / "openlineage" / "events.jsonl"
 OPENLINEAGE_EVENTS.parent.mkdir()
-os.environ.setdefault(
-    "AIRFLOW__OPENLINEAGE__TRANSPORT",
-    json.dumps({"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}),
+os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+    {"type": "file", "log_file_path": str(OPENLINEAGE_EVENTS), "append": True}
 )
 os.environ.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", "partner-tests")
 os.environ.setdefault("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
@@ -96,8 +98,43 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Under pytest-xdist the controller receives every worker's reports, sections included.
     for section, text in report.sections:
         _SESSION_OUTPUT.append((f"{report.nodeid} [{section}]", text))
+
+
+def _log_dir() -> Path:
+    return Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER", _AIRFLOW_HOME / "logs"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The scan of a session split between pytest-xdist workers (secret_scan.py says why).
+    config = session.config
+    if hasattr(config, "workeroutput"):  # a worker: its task logs go before the controller looks
+        config.workeroutput[WORKER_OUTPUT_KEY] = leaks_in_files(_log_dir())
+    elif config.pluginmanager.has_plugin("dsession"):  # the controller of a distributed session
+        # The provider's tests, as the last module of a plain session sees them (the emulator's
+        # own tests, emulator/tests, run after it and drive msal's device flow by hand).
+        provider = [(where, text) for where, text in _SESSION_OUTPUT if where.startswith("tests/")]
+        leaks = leaks_in_sections(provider) + _WORKER_LEAKS
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if leaks:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if reporter is not None:
+                reporter.write_sep("=", "no secrets in logs: FAILED", red=True)
+                reporter.write_line(verdict(leaks))
+        elif reporter is not None:
+            scanned = f"{len(provider)} captured sections of tests/ and every worker's task logs"
+            reporter.write_line(f"no secrets in logs: none of the emulators' secrets in {scanned}")
+
+
+_WORKER_LEAKS: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """A pytest-xdist worker finished: keep what its scan of its task logs found."""
+    _WORKER_LEAKS.extend(getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY, []))
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ import sys
 from importlib.metadata import entry_points, version
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_partner import __version__
 from airflow_provider_partner.get_provider_info import get_provider_info
 
@@ -44,6 +46,7 @@ def _airflow_cli(*args: str) -> list[dict[str, str]]:
     return json.loads(out.stdout)
 
 
+@pytest.mark.airflow_line
 def test_airflow_providers_list_shows_the_provider() -> None:
     rows = _airflow_cli("providers", "list")
     mine = [r for r in rows if r["package_name"] == "airflow-provider-partner"]
@@ -51,6 +54,7 @@ def test_airflow_providers_list_shows_the_provider() -> None:
     assert mine[0]["version"] == __version__
 
 
+@pytest.mark.airflow_line
 def test_airflow_providers_hooks_shows_the_connection_type() -> None:
     rows = _airflow_cli("providers", "hooks")
     mine = [r for r in rows if r.get("connection_type") == "partner_center"]
@@ -59,6 +63,7 @@ def test_airflow_providers_hooks_shows_the_connection_type() -> None:
     assert mine[0]["package_name"] == "airflow-provider-partner"
 
 
+@pytest.mark.airflow_line
 def test_airflow_providers_triggers_shows_the_triggers_module_and_every_trigger_imports() -> None:
     from airflow_provider_partner.compat import import_string
 

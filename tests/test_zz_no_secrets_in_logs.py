@@ -1,33 +1,20 @@
 """
 Runs last: no secret issued by any emulator this session appears in any captured output.
 
-The emulator's secrets are random per instance, so they are recognised by their shape: access
-tokens ``emu-at-...``, refresh tokens ``emu-rt-...``, device codes ``emu-dc-...``, client
-secrets ``emu~...`` and user passwords ``<16 chars>!9a``. A first test pins those shapes to a live
-emulator so the scan cannot silently go blind if the emulator changes its formats.
+The secrets are recognised by their shape (``secret_scan.py``). A first test pins those shapes to
+a live emulator so the scan cannot silently go blind if the emulator changes its formats. Under
+pytest-xdist the scan of the whole session is ``conftest.py``'s, at the session's end.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 import requests
 from dag_loading import load_dag
-
-SECRET_SHAPES = {
-    "access token": re.compile(r"emu-at-[A-Za-z0-9_-]{20,}"),
-    "refresh token": re.compile(r"emu-rt-[A-Za-z0-9_-]{20,}"),
-    "device code": re.compile(r"emu-dc-[A-Za-z0-9_-]{20,}"),
-    "client secret": re.compile(r"emu~[A-Za-z0-9_-]{20,}"),
-    "user password": re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{16}!9a"),
-}
-
-
-def _found(text: str) -> list[str]:
-    return [kind for kind, shape in SECRET_SHAPES.items() if shape.search(text)]
+from secret_scan import SECRET_SHAPES, found, leaks_in_files, leaks_in_sections, verdict
 
 
 def test_secret_shapes_match_a_live_emulator(emulator_factory) -> None:
@@ -57,15 +44,29 @@ def test_secret_shapes_match_a_live_emulator(emulator_factory) -> None:
         assert SECRET_SHAPES["user password"].fullmatch(user["password"])
 
 
-def test_no_emulator_secret_in_any_captured_output(session_output, airflow_home: Path) -> None:
+def test_no_emulator_secret_in_any_captured_output(
+    session_output, airflow_home: Path, request: pytest.FixtureRequest
+) -> None:
+    if hasattr(request.config, "workerinput"):
+        pytest.skip("a pytest-xdist worker sees only its own tests: conftest.py scans the session at its end")
     earlier = [(where, text) for where, text in session_output if "test_zz_no_secrets" not in where]
     if not earlier:
         pytest.skip("run with the rest of the suite: nothing was captured before this module")
-    leaks = [f"{where}: {_found(text)}" for where, text in earlier if _found(text)]
     log_dir = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER", airflow_home / "logs"))
-    files = [p for p in log_dir.rglob("*") if p.is_file()] if log_dir.exists() else []
-    leaks += [f"{p}: {_found(t)}" for p in files if _found(t := p.read_text(errors="replace"))]
-    assert leaks == [], f"secrets found in {len(leaks)} captured section(s)/file(s): {leaks[:20]}"
+    leaks = leaks_in_sections(earlier) + leaks_in_files(log_dir)
+    assert leaks == [], verdict(leaks)
+
+
+def test_the_scan_finds_a_secret_in_a_section_and_in_a_task_log(tmp_path: Path) -> None:
+    token = "emu-at-" + "x" * 24
+    assert leaks_in_sections([("a [log]", "nothing"), ("b [stderr]", f"Bearer {token}")]) == [
+        "b [stderr]: ['access token']"
+    ]
+    log = tmp_path / "dag_id=d" / "attempt=1.log"
+    log.parent.mkdir()
+    log.write_text(f"refresh_token=emu-rt-{'y' * 30}")
+    assert leaks_in_files(tmp_path) == [f"{log}: ['refresh token']"]
+    assert leaks_in_files(tmp_path / "absent") == []
 
 
 def test_a_task_at_debug_logs_no_secret_with_a_variable_credential_store(
@@ -107,10 +108,47 @@ def test_a_task_at_debug_logs_no_secret_with_a_variable_credential_store(
     captured = "\n".join(line for line in lines if "msg=MaskSecret(value=" not in line)
     assert "PutVariable" in captured  # the DEBUG lines the scan is about were captured
     assert "Saved the rotated token cache to variable://partner_center_in_task_token_cache" in captured
-    assert _found(captured) == []
+    assert found(captured) == []
     put = [line for line in lines if "PutVariable(" in line and "token_cache'" in line]
     assert put
     assert all("partner-center-fernet:v1:" in line for line in put)
     from airflow.models.variable import Variable
 
     Variable.delete("partner_center_in_task_token_cache")
+
+
+def test_a_planted_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    # Only inside the run below: it prints an access token's shape for the scan to find.
+    if not os.environ.get("PARTNER_TESTS_PLANT_SECRET"):
+        pytest.skip("prints a secret only for the run of the test below")
+    print(f"Authorization: Bearer emu-at-{'p' * 24}")
+
+
+@pytest.mark.slow
+def test_the_distributed_scan_fails_the_session_that_printed_a_secret() -> None:
+    import subprocess
+    import sys
+
+    here = Path(__file__)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+            f"{here}::test_a_planted_secret",
+        ],
+        cwd=here.parents[1],
+        env={**os.environ, "PARTNER_TESTS_PLANT_SECRET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout[-3000:]
+    assert "1 passed" in done.stdout
+    assert "no secrets in logs: FAILED" in done.stdout
+    assert "secrets found in 1 captured section(s)/file(s): " in done.stdout
+    assert "test_a_planted_secret [Captured stdout call]: ['access token']" in done.stdout

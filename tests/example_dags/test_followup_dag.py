@@ -111,6 +111,7 @@ def listen() -> Iterator[Callable[[Any], None]]:
         manager.pm.unregister(listener)
 
 
+@pytest.mark.airflow_line
 def test_a_referral_changed_after_the_sensor_read_it_is_reread_not_crashed_on(
     partner_center_emulator: Any, airflow_db: Path, data_dir: Path, fast_polls: None, listen: Any
 ) -> None:

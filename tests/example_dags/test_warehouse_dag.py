@@ -42,6 +42,21 @@ def _run(dag: Any, end: dt.datetime) -> dict[str, Any]:
     return loaded
 
 
+def test_a_day_loads_its_window_into_the_embedded_warehouse(
+    partner_center_emulator: Any, airflow_db: Path, data_dir: Path
+) -> None:
+    # The dag.test() every combination of the matrix runs; the days, the rerun and the update
+    # below are the same code on every Python, so they run once per Airflow line.
+    start = midnight_today() - dt.timedelta(days=2)
+    window = updated_in(partner_center_emulator.referrals(), start - LOOKBACK, start + DAY)
+    loaded = _run(load_dag("referrals_warehouse_load"), start + DAY)
+    assert loaded["path"] == f"file://{data_dir}/referrals/{start:%Y-%m-%d}.jsonl"
+    assert loaded["dialect"] == "sqlite"
+    assert loaded["written"] == loaded["read"] == loaded["changed"] == loaded["rows"] == len(window) > 0
+    assert _warehouse(data_dir / "warehouse.db") == window
+
+
+@pytest.mark.airflow_line
 def test_days_a_rerun_and_an_update_load_each_referral_once_latest_wins(
     partner_center_emulator: Any,
     airflow_db: Path,

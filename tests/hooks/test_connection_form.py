@@ -21,6 +21,9 @@ import pytest
 
 from airflow_provider_partner.hooks.connection_schema import EXTRA_FIELDS, UI_FIELD_BEHAVIOUR, FieldKind
 
+# What the api-server serves differs between Airflow releases: one Python per line runs it.
+pytestmark = pytest.mark.airflow_line
+
 # The api-server is a process of its own: its form is built by the first look at the providers'
 # hooks in that process (Airflow 3.1 imports them under stand-ins for WTForms then). An earlier
 # test of this session may already have imported the hooks, so the app is asked in a new process.
