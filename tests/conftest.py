@@ -124,6 +124,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 reporter.write_sep("=", "no secrets in logs: FAILED", red=True)
                 reporter.write_line(verdict(leaks))
         elif reporter is not None:
+            reporter.ensure_newline()
             scanned = f"{len(provider)} captured sections of tests/ and every worker's task logs"
             reporter.write_line(f"no secrets in logs: none of the emulators' secrets in {scanned}")
 

@@ -289,3 +289,12 @@ def test_expire_incoming_off_leaves_a_due_referral_as_it_is(emu, api) -> None:
     emu.configure(expire_incoming=True)
     (archived,) = api.all_pages(filter=f"id eq '{made['id']}'")[0]["value"]
     assert (archived["status"], archived["substatus"]) == ("Closed", "Expired")
+
+
+def test_now_is_the_clock_new_referrals_are_stamped_with(emu: Any) -> None:
+    before = emu.now()
+    (made,) = emu.release_incoming(1)
+    after = emu.now()
+    assert before.tzinfo is not None
+    assert format_ticks(datetime_to_ticks(before)) <= made["createdDateTime"]
+    assert made["createdDateTime"] <= format_ticks(datetime_to_ticks(after) + 9)  # to the microsecond

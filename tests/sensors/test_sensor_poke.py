@@ -80,7 +80,7 @@ def test_an_empty_explicit_window_is_refused() -> None:
 
 
 def test_each_poke_is_one_request_and_returns_the_arrivals_oldest_first(emu: Any) -> None:
-    start = dt.datetime.now(dt.timezone.utc)
+    start = emu.now()  # the emulator's clock: what it releases next is created after it
     sensor = _sensor(created_after=start.isoformat(), min_count=2)
     before = list_requests(emu)
     assert sensor.poke({}) is False
@@ -100,7 +100,7 @@ def test_each_poke_is_one_request_and_returns_the_arrivals_oldest_first(emu: Any
 def test_more_matches_than_max_referrals_return_the_oldest_with_a_warning(
     emu: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = dt.datetime.now(dt.timezone.utc)
+    start = emu.now()  # the emulator's clock: what it releases next is created after it
     released = [r["id"] for r in emu.release_incoming(5)]
     sensor = _sensor(created_after=start.isoformat(), max_referrals=3)
     before = list_requests(emu)
@@ -117,7 +117,7 @@ def test_more_matches_than_max_referrals_return_the_oldest_with_a_warning(
 def test_exactly_max_referrals_matching_is_not_reported_as_more(
     emu: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start = dt.datetime.now(dt.timezone.utc)
+    start = emu.now()  # the emulator's clock: what it releases next is created after it
     released = [r["id"] for r in emu.release_incoming(3)]
     sensor = _sensor(created_after=start.isoformat(), max_referrals=3)
 
@@ -185,7 +185,7 @@ def test_trigger_events_end_the_deferred_wait_as_airflow_users_expect() -> None:
 
 
 def test_more_than_a_page_of_matches_returns_the_oldest_across_pages(emu: Any) -> None:
-    start = dt.datetime.now(dt.timezone.utc)
+    start = emu.now()  # the emulator's clock: what it releases next is created after it
     released = [r["id"] for r in emu.release_incoming(160)]
     sensor = _sensor(created_after=start.isoformat(), max_referrals=150)
 
@@ -270,7 +270,7 @@ def test_never_fail_still_skips_an_error_and_logs_why(
 
 
 def test_filter_params_keep_the_sensors_own_conditions(emu: Any) -> None:
-    start = dt.datetime.now(dt.timezone.utc)
+    start = emu.now()  # the emulator's clock: what it releases next is created after it
     shared = [r["id"] for r in emu.release_incoming(2, type="Shared")]
     emu.release_incoming(1, type="Independent")
     escape = "Shared' or 'a' eq 'a') or ('a' eq 'a"

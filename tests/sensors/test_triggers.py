@@ -31,8 +31,8 @@ def _rebuilt(trigger: Any) -> Any:
     return import_string(classpath)(**json.loads(json.dumps(kwargs)))
 
 
-def _query(**overrides: Any) -> dict[str, Any]:
-    start = dt.datetime.now(dt.timezone.utc)
+def _query(start: dt.datetime, **overrides: Any) -> dict[str, Any]:
+    # `start` is the emulator's now: referrals it releases next are created after it.
     return NewReferralsQuery(created_after=start, **overrides).serialize()
 
 
@@ -44,7 +44,9 @@ def _retry_once_conn(emu: Any, monkeypatch: pytest.MonkeyPatch, **extra: Any) ->
 
 def test_serialized_trigger_rebuilds_to_the_same_kwargs() -> None:
     trigger = PartnerCenterNewReferralsTrigger(
-        query=_query(filter="type eq 'Shared'", min_count=2),
+        query=_query(
+            dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc), filter="type eq 'Shared'", min_count=2
+        ),
         partner_center_conn_id="pc",
         poke_interval=5,
         exponential_backoff=True,
@@ -61,7 +63,9 @@ def test_serialized_trigger_rebuilds_to_the_same_kwargs() -> None:
 
 
 def test_fires_success_with_exactly_the_arrivals(emu: Any, arrivals_after_pokes: Any) -> None:
-    trigger = _rebuilt(PartnerCenterNewReferralsTrigger(query=_query(min_count=3), poke_interval=0.05))
+    trigger = _rebuilt(
+        PartnerCenterNewReferralsTrigger(query=_query(emu.now(), min_count=3), poke_interval=0.05)
+    )
     arrivals = arrivals_after_pokes(emu, 3, after_requests=2)
 
     event = asyncio.run(_first_event(trigger))
@@ -86,7 +90,9 @@ def test_transient_failures_are_tolerated_then_the_wait_goes_on(
     _retry_once_conn(emu, monkeypatch, max_retries=0)
     emu.script_faults(faults)
     trigger = _rebuilt(
-        PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.05, max_consecutive_errors=4)
+        PartnerCenterNewReferralsTrigger(
+            query=_query(emu.now()), poke_interval=0.05, max_consecutive_errors=4
+        )
     )
     arrivals = arrivals_after_pokes(emu, 1, after_requests=4)
 
@@ -102,7 +108,9 @@ def test_too_many_transient_failures_in_a_row_fail_with_the_last_cause(
 ) -> None:
     _retry_once_conn(emu, monkeypatch, max_retries=0)
     emu.script_faults(["503", "503", "503"])
-    trigger = PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.01, max_consecutive_errors=3)
+    trigger = PartnerCenterNewReferralsTrigger(
+        query=_query(emu.now()), poke_interval=0.01, max_consecutive_errors=3
+    )
 
     event = asyncio.run(_first_event(trigger))
 
@@ -116,7 +124,7 @@ def test_a_missing_role_fails_at_once_with_the_cause(emu: Any, monkeypatch: pyte
     conn = json.loads(emu.info["airflow_conn"])
     conn["extra"]["refresh_token"] = emu.issue_refresh_token(emu.users["norole"]["username"])
     monkeypatch.setenv("AIRFLOW_CONN_PARTNER_CENTER_DEFAULT", json.dumps(conn))
-    trigger = PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.01)
+    trigger = PartnerCenterNewReferralsTrigger(query=_query(emu.now()), poke_interval=0.01)
 
     event = asyncio.run(_first_event(trigger))
 
@@ -128,7 +136,9 @@ def test_a_missing_role_fails_at_once_with_the_cause(emu: Any, monkeypatch: pyte
 
 def test_times_out_with_a_clear_event(emu: Any) -> None:
     timeout_at = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=0.3)).isoformat()
-    trigger = PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.05, timeout_at=timeout_at)
+    trigger = PartnerCenterNewReferralsTrigger(
+        query=_query(emu.now()), poke_interval=0.05, timeout_at=timeout_at
+    )
 
     event = asyncio.run(_first_event(trigger))
 
@@ -137,7 +147,10 @@ def test_times_out_with_a_clear_event(emu: Any) -> None:
 
 
 def test_an_invalid_query_fails_with_the_reason() -> None:
-    trigger = PartnerCenterNewReferralsTrigger(query={**_query(), "min_count": 0}, poke_interval=0.01)
+    trigger = PartnerCenterNewReferralsTrigger(
+        query={**_query(dt.datetime(2026, 11, 27, 9, tzinfo=dt.timezone.utc)), "min_count": 0},
+        poke_interval=0.01,
+    )
 
     event = asyncio.run(_first_event(trigger))
 
@@ -157,7 +170,9 @@ def test_bad_pages_in_a_row_still_end_the_wait_with_the_cause(
 ) -> None:
     _retry_once_conn(emu, monkeypatch, max_retries=0)
     emu.script_faults(["html", "html"])
-    trigger = PartnerCenterNewReferralsTrigger(query=_query(), poke_interval=0.01, max_consecutive_errors=2)
+    trigger = PartnerCenterNewReferralsTrigger(
+        query=_query(emu.now()), poke_interval=0.01, max_consecutive_errors=2
+    )
 
     event = asyncio.run(_first_event(trigger))
 

@@ -22,7 +22,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +331,18 @@ class Emulator:
     def users(self) -> dict[str, dict[str, Any]]:
         """``{"admin": {...}, "user": {...}, "norole": {...}}`` with username, password, email, role."""
         return {key: user.public() for key, user in self.identity.users.items()}
+
+    def now(self) -> datetime:
+        """
+        The emulator's clock now (UTC, to the microsecond), what a referral created now is stamped with.
+
+        It runs on the monotonic clock from the wall-clock time at start, so it can differ from
+        ``datetime.now()`` by what the system clock was stepped or slewed since: a test that
+        asks for referrals created after "now" and then releases some takes its now from here.
+        """
+        ticks = self.clock.now()
+        seconds, rest = divmod(ticks, 10_000_000)
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=rest // 10)
 
     def referrals(self) -> list[dict[str, Any]]:
         """A deep copy of every referral in its current state (oldest created first)."""
