@@ -182,6 +182,7 @@ class Extraction:
                 # Referrals that arrived in output order, each once, are already the JSONL file.
                 ordered = spool.ordered_jsonl() if output_format == "jsonl" else None
                 if ordered is not None:
+                    log.info("The pages arrived in output order, each referral once: no sorting needed")
                     written = spool.received
                     writer.adopt(ordered)
                 else:

@@ -214,7 +214,7 @@ def _fetch_threads(
             except queue.Empty:
                 continue
             if kind == "page":
-                added = spool.add(payload.records)
+                added = spool.add(payload.records, index)
                 received += added
                 per_slice[index] += added
                 pages += 1

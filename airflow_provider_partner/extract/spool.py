@@ -6,7 +6,9 @@ can all deliver the same referral more than once. Holding the result set in memo
 them does not scale, so pages are appended to a local file and a SQLite table in the same
 temporary directory maps each ``id`` to its newest version (an upsert keeps the newer one).
 The output is then streamed back ordered by the window field and ``id``, so the same data
-always gives the same bytes.
+always gives the same bytes. Each slice of a parallel extraction appends to a file of its own:
+when every slice arrived in order and the slices follow one another, their files joined in
+slice order are the output, with no sorting.
 
 Only one thread may use a spool (SQLite connections are not shared between threads here).
 """
@@ -14,14 +16,16 @@ Only one thread may use a spool (SQLite connections are not shared between threa
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from airflow_provider_partner.extract.closing import CloseGuard
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterResponseError
@@ -34,10 +38,23 @@ SPOOL_PREFIX = "partner-referrals-spool-"
 _SPOOL_NAME = re.compile(re.escape(SPOOL_PREFIX) + r"(\d+)-")
 
 _UPSERT = (
-    "INSERT INTO spool (id, updated, sortkey, pos, size) VALUES (?, ?, ?, ?, ?) "
+    "INSERT INTO spool (id, updated, sortkey, part, pos, size) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET updated = excluded.updated, sortkey = excluded.sortkey, "
-    "pos = excluded.pos, size = excluded.size WHERE excluded.updated > spool.updated"
+    "part = excluded.part, pos = excluded.pos, size = excluded.size WHERE excluded.updated > spool.updated"
 )
+
+
+@dataclass
+class _Part:
+    """The bodies of one slice: their file, where the next one goes, and their order so far."""
+
+    file: IO[bytes]
+    path: Path
+    offset: int = 0
+    #: Whether every body so far came after the previous one in output order.
+    ordered: bool = True
+    first: tuple[str, str] | None = None
+    last: tuple[str, str] = ("", "")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -72,10 +89,11 @@ class ReferralSpool:
     """
     Referrals keyed by ``id`` in a temporary directory; the newest ``updatedDateTime`` wins.
 
-    Bodies are appended to a flat JSONL file as they arrive (sequential writes, nothing kept in
-    memory); a small SQLite table maps each ``id`` to the offset of its winning version. Reading
-    back follows an index on ``(order key, id)``, unless the referrals arrived already in that
-    order with no repeats: then the file itself is the output (:meth:`ordered_jsonl`).
+    Bodies are appended to a flat JSONL file as they arrive, one file per slice (sequential
+    writes, nothing kept in memory); a small SQLite table maps each ``id`` to the file and offset
+    of its winning version. Reading back follows an index on ``(order key, id)``, unless the
+    referrals arrived already in that order with no repeats: then the files themselves are the
+    output (:meth:`ordered_jsonl`).
 
     :meth:`close` may be called from a signal handler (``on_kill``) that interrupts the thread
     using the spool: it then only marks the spool closed, and the interrupted call finishes its
@@ -92,8 +110,8 @@ class ReferralSpool:
         self.path = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=directory))
         #: Referrals received, duplicates included.
         self.received = 0
-        self._bodies = open(self.path / "bodies.jsonl", "w+b")  # noqa: SIM115 - closed in close()
-        self._offset = 0
+        self._parts: dict[int, _Part] = {}
+        self._part(0)
         self._db = sqlite3.connect(self.path / "index.sqlite3", isolation_level=None)
         # A throwaway file: no journal, no fsync. A 2 MB page cache keeps memory flat: the index
         # of 200,000 referrals outgrows any small cache, and its pages then come from the OS's
@@ -103,13 +121,10 @@ class ReferralSpool:
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -2048;"
             "PRAGMA temp_store = FILE;"
             "CREATE TABLE spool (id TEXT NOT NULL UNIQUE, updated TEXT NOT NULL, sortkey TEXT NOT NULL,"
-            " pos INTEGER NOT NULL, size INTEGER NOT NULL);"
+            " part INTEGER NOT NULL, pos INTEGER NOT NULL, size INTEGER NOT NULL);"
             "BEGIN;"
         )
         self._reading = False
-        # Whether every referral so far arrived after the previous one in output order.
-        self._ordered = True
-        self._last: tuple[str, str] = ("", "")
         self._indexed = False
         self._guard = CloseGuard(
             self._release,
@@ -127,17 +142,26 @@ class ReferralSpool:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def add(self, records: Iterable[dict[str, Any]]) -> int:
+    def _part(self, part: int) -> _Part:
+        found = self._parts.get(part)
+        if found is None:
+            path = self.path / ("bodies.jsonl" if part == 0 else f"bodies-{part}.jsonl")
+            found = self._parts[part] = _Part(open(path, "w+b"), path)  # noqa: SIM115 - closed in close()
+        return found
+
+    def add(self, records: Iterable[dict[str, Any]], part: int = 0) -> int:
         """
         Upsert a batch of referrals (one page); return how many were given.
 
         :param records: referral objects as returned by the API; each must have a string ``id``.
+        :param part: the slice the page belongs to (``0`` for a single query): slices that
+            follow one another in output order are joined rather than sorted (:meth:`ordered_jsonl`).
         :raises PartnerCenterCancelledError: the spool was closed meanwhile.
         """
         with self._guard.step():
-            return self._add(records)
+            return self._add(records, part)
 
-    def _add(self, records: Iterable[dict[str, Any]]) -> int:
+    def _add(self, records: Iterable[dict[str, Any]], part: int) -> int:
         if self._reading:
             raise RuntimeError("The spool is being read; no more records can be added.")
         import orjson
@@ -147,8 +171,10 @@ class ReferralSpool:
         by_updated = order_field == "updatedDateTime"
         rows = []
         chunks = []
-        offset = self._offset
-        ordered, last = self._ordered, self._last
+        into = self._part(part)
+        offset = into.offset
+        ordered, last = into.ordered, into.last
+        first = into.first
         for record in records:
             referral_id = record.get("id")
             if not isinstance(referral_id, str) or not referral_id:
@@ -160,19 +186,20 @@ class ReferralSpool:
             sortkey = updated if by_updated else sort_key(record.get(order_field))
             if ordered:
                 key = (sortkey, referral_id)
+                if first is None:
+                    first = key
                 ordered = key > last
                 last = key
             body = dumps(record)
             size = len(body)
-            rows.append((referral_id, updated, sortkey, offset, size))
+            rows.append((referral_id, updated, sortkey, part, offset, size))
             chunks.append(body)
             offset += size + 1
         if chunks:
             chunks.append(b"")
             # One line per referral: when they arrive in output order, this file is the output.
-            self._bodies.write(b"\n".join(chunks))
-        self._offset = offset
-        self._ordered, self._last = ordered, last
+            into.file.write(b"\n".join(chunks))
+        into.offset, into.ordered, into.last, into.first = offset, ordered, last, first
         self._db.executemany(_UPSERT, rows)
         self.received += len(rows)
         return len(rows)
@@ -186,7 +213,8 @@ class ReferralSpool:
     def _finish_loading(self, *, index: bool = True) -> None:
         if not self._reading:
             self._db.execute("COMMIT")
-            self._bodies.flush()
+            for part in self._parts.values():
+                part.file.flush()
             self._reading = True
         if index and not self._indexed:
             # Built once after loading: cheaper than maintaining it on every upsert.
@@ -195,30 +223,45 @@ class ReferralSpool:
 
     def ordered_jsonl(self) -> Path | None:
         """
-        The body file, if it already is the JSONL output; else ``None``.
+        A file that already is the JSONL output, if the referrals arrived so; else ``None``.
 
-        It is when every referral arrived after the previous one in output order (paging ordered
-        by the order field; ties by ``id``) and none arrived twice. Ends loading. The caller may
+        They did when each slice's referrals arrived one after the other in output order (paging
+        ordered by the order field; ties by ``id``), each slice's last comes before the next
+        slice's first, and none arrived twice. One slice's file is the output itself; the files
+        of several are joined in slice order (a copy, no sorting). Ends loading. The caller may
         move the file away; the spool stays usable for :meth:`count` only.
         """
         with self._guard.step():
-            if not self._ordered:
+            parts = [self._parts[k] for k in sorted(self._parts)]
+            filled = [part for part in parts if part.first is not None]
+            if not all(part.ordered for part in parts):
+                return None
+            if any(a.last >= b.first for a, b in itertools.pairwise(filled) if b.first is not None):
                 return None
             self._finish_loading(index=False)
             (distinct,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
-            return self.path / "bodies.jsonl" if distinct == self.received else None
+            if distinct != self.received:
+                return None
+            if len(filled) <= 1:
+                return (filled or parts)[0].path
+            joined = self.path / "joined.jsonl"
+            with open(joined, "wb") as out:
+                for part in filled:
+                    part.file.seek(0)
+                    shutil.copyfileobj(part.file, out, 1 << 20)
+            return joined
 
     def iter_json(self) -> Iterator[bytes]:
         """Yield each referral once as compact JSON (UTF-8), ordered by the order field, then ``id``."""
         with self._guard.step():
             self._finish_loading()
-            cursor = self._db.execute("SELECT pos, size FROM spool ORDER BY sortkey, id")
+            cursor = self._db.execute("SELECT part, pos, size FROM spool ORDER BY sortkey, id")
         while True:
             # Read a batch inside the guard, yield it outside: the spool may close between batches.
             with self._guard.step():
                 batch = cursor.fetchmany(1000)
-                descriptor = self._bodies.fileno()
-                bodies = [os.pread(descriptor, length, offset) for offset, length in batch]
+                files = {k: part.file.fileno() for k, part in self._parts.items()}
+                bodies = [os.pread(files[part], length, offset) for part, offset, length in batch]
             if not bodies:
                 return
             yield from bodies
@@ -242,6 +285,7 @@ class ReferralSpool:
     def _release(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
-        with contextlib.suppress(OSError):
-            self._bodies.close()
+        for part in self._parts.values():
+            with contextlib.suppress(OSError):
+                part.file.close()
         shutil.rmtree(self.path, ignore_errors=True)

@@ -185,6 +185,9 @@ def test_parallel_slices_give_the_same_bytes_with_one_token(emu, make_context, t
     ).execute(make_context(start, end))
 
     assert sliced.read_bytes() == single.read_bytes()
+    # Each slice paged in order, one after another: their files were joined, not sorted.
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("The pages arrived in output order, each referral once: no sorting needed") == 2
     assert manifest["parallelism"] == 4
     assert manifest["count"] == len(expected_referrals(emu, start, end))
     # Four sessions, one token: the slices share the token provider.

@@ -194,3 +194,49 @@ def test_fetch_keeps_a_freeze_it_did_not_make_and_pauses_collection_instead(tmp_
         assert (gc.get_freeze_count(), gc.isenabled()) == (frozen, True)
     finally:
         gc.unfreeze()
+
+
+_A = [_ref("a1", "2026-11-01T10:00:00Z"), _ref("a2", "2026-11-01T11:00:00Z")]
+_B = [_ref("b1", "2026-11-02T10:00:00Z"), _ref("b2", "2026-11-02T11:00:00Z")]
+_C = [_ref("c1", "2026-11-03T10:00:00Z")]
+
+
+@pytest.mark.parametrize(
+    ("pages", "joined"),
+    [
+        # Slices in order, their pages interleaved as the threads deliver them: joined, not sorted.
+        ([(2, _C), (0, _A[:1]), (1, _B), (0, _A[1:])], True),
+        ([(1, _B), (0, _A)], True),
+        # A slice with nothing in it between two others.
+        ([(0, _A), (2, _C), (1, [])], True),
+        # One slice only, but not the first: its file is the output.
+        ([(3, _B)], True),
+        # Slices whose ranges overlap (b1 before a2), a repeat across slices, slices out of order.
+        ([(0, _A), (1, [_ref("b1", "2026-11-01T10:30:00Z")])], False),
+        ([(0, _A), (1, [_ref("a2", "2026-11-02T00:00:00Z")])], False),
+        ([(0, _B), (1, _A)], False),
+        # A slice that is out of order itself.
+        ([(0, _A[::-1]), (1, _B)], False),
+    ],
+)
+def test_slices_that_follow_one_another_are_joined_into_the_sorted_output(tmp_path, pages, joined):
+    for folder in ("sorted", "sliced"):
+        (tmp_path / folder).mkdir()
+    with ReferralSpool(directory=str(tmp_path / "sorted")) as sorted_spool:
+        for _, page in pages:
+            sorted_spool.add(page)
+        expected = io.BytesIO()
+        write_output("jsonl", sorted_spool, expected)
+
+    with ReferralSpool(directory=str(tmp_path / "sliced")) as spool:
+        for part, page in pages:
+            spool.add(page, part)
+        # The index path reads each body from its slice's file.
+        assert b"".join(body + b"\n" for body in spool.iter_json()) == expected.getvalue()
+    with ReferralSpool(directory=str(tmp_path / "sliced")) as spool:
+        for part, page in pages:
+            spool.add(page, part)
+        ordered = spool.ordered_jsonl()
+        assert (ordered is not None) is joined
+        if ordered is not None:
+            assert ordered.read_bytes() == expected.getvalue()
