@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench clean system-deps system-venv system-test
+.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too.
@@ -63,6 +63,11 @@ $(BENCH_STAMP): pyproject.toml emulator/pyproject.toml Makefile
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+
+# The soak (docs/performance.md, "Soak"): a real triggerer and one interpreter through thousands of
+# token rotations in accelerated time (about 15 min); SOAK_ARGS, e.g. "--rotations 300", are passed on.
+soak: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.soak.run $(SOAK_ARGS)
 
 # The system suite (tests/system/): a real deployment (PostgreSQL, redis, scheduler, dag-processor,
 # triggerer, api-server, LocalExecutor then CeleryExecutor) with the provider installed from its

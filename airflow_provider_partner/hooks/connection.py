@@ -29,6 +29,7 @@ from airflow_provider_partner.hooks.connection_schema import (
     FieldKind,
 )
 from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.hooks.masking import mask_secrets
 from airflow_provider_partner.hooks.urls import origin
 
 __all__ = [
@@ -43,19 +44,6 @@ __all__ = [
 
 #: Older connection forms stored each extra under this prefix; newer ones use the bare name.
 _LEGACY_PREFIX = "extra__partner_center__"
-
-
-def mask_secrets(*values: str | None) -> None:
-    """
-    Register values with Airflow's secrets masker (task logs and the supervisor's).
-
-    :param values: secrets; empty values are skipped.
-    """
-    from airflow.sdk.log import mask_secret
-
-    for value in values:
-        if value:
-            mask_secret(value)
 
 
 @dataclass(frozen=True, repr=False)

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_partner.hooks.connection import PartnerCenterSettings, mask_secrets
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.errors import (
     AuthFailure,
     PartnerCenterAuthError,
     PartnerCenterConfigError,
 )
+from airflow_provider_partner.hooks.masking import mask_rotating
 from airflow_provider_partner.hooks.session import build_msal_app
 from airflow_provider_partner.hooks.stores import LeaseGuarantee, TextStore, store_lease
 from airflow_provider_partner.hooks.token_failures import (
@@ -120,7 +121,7 @@ class Credential:
                 self._load(self.store.load())
 
     def _adopt(self, grant: Grant) -> None:
-        mask_secrets(grant.token)
+        mask_rotating(f"{self.settings.conn_id} access token", grant.token)
         self._token = grant.token
         self._expires_at = time.monotonic() + grant.usable_for
         self.username = grant.username or self.username
@@ -179,10 +180,13 @@ class Credential:
 
     def _mask_cached_secrets(self) -> None:
         assert self._cache is not None
-        secrets: list[str | None] = []
-        for kind in (self._cache.CredentialType.REFRESH_TOKEN, self._cache.CredentialType.ACCESS_TOKEN):
-            secrets.extend(entry.get("secret") for entry in self._cache.search(kind))
-        mask_secrets(*secrets)
+        # Rotating: only the newest generations stay registered (see hooks/masking.py).
+        for kind, family in (
+            (self._cache.CredentialType.REFRESH_TOKEN, "refresh token"),
+            (self._cache.CredentialType.ACCESS_TOKEN, "access token"),
+        ):
+            secrets = [entry.get("secret") for entry in self._cache.search(kind)]
+            mask_rotating(f"{self.settings.conn_id} {family}", *secrets)
 
     def _persist(self) -> None:
         assert self._cache is not None

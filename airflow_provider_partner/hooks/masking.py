@@ -1,0 +1,152 @@
+"""
+Register secrets with Airflow's secrets masker without letting it grow for a process's life.
+
+Airflow's masker keeps every secret it was ever given as one pattern and recompiles one regular
+expression of all of them on each new secret. A static secret (a client secret, the connection's
+bootstrap refresh token) is registered once, which is what :func:`mask_secrets` does. A rotating
+one is not: access tokens are renewed every hour, and with rotation every refresh token is new.
+In a process that lives for weeks (the triggerer, ``airflow standalone``, a notebook) each
+rotation added a pattern, so registering the 400th JWT-sized token took a second with the GIL
+held, and the ``re`` module's cache of those ever larger expressions grew the process by a
+gigabyte.
+
+:func:`mask_rotating` keeps the newest :data:`KEEP_GENERATIONS` secrets of each family (one
+credential's access tokens, its refresh tokens) masked and takes the older ones out of the
+masker again: an access token that old expired long ago, and a refresh token that old was
+replaced in the cache and is held by nothing that could log it. A pattern the masker had before
+this module added it (the connection's bootstrap refresh token) is never taken out.
+
+Where the masker runs decides what else is told. In a task, the secret is also sent to the
+task's supervisor, as :func:`airflow.sdk.log.mask_secret` does: that supervisor lives for one
+task and starts the next one with an empty masker. In the triggerer it is not: its supervisor
+lives as long as the triggerer and has no way to forget a secret, so every rotation would add a
+pattern there for good. Trigger log lines are masked by that supervisor, so a rotating token in
+a trigger is kept out of logs at the source: neither this provider nor ``requests``, ``urllib3``
+or ``msal`` (which redacts tokens from its debug events) writes one, and ``make soak`` scans every
+log line of a triggerer that lived through thousands of rotations, at DEBUG, for every token the
+emulator issued.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["KEEP_GENERATIONS", "mask_rotating", "mask_secrets", "masked_pattern_count"]
+
+#: How many secrets of one family stay masked: the current one and the three before it.
+KEEP_GENERATIONS = 4
+#: Airflow's masker skips shorter values (``SecretsMasker.min_length_to_mask``).
+_MIN_LENGTH = 5
+
+_lock = threading.Lock()
+#: family -> the secrets this module added to the masker, oldest first.
+_families: dict[str, OrderedDict[str, None]] = {}
+
+
+def mask_secrets(*values: str | None) -> None:
+    """
+    Register static secrets with Airflow's secrets masker (task logs and the supervisor's).
+
+    For values that live as long as the connection: each distinct value is one pattern for the
+    process's life.
+
+    :param values: secrets; empty values are skipped.
+    """
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        if value:
+            mask_secret(value)
+
+
+def mask_rotating(family: str, *secrets: str | None) -> None:
+    """
+    Mask the newest secrets of a rotating family; forget the ones :data:`KEEP_GENERATIONS` older.
+
+    :param family: what rotates, e.g. ``"<conn_id> access token"``: the generations are counted
+        per family.
+    :param secrets: the family's current secrets; empty and too short values are skipped.
+    """
+    current = [secret for secret in secrets if secret and len(secret) >= _MIN_LENGTH]
+    if not current:
+        return
+    masker = _masker()
+    with _lock:
+        held = _families.setdefault(family, OrderedDict())
+        added = [secret for secret in current if secret not in held]
+        for secret in current:
+            if secret in held:
+                held.move_to_end(secret)
+        if not added:
+            return
+        retired: list[str] = []
+        for secret in added:
+            if _owns_new_pattern(masker, secret):
+                held[secret] = None
+        while len(held) > KEEP_GENERATIONS:
+            retired.append(held.popitem(last=False)[0])
+        _update_masker(masker, added, retired)
+    if _supervisor_forgets():
+        _tell_supervisor(added)
+
+
+def masked_pattern_count() -> int:
+    """How many patterns the process's secrets masker holds (for the soak's figures)."""
+    return len(_masker().patterns)
+
+
+def _masker() -> Any:
+    from airflow_provider_partner.compat import secrets_masker
+
+    return secrets_masker()
+
+
+def _patterns_of(masker: Any, secret: str) -> set[str]:
+    """The patterns the masker makes of a secret: itself and its configured adaptations."""
+    adaptations = getattr(masker, "_adaptations", None)
+    values = list(adaptations(secret)) if adaptations is not None else [secret]
+    return {re.escape(value) for value in values if value and len(value) >= _MIN_LENGTH}
+
+
+def _owns_new_pattern(masker: Any, secret: str) -> bool:
+    """Whether none of the secret's patterns was in the masker before (then it is ours to drop)."""
+    return not (_patterns_of(masker, secret) & masker.patterns)
+
+
+def _update_masker(masker: Any, added: list[str], retired: list[str]) -> None:
+    """Drop the retired patterns, add the new ones, and compile the expression once."""
+    before = masker.replacer
+    for secret in retired:
+        masker.patterns.difference_update(_patterns_of(masker, secret))
+    for secret in added:
+        masker.add_mask(secret)
+    if retired and masker.replacer is before:
+        # add_mask compiled nothing (the new secret was known): compile what is left ourselves.
+        masker.replacer = re.compile("|".join(masker.patterns)) if masker.patterns else None
+    # Every compile lands in the re module's cache (up to 512 expressions, each as long as all
+    # the secrets of its day): empty it, or the retired expressions stay in memory until evicted.
+    re.purge()
+
+
+def _supervisor_forgets() -> bool:
+    """Whether there is a supervisor to tell and it is one that starts each task afresh."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:  # pragma: no cover - the Task SDK is part of every supported Airflow
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and type(comms).__name__ != "TriggerCommsDecoder"
+
+
+def _tell_supervisor(secrets: list[str]) -> None:
+    from contextlib import suppress
+
+    with suppress(Exception):
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.comms import MaskSecret
+
+        for secret in secrets:
+            task_runner.SUPERVISOR_COMMS.send(MaskSecret(value=secret, name=None))
