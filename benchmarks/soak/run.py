@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--provider-path", default=None, help="a checkout of the provider to soak instead of this one")
     add("--skip", default="", help="comma-separated parts to skip: in_process, triggerer")
     add("--no-docs", action="store_true", help="do not write docs/performance.md and the plot")
+    add("--keep-work", action="store_true", help="keep the run's folder (logs, stores) and print it")
     return parser
 
 
@@ -100,6 +101,9 @@ def triggerer(args: argparse.Namespace, emulator: Any, work: Path) -> dict[str, 
         "REQUESTS_CA_BUNDLE": emulator.info["ca_bundle"],
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
         "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": "0.1",
+        # Active from the first parse: the watchers of a paused DAG are registered only when
+        # its file is parsed again, which this deployment does every 10 minutes.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
     }
     for index in range(args.connections):
         conn_id = f"soak_{index}"
@@ -158,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     print(report.summary(result))
     if not args.no_docs:
         report.write(RESULTS)
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep_work:
+        print(f"soak: the run's folder is {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0 if not result["secrets"]["found"] else 1
 
 
