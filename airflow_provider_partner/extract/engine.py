@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partner.extract.fetch import FetchStats, fetch_into_spool, make_hooks
+from airflow_provider_partner.extract.cursor import ExtractionCursor
+from airflow_provider_partner.extract.fetch import FetchStats, OnPage, fetch_into_spool, make_hooks
 from airflow_provider_partner.extract.spool import ReferralSpool, remove_stale_spools
 from airflow_provider_partner.hooks.errors import (
     PartnerCenterCancelledError,
@@ -26,12 +27,12 @@ from airflow_provider_partner.hooks.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_provider_partner.extract.checkpoint import CheckpointStore, Restored
     from airflow_provider_partner.extract.slices import ExtractionPlan
     from airflow_provider_partner.extract.writers import AtomicObjectWriter
+    from airflow_provider_partner.hooks.paging import ReferralPage
 
 __all__ = ["Extraction", "ExtractionResult"]
 
@@ -50,6 +51,8 @@ class ExtractionResult:
     :param seconds: wall-clock time of the whole extraction.
     :param per_slice: referrals each slice received (duplicates included), in slice order.
     :param records: the referrals (XCom mode), ``None`` when written to a file.
+    :param resumed_pages: of ``pages``, those an earlier, killed try had fetched (from its checkpoint).
+    :param resumed_received: of ``received``, those from the checkpoint.
     """
 
     count: int
@@ -59,6 +62,8 @@ class ExtractionResult:
     seconds: float
     records: list[dict[str, Any]] | None = field(default=None, repr=False)
     per_slice: tuple[int, ...] = ()
+    resumed_pages: int = 0
+    resumed_received: int = 0
 
     @property
     def duplicates_removed(self) -> int:
@@ -109,30 +114,48 @@ class Extraction:
         started = time.monotonic()
         with self._open_spool() as spool:
 
-            def check() -> None:
+            def check(index: int, page: ReferralPage) -> None:
                 # received only grows; count() (distinct) is read only once received passes the limit.
                 if spool.received > max_records and spool.count() > max_records:
                     raise too_many_for_xcom(max_records, spool.count())
 
-            stats = self._fetch(spool, check)
+            stats = self._fetch(spool, check, None)
             count = spool.count()
             if count > max_records:
                 raise too_many_for_xcom(max_records, count)
             records = list(spool.iter_records())
         return self._result(stats, count, started, records)
 
-    def to_file(self, target: ObjectStoragePath, output_format: str) -> ExtractionResult:
+    def to_file(
+        self, target: ObjectStoragePath, output_format: str, checkpoint: CheckpointStore | None = None
+    ) -> ExtractionResult:
         """
         Write the referrals to ``target`` in ``output_format``, atomically (never a partial file).
 
         :param target: where the file goes (local or object storage).
         :param output_format: ``jsonl``, ``jsonl.gz`` or ``parquet``.
+        :param checkpoint: where to keep progress for a retry, and to take an earlier try's from
+            (see :mod:`~airflow_provider_partner.extract.checkpoint`); removed once the file is
+            published. ``None``: no checkpoint.
         """
         started = time.monotonic()
         with self._open_spool() as spool:
-            stats = self._fetch(spool, None)
+            restored = checkpoint.restore(spool) if checkpoint is not None else None
+            if restored is not None:
+                log.info(
+                    "Resuming from the checkpoint of an earlier try (%s): %d page(s), %d referral(s) "
+                    "already fetched; %d of %d slice(s) done",
+                    checkpoint,
+                    restored.pages,
+                    restored.received,
+                    sum(state.done for state in restored.cursor.slices),
+                    len(restored.cursor.slices),
+                )
+            stats = self._fetch(spool, None, checkpoint, restored)
             written = self._write(spool, target, output_format)
-        return self._result(stats, written, started, None)
+        if checkpoint is not None:
+            checkpoint.remove()
+        return self._result(stats, written, started, None, restored)
 
     def cancel(self) -> None:
         """Stop paging at the next page boundary and delete temporary files at once."""
@@ -149,15 +172,50 @@ class Extraction:
         spool = self._spool = ReferralSpool(order_field=self.plan.order_field)
         return spool
 
-    def _fetch(self, spool: ReferralSpool, on_page: Callable[[], None] | None) -> FetchStats:
+    def _fetch(
+        self,
+        spool: ReferralSpool,
+        on_page: OnPage | None,
+        checkpoint: CheckpointStore | None = None,
+        restored: Restored | None = None,
+    ) -> FetchStats:
         from airflow_provider_partner.extract.balance import plan_queries
+        from airflow_provider_partner.extract.checkpointer import Checkpointer
 
         hooks = make_hooks(self.partner_center_conn_id, self.plan.parallelism)
-        # Balanced slices cost a few count requests before paging starts (see balance.py).
-        queries = plan_queries(self.plan, hooks, self._stop)
+        if restored is not None:
+            # The slices the killed try planned, each from where it was.
+            queries = restored.cursor.queries()
+        else:
+            # Balanced slices cost a few count requests before paging starts (see balance.py).
+            queries = plan_queries(self.plan, hooks, self._stop)
         self._slices = len(queries)
         hooks = hooks[: len(queries)]
-        stats = fetch_into_spool(hooks, queries, spool, self._stop, on_page=on_page)
+        saver = None
+        if checkpoint is not None:
+            cursor = restored.cursor if restored is not None else ExtractionCursor.start(queries)
+            saver = Checkpointer(checkpoint, spool, cursor, restored)
+        try:
+            stats = fetch_into_spool(
+                hooks,
+                queries,
+                spool,
+                self._stop,
+                on_page=saver.on_page if saver is not None else on_page,
+                on_done=saver.on_done if saver is not None else None,
+            )
+            if saver is not None:
+                # Kept until the file is published: a kill while writing it costs no page.
+                saver.finish()
+                log.info(
+                    "Checkpoints: %d written to %s in %.2f s of a writer thread",
+                    saver.written,
+                    checkpoint,
+                    saver.seconds,
+                )
+        finally:
+            if saver is not None:
+                saver.close()
         if len(queries) > 1:
             log.info("Referrals received per slice: %s", ", ".join(map(str, stats.per_slice)))
         count = spool.count()
@@ -166,7 +224,7 @@ class Extraction:
             stats.pages,
             stats.received,
             count,
-            stats.received - count,
+            spool.received - count,
             stats.seconds,
         )
         return stats
@@ -200,12 +258,21 @@ class Extraction:
             )
 
     def _result(
-        self, stats: FetchStats, count: int, started: float, records: list[dict[str, Any]] | None
+        self,
+        stats: FetchStats,
+        count: int,
+        started: float,
+        records: list[dict[str, Any]] | None,
+        restored: Restored | None = None,
     ) -> ExtractionResult:
+        resumed_pages = restored.pages if restored is not None else 0
+        resumed_received = restored.received if restored is not None else 0
         return ExtractionResult(
             count=count,
-            pages=stats.pages,
-            received=stats.received,
+            pages=stats.pages + resumed_pages,
+            received=stats.received + resumed_received,
+            resumed_pages=resumed_pages,
+            resumed_received=resumed_received,
             slices=self._slices,
             seconds=round(time.monotonic() - started, 3),
             records=records,

@@ -20,12 +20,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_partner.extract.cursor import open_pages
 from airflow_provider_partner.extract.heap import HeapTuning
 from airflow_provider_partner.extract.spool import ReferralSpool
 from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
+from airflow_provider_partner.hooks.paging import ReferralPage
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
-__all__ = ["FetchStats", "fetch_into_spool", "make_hooks"]
+__all__ = ["FetchStats", "OnDone", "OnPage", "fetch_into_spool", "make_hooks"]
+
+#: Called after each page is spooled, with its slice's index (may raise to abort).
+OnPage = Callable[[int, ReferralPage], None]
+#: Called when a slice has no more pages, with its index.
+OnDone = Callable[[int], None]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +101,7 @@ def _worker(
     stop: threading.Event,
 ) -> None:
     try:
-        for page in hook.iter_pages(**query):
+        for page in open_pages(hook, query):
             if stop.is_set() or not _put(items, ("page", index, page), stop):
                 return
     except BaseException as err:  # noqa: BLE001 - handed to the calling thread, which re-raises it
@@ -115,7 +122,8 @@ def _fetch_inline(
     query: Mapping[str, Any],
     spool: ReferralSpool,
     stop: threading.Event,
-    on_page: Callable[[], None] | None,
+    on_page: OnPage | None,
+    on_done: OnDone | None,
     tuning: HeapTuning,
 ) -> FetchStats:
     """
@@ -127,7 +135,7 @@ def _fetch_inline(
     """
     started = time.monotonic()
     pages = received = 0
-    iterator = iter(hook.iter_pages(**query, prefetch=True))
+    iterator = iter(open_pages(hook, query, prefetch=True))
     try:
         for page in iterator:
             if stop.is_set():
@@ -136,13 +144,15 @@ def _fetch_inline(
             pages += 1
             tuning.start()
             if on_page is not None:
-                on_page()
+                on_page(0, page)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
     if stop.is_set():
         raise _cancelled(pages, received)
+    if on_done is not None:
+        on_done(0)
     return FetchStats(
         pages=pages, received=received, seconds=time.monotonic() - started, per_slice=(received,)
     )
@@ -154,16 +164,21 @@ def fetch_into_spool(
     spool: ReferralSpool,
     stop: threading.Event,
     *,
-    on_page: Callable[[], None] | None = None,
+    on_page: OnPage | None = None,
+    on_done: OnDone | None = None,
 ) -> FetchStats:
     """
     Page every query (a single one in the calling thread, several in a thread each) into ``spool``.
 
     :param hooks: one hook per query (see :func:`make_hooks`).
-    :param queries: keyword arguments of :meth:`PartnerCenterHook.iter_pages`, one dict per slice.
+    :param queries: keyword arguments of :meth:`PartnerCenterHook.iter_pages`, one dict per slice,
+        with what :func:`~airflow_provider_partner.extract.cursor.open_pages` adds (a first page,
+        a slice to go on from).
     :param spool: where referrals go (used from the calling thread only).
     :param stop: set it to stop paging; it is also set when any slice fails.
-    :param on_page: called after each page is spooled (may raise to abort, e.g. a size limit).
+    :param on_page: called after each page is spooled with its slice's index and the page (may
+        raise to abort, e.g. a size limit).
+    :param on_done: called when a slice has no more pages, with its index.
     :raises PartnerCenterCancelledError: when ``stop`` was set from outside.
 
     The garbage collector is tuned from the first page on (see
@@ -174,8 +189,8 @@ def fetch_into_spool(
     tuning = HeapTuning()
     try:
         if len(queries) == 1:
-            return _fetch_inline(hooks[0], queries[0], spool, stop, on_page, tuning)
-        return _fetch_threads(hooks, queries, spool, stop, on_page, tuning)
+            return _fetch_inline(hooks[0], queries[0], spool, stop, on_page, on_done, tuning)
+        return _fetch_threads(hooks, queries, spool, stop, on_page, on_done, tuning)
     finally:
         tuning.stop()
 
@@ -185,7 +200,8 @@ def _fetch_threads(
     queries: Sequence[Mapping[str, Any]],
     spool: ReferralSpool,
     stop: threading.Event,
-    on_page: Callable[[], None] | None,
+    on_page: OnPage | None,
+    on_done: OnDone | None,
     tuning: HeapTuning,
 ) -> FetchStats:
     """Page each query in a thread of its own; spool their pages here, as they come."""
@@ -220,12 +236,14 @@ def _fetch_threads(
                 pages += 1
                 tuning.start()
                 if on_page is not None:
-                    on_page()
+                    on_page(index, payload)
             elif kind == "error":
                 log.error("Slice %d of %d failed: %s", index + 1, len(threads), payload)
                 raise payload
             else:
                 finished += 1
+                if on_done is not None:
+                    on_done(index)
         completed = True
     finally:
         if not completed:

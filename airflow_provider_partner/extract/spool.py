@@ -159,9 +159,30 @@ class ReferralSpool:
         :raises PartnerCenterCancelledError: the spool was closed meanwhile.
         """
         with self._guard.step():
-            return self._add(records, part)
+            return self._add(records, part, None)
 
-    def _add(self, records: Iterable[dict[str, Any]], part: int) -> int:
+    def add_bodies(self, bodies: list[bytes], part: int = 0) -> int:
+        """
+        Upsert referrals given as compact JSON (lines a checkpoint saved from this spool's files).
+
+        Each body is written as given, so a spool restored from its own lines holds the same bytes.
+
+        :param bodies: one referral's JSON per item, without the newline.
+        :param part: the slice they belong to.
+        """
+        import orjson
+
+        with self._guard.step():
+            return self._add([orjson.loads(body) for body in bodies], part, bodies)
+
+    def sync(self) -> dict[int, tuple[Path, int]]:
+        """Flush every slice's file; return each one's path and size (what a checkpoint copies)."""
+        with self._guard.step():
+            for found in self._parts.values():
+                found.file.flush()
+            return {k: (found.path, found.offset) for k, found in self._parts.items()}
+
+    def _add(self, records: Iterable[dict[str, Any]], part: int, bodies: list[bytes] | None) -> int:
         if self._reading:
             raise RuntimeError("The spool is being read; no more records can be added.")
         import orjson
@@ -175,7 +196,7 @@ class ReferralSpool:
         offset = into.offset
         ordered, last = into.ordered, into.last
         first = into.first
-        for record in records:
+        for number, record in enumerate(records):
             referral_id = record.get("id")
             if not isinstance(referral_id, str) or not referral_id:
                 raise PartnerCenterResponseError(
@@ -190,7 +211,7 @@ class ReferralSpool:
                     first = key
                 ordered = key > last
                 last = key
-            body = dumps(record)
+            body = dumps(record) if bodies is None else bodies[number]
             size = len(body)
             rows.append((referral_id, updated, sortkey, part, offset, size))
             chunks.append(body)

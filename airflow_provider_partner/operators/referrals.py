@@ -29,6 +29,7 @@ from airflow_provider_partner.links import ReferralsWorkspaceLink
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
+    from airflow_provider_partner.extract.checkpoint import CheckpointStore
     from airflow_provider_partner.extract.engine import Extraction, ExtractionResult
     from airflow_provider_partner.operators.lineage import ExtractionFacts
 
@@ -135,6 +136,11 @@ class PartnerCenterReferralsOperator(BaseOperator):
     :param max_xcom_records: XCom mode only: fail when more referrals than this are found.
     :param window_start: explicit window start (templated; ISO-8601 or datetime), with ``window_end``.
     :param window_end: explicit window end (exclusive).
+    :param resume: file mode: keep a checkpoint beside the output while paging (the referrals
+        spooled so far and where each slice's paging was), so that a retry of a killed try goes on
+        from it instead of fetching every page again; removed when the file is published. The
+        manifest goes to the task state store on Airflow 3.3, beside the output on 3.1 and 3.2.
+        Not with ``top``. See "Resuming a killed extraction" in ``docs/operator.md``.
     """
 
     template_fields: Sequence[str] = (
@@ -170,6 +176,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         max_xcom_records: int = 500,
         window_start: str | dt.datetime | None = None,
         window_end: str | dt.datetime | None = None,
+        resume: bool = True,
         **kwargs: Any,
     ) -> None:
         path_text = str(output_path) if output_path is not None else None
@@ -199,6 +206,7 @@ class PartnerCenterReferralsOperator(BaseOperator):
         self.max_xcom_records = max_xcom_records
         self.window_start = window_start
         self.window_end = window_end
+        self.resume = resume
         #: The complete ``$filter`` sent (user filter and window), set by :meth:`execute`.
         self.query_filter: str | None = None
         self._extraction: Extraction | None = None
@@ -231,11 +239,12 @@ class PartnerCenterReferralsOperator(BaseOperator):
             self._record_lineage(plan, result, None)
             self._emit_asset_events(context, self._event_extra(result, window, None), None)
             return result.records
-        result = extraction.to_file(target, self.output_format)
+        result = extraction.to_file(target, self.output_format, self._checkpoint(context, plan, target))
         self._record_lineage(plan, result, target)
         self.log.info("Wrote %d referral(s) to %s", result.count, target)
         extra = self._event_extra(result, window, target)
         self._emit_asset_events(context, extra, asset_uri(str(target)))
+        resumed = {"resumed_pages": result.resumed_pages} if result.resumed_pages else {}
         return {
             "path": str(target),
             "format": self.output_format,
@@ -248,7 +257,22 @@ class PartnerCenterReferralsOperator(BaseOperator):
             "duplicates_removed": result.duplicates_removed,
             "parallelism": result.slices,
             "seconds": result.seconds,
+            **resumed,
         }
+
+    def _checkpoint(
+        self, context: Context, plan: ExtractionPlan, target: ObjectStoragePath
+    ) -> CheckpointStore | None:
+        """Where this task instance keeps its progress for a retry (``None`` when it does not)."""
+        if not self.resume or plan.top is not None:
+            return None
+        from airflow_provider_partner.extract.checkpoint import CheckpointStore, describe_plan, identity_of
+
+        # Airflow 3.3+: the state store shared by the tries of this task instance; before, none.
+        state_store = context.get("task_state_store")
+        return CheckpointStore(
+            target, identity_of(context, self.task_id), describe_plan(plan, target), state_store
+        )
 
     def _window(self, context: Context) -> Window | None:
         if self.window_field is None:
