@@ -18,17 +18,16 @@ interface imported at DAG parse time.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from airflow_provider_partner.hooks.bodies import decode_json, snippet
 from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
+from airflow_provider_partner.hooks.prefetch import Prefetcher
 from airflow_provider_partner.hooks.urls import origin, redact_url
 
 __all__ = ["NextLinkPolicy", "PageFetcher", "ReferralPage", "iterate_pages", "parse_page"]
@@ -60,29 +59,6 @@ class ReferralPage:
         return len(self.records)
 
 
-def _snippet(text: str | bytes) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    flat = " ".join(text.split())
-    return flat[:200] + ("..." if len(flat) > 200 else "")
-
-
-def _loads(body: str | bytes) -> Any:
-    """
-    Decode a page: orjson (3-4x faster than ``json``: the biggest cost of paging), else ``json``.
-
-    ``json`` is the fallback for what orjson refuses but JSON text may be: UTF-16/32 bodies, a
-    UTF-8 BOM, ``NaN``/``Infinity``; its error is the one reported when both fail. Unlike ``json``,
-    orjson reads integers beyond 64 bits as floats (no Partner Center field holds one).
-    """
-    import orjson
-
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
-
-
 def parse_page(
     *,
     body: str | bytes,
@@ -100,43 +76,29 @@ def parse_page(
     :param url: the URL requested (for messages).
     :param request_id: the request id (for messages and the page).
     """
-    where = f"page {number} ({redact_url(url)}, MS-RequestId={request_id})"
-    media = (content_type or "").split(";")[0].strip().lower()
-    if not (media == "application/json" or media.endswith("+json")):
-        raise PartnerCenterResponseError(
-            f"Expected JSON for {where} but got Content-Type {content_type or 'none'!r}; "
-            f"a proxy or gateway may have answered instead of the API. Body starts: {_snippet(body)!r}"
-        )
-    try:
-        data = _loads(body)
-    except RecursionError:
-        raise PartnerCenterResponseError(
-            f"The JSON of {where} is nested deeper than a decoder can follow ({len(body)} chars); no "
-            "Partner Center response is. A proxy or server is misbehaving."
-        ) from None
-    except ValueError as err:
-        raise PartnerCenterResponseError(
-            f"Invalid JSON in {where}: {err} ({len(body)} chars received; the response was probably "
-            f"cut off). Body ends: {_snippet(body[-200:])!r}"
-        ) from None
+
+    def where() -> str:  # called on failure only: redacting the URL costs 8 µs a page
+        return f"page {number} ({redact_url(url)}, MS-RequestId={request_id})"
+
+    data = decode_json(body, content_type, where)
     if not isinstance(data, dict):
         raise PartnerCenterResponseError(
-            f"Expected a JSON object with a 'value' list in {where}, got {type(data).__name__}."
+            f"Expected a JSON object with a 'value' list in {where()}, got {type(data).__name__}."
         )
     records = data.get("value")
     if not isinstance(records, list):
         found = "missing" if "value" not in data else f"a {type(records).__name__}"
         raise PartnerCenterResponseError(
-            f"The 'value' list is {found} in {where}; keys present: {sorted(data)[:10]}."
+            f"The 'value' list is {found} in {where()}; keys present: {sorted(data)[:10]}."
         )
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise PartnerCenterResponseError(
-                f"Item {index} of 'value' in {where} is a {type(record).__name__}, not a referral object."
+                f"Item {index} of 'value' in {where()} is a {type(record).__name__}, not a referral object."
             )
     next_link = data.get("@odata.nextLink")
     if next_link is not None and (not isinstance(next_link, str) or not next_link.strip()):
-        raise PartnerCenterResponseError(f"'@odata.nextLink' in {where} is not a URL: {next_link!r}.")
+        raise PartnerCenterResponseError(f"'@odata.nextLink' in {where()} is not a URL: {next_link!r}.")
     count = data.get("@odata.count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
         count = None
@@ -213,7 +175,7 @@ class NextLinkPolicy:
         ).digest()
         if key in self._seen:
             raise PartnerCenterNextLinkError(
-                f"The API returned the same @odata.nextLink twice ({_snippet(next_link)}); stopping to "
+                f"The API returned the same @odata.nextLink twice ({snippet(next_link)}); stopping to "
                 "avoid an endless paging loop. Narrow the $filter or retry later."
             )
         self._seen.add(key)
@@ -264,7 +226,7 @@ def iterate_pages(
     next_params: dict[str, str] | None = dict(params)
     number = records = 0
     started = time.monotonic()
-    ahead = _Prefetcher(fetch) if prefetch else None
+    ahead = Prefetcher(fetch) if prefetch else None
     pending = False
     try:
         while True:
@@ -343,55 +305,6 @@ class _Circling:
                 "@odata.nextLink (max_empty_pages): the server is paging in circles. Retry later, or "
                 "report the response to Microsoft."
             )
-
-
-class _Prefetcher:
-    """
-    One daemon thread per iteration that sends the next page's request while the caller parses.
-
-    One thread for the whole iteration, not one per page: starting a thread costs about as much
-    as parsing a tenth of a page. :meth:`close` lets it end after the request it is sending (a
-    caller that stops early never waits for it).
-    """
-
-    def __init__(self, fetch: PageFetcher) -> None:
-        self._fetch = fetch
-        self._inbox: queue.SimpleQueue[tuple[str, Mapping[str, str] | None] | None] = queue.SimpleQueue()
-        self._outbox: queue.SimpleQueue[tuple[Any, BaseException | None]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._taken = threading.Semaphore(0)
-
-    def send(self, url: str, params: Mapping[str, str] | None) -> None:
-        """Start the request for ``url`` (one at a time: :meth:`result` before the next send)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="partner-center-next-page", daemon=True)
-            self._thread.start()
-        self._inbox.put((url, params))
-        # Back once the request is on its way, as a thread started for it would be.
-        self._taken.acquire()
-
-    def _run(self) -> None:
-        while (request := self._inbox.get()) is not None:
-            self._taken.release()
-            self._outbox.put(self._send_one(*request))
-
-    def _send_one(self, url: str, params: Mapping[str, str] | None) -> tuple[Any, BaseException | None]:
-        try:
-            return self._fetch(url, params), None
-        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-            return None, err
-
-    def result(self) -> PageResponse:
-        """Wait for the response; raise what the request raised."""
-        result, error = self._outbox.get()
-        if error is not None:
-            raise error
-        return result  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        """Let the thread end once its current request (if any) is done."""
-        if self._thread is not None:
-            self._inbox.put(None)
 
 
 def _log_progress(pages: int, records: int, started: float, *, done: bool = False) -> None:

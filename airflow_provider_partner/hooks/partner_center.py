@@ -7,41 +7,31 @@ DAG files import this module at parse time, so it imports nothing heavy: ``reque
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_partner import odata
+from airflow_provider_partner.hooks.arguments import (
+    MAX_PAGE_SIZE,
+    list_params,
+    new_referral,
+    patch_operations,
+    query_string,
+    referral_url,
+)
+from airflow_provider_partner.hooks.bodies import json_object, request_id_of
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
 from airflow_provider_partner.hooks.connection_schema import form_widgets, hook_field_behaviour
-from airflow_provider_partner.hooks.errors import (
-    PartnerCenterConfigError,
-    PartnerCenterError,
-    PartnerCenterResponseError,
-)
+from airflow_provider_partner.hooks.errors import PartnerCenterError
 from airflow_provider_partner.hooks.paging import PageResponse, ReferralPage, iterate_pages
 
 if TYPE_CHECKING:
-    import requests
-
     from airflow_provider_partner.hooks.http import PartnerCenterHttp
     from airflow_provider_partner.hooks.tokens import TokenProvider
 
 __all__ = ["MAX_PAGE_SIZE", "PartnerCenterHook", "ReferralPage"]
-
-#: Largest ``$top`` the API documents for one page; larger caps are applied client-side only.
-MAX_PAGE_SIZE = 100
-_PATCH_OPS = frozenset({"replace", "add"})
-_QUERY_SAFE = "$'(),/:@"
-
-
-def _query_string(params: Mapping[str, str]) -> str:
-    # Spaces as %20 (not "+"), quotes and parentheses kept literal, the way the docs write filters.
-    return "&".join(f"{quote(k, safe='$')}={quote(v, safe=_QUERY_SAFE)}" for k, v in params.items())
 
 
 class PartnerCenterHook(BaseHook):
@@ -152,31 +142,6 @@ class PartnerCenterHook(BaseHook):
         return hook_field_behaviour()
 
     # -- reading ---------------------------------------------------------------------------------
-    def _list_params(
-        self,
-        filter: str | None,
-        orderby: str | None,
-        select: str | Iterable[str] | None,
-        top: int | None,
-    ) -> dict[str, str]:
-        params: dict[str, str] = {}
-        if filter is not None:
-            if not isinstance(filter, str) or not filter.strip():
-                raise PartnerCenterConfigError(
-                    f"filter must be a non-empty OData expression, got {filter!r}."
-                )
-            params["$filter"] = filter.strip()
-        if orderby is not None:
-            params["$orderby"] = odata.validate_orderby(orderby)
-        if select is not None:
-            params["$select"] = odata.select(select)
-        if top is not None:
-            if isinstance(top, bool) or not isinstance(top, int) or top < 0:
-                raise PartnerCenterConfigError(f"top must be a non-negative integer or None, got {top!r}.")
-            if top <= MAX_PAGE_SIZE:
-                params["$top"] = str(top)
-        return params
-
     def iter_pages(
         self,
         *,
@@ -201,7 +166,7 @@ class PartnerCenterHook(BaseHook):
         :param first: the response to this query's first request, from :meth:`request_first_page`:
             it is page 1, and paging goes on from its nextLink.
         """
-        params = self._list_params(filter, orderby, select, top)
+        params = list_params(filter, orderby, select, top)
         return self._pages(params, top, prefetch, first)
 
     def request_first_page(
@@ -222,15 +187,15 @@ class PartnerCenterHook(BaseHook):
         :param select: ``$select``.
         :param count: ask for ``@odata.count`` (``$count=true``).
         """
-        params = self._list_params(filter, orderby, select, None)
+        params = list_params(filter, orderby, select, None)
         if count:
             params["$count"] = "true"
         return self._fetch_page(self.settings.referrals_url, params)
 
     def _fetch_page(self, url: str, query: Mapping[str, str] | None) -> PageResponse:
-        full = f"{url}?{_query_string(query)}" if query else url
+        full = f"{url}?{query_string(query)}" if query else url
         response = self.http.request("GET", full)
-        return response.content, response.headers.get("Content-Type"), _request_id(response)
+        return response.content, response.headers.get("Content-Type"), request_id_of(response)
 
     def _pages(
         self, params: dict[str, str], top: int | None, prefetch: bool, first: PageResponse | None
@@ -267,20 +232,15 @@ class PartnerCenterHook(BaseHook):
         pages = self.iter_pages(filter=filter, orderby=orderby, select=select, top=top)
         return (record for page in pages for record in page.records)
 
-    def _referral_url(self, referral_id: str) -> str:
-        if not isinstance(referral_id, str) or not referral_id.strip():
-            raise PartnerCenterConfigError(f"referral_id must be a non-empty string, got {referral_id!r}.")
-        return f"{self.settings.referrals_url}/{quote(referral_id.strip(), safe='')}"
-
     def get_referral(self, referral_id: str) -> dict[str, Any]:
         """
         Return one referral.
 
         :param referral_id: the referral ``id``.
         """
-        response = self.http.request("GET", self._referral_url(referral_id))
+        response = self.http.request("GET", referral_url(self.settings.referrals_url, referral_id))
         self._report_lineage("input")
-        return _json_object(response, f"referral {referral_id}")
+        return json_object(response, f"referral {referral_id}")
 
     # -- writing ---------------------------------------------------------------------------------
     def update_referral(
@@ -300,8 +260,8 @@ class PartnerCenterHook(BaseHook):
         :param return_representation: ask for the updated referral (``Prefer: return=representation``).
         :return: the updated referral when asked for (and sent), else ``None``.
         """
-        ops = _validate_patch(operations)
-        url = self._referral_url(referral_id)
+        ops = patch_operations(operations)
+        url = referral_url(self.settings.referrals_url, referral_id)
         headers = {"Content-Type": "application/json"}
         if etag:
             headers["If-Match"] = etag
@@ -311,7 +271,7 @@ class PartnerCenterHook(BaseHook):
         self._report_lineage("output")
         if response.status_code == 204 or not response.content:
             return None
-        return _json_object(response, f"updated referral {referral_id}")
+        return json_object(response, f"updated referral {referral_id}")
 
     def create_referral(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """
@@ -320,16 +280,10 @@ class PartnerCenterHook(BaseHook):
         :param body: the new referral.
         :return: the created referral as returned by the API.
         """
-        if not isinstance(body, Mapping):
-            raise PartnerCenterConfigError(f"create_referral needs a dict body, got {type(body).__name__}.")
-        missing = [key for key in ("type", "customerProfile", "consent", "details") if key not in body]
-        if missing:
-            raise PartnerCenterConfigError(
-                f"create_referral body lacks required field(s) {missing} (the API refuses it without them)."
-            )
-        response = self.http.request("POST", self.settings.referrals_url, json=dict(body), ok=(200, 201))
+        sent = new_referral(body)
+        response = self.http.request("POST", self.settings.referrals_url, json=sent, ok=(200, 201))
         self._report_lineage("output")
-        return _json_object(response, "created referral")
+        return json_object(response, "created referral")
 
     def _report_lineage(self, direction: Literal["input", "output"]) -> None:
         # The collection endpoint, not one URI per referral: lineage is about datasets, not rows.
@@ -375,56 +329,3 @@ class PartnerCenterHook(BaseHook):
             f"{age.total_seconds() / 86_400:.1f} days old "
             f"(it dies after {REFRESH_TOKEN_INACTIVE_DAYS} days unused)."
         )
-
-
-def _request_id(response: requests.Response) -> str | None:
-    sent = response.request.headers.get("MS-RequestId") if response.request is not None else None
-    return sent or response.headers.get("Request-ID")
-
-
-def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
-    method = response.request.method if response.request else ""
-    where = f"{what} ({method} {response.url}, MS-RequestId={_request_id(response)})"
-    media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if not (media == "application/json" or media.endswith("+json")):
-        raise PartnerCenterResponseError(
-            f"Expected JSON for {where} but got Content-Type {media or 'none'!r}; body starts: "
-            f"{response.content[:200]!r}"
-        )
-    try:
-        data = json.loads(response.content)
-    except ValueError as err:
-        raise PartnerCenterResponseError(f"Invalid JSON for {where}: {err}.") from None
-    if not isinstance(data, dict):
-        raise PartnerCenterResponseError(f"Expected a JSON object for {where}, got {type(data).__name__}.")
-    return data
-
-
-def _validate_patch(operations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    if (
-        isinstance(operations, (str, bytes, Mapping))
-        or not isinstance(operations, Sequence)
-        or not operations
-    ):
-        raise PartnerCenterConfigError(
-            "operations must be a non-empty list of JSON Patch operations, e.g. "
-            '[{"op": "replace", "path": "/status", "value": "Active"}].'
-        )
-    ops: list[dict[str, Any]] = []
-    for index, op in enumerate(operations):
-        if not isinstance(op, Mapping):
-            raise PartnerCenterConfigError(f"JSON Patch operation {index} must be a dict, got {op!r}.")
-        if op.get("op") not in _PATCH_OPS:
-            raise PartnerCenterConfigError(
-                f"JSON Patch operation {index} has op {op.get('op')!r}; the Referrals API supports only "
-                f"{sorted(_PATCH_OPS)}."
-            )
-        path = op.get("path")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise PartnerCenterConfigError(
-                f"JSON Patch operation {index} needs a path starting with '/', got {path!r}."
-            )
-        if "value" not in op:
-            raise PartnerCenterConfigError(f"JSON Patch operation {index} ({op['op']} {path}) has no value.")
-        ops.append(dict(op))
-    return ops

@@ -10,7 +10,8 @@ server that trickles one byte a second could each take a worker down or hold it 
   connection is dropped and :class:`~.errors.PartnerCenterResponseError` says so;
 - every attempt has a wall-clock deadline; when it passes, a watchdog shuts the attempt's socket
   down, which ends whatever read or handshake is blocked on it, and the attempt fails with
-  :class:`AttemptTimedOut` (a ``requests.Timeout``: retried like any timeout).
+  :class:`AttemptTimedOut` (a ``requests.Timeout``: retried like any timeout). The socket is the
+  connection's, or the response's once ``http.client`` has handed it over (``Connection: close``).
 """
 
 from __future__ import annotations
@@ -46,31 +47,35 @@ class AttemptTimedOut(requests.Timeout):
 
 class TrackingAdapter(HTTPAdapter):
     """
-    An adapter that knows which connection its current request uses, so a watchdog can end it.
+    An adapter that knows which connection and response its current request uses, so a watchdog
+    can end it.
 
     One request at a time per adapter: the hook's HTTP client is used by one thread at a time.
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        #: The connection of the current request, from the pool.
         self.current: Any = None
+        #: Its urllib3 response once the headers are in: it owns the socket of a response that
+        #: ends the connection (``http.client`` then sets the connection's ``sock`` to ``None``).
+        self.response: Any = None
+        #: Set by :meth:`abort_current`: a response that arrives after it is shut down at once.
+        self.aborted = False
         super().__init__(**kwargs)
 
     def _pool_classes(self) -> dict[str, type]:
         adapter = self
 
-        class _Https(HTTPSConnectionPool):
-            def _get_conn(self, timeout: float | None = None) -> Any:
-                connection = super()._get_conn(timeout)
-                adapter.current = connection
-                return connection
+        def tracked(pool: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+            class Tracked(pool):  # type: ignore[valid-type,misc]  # a base chosen at run time
+                def _get_conn(self, timeout: float | None = None) -> Any:
+                    connection = super()._get_conn(timeout)
+                    adapter.current = connection
+                    return connection
 
-        class _Http(HTTPConnectionPool):
-            def _get_conn(self, timeout: float | None = None) -> Any:
-                connection = super()._get_conn(timeout)
-                adapter.current = connection
-                return connection
+            return Tracked
 
-        return {"https": _Https, "http": _Http}
+        return {"https": tracked(HTTPSConnectionPool), "http": tracked(HTTPConnectionPool)}
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -81,13 +86,37 @@ class TrackingAdapter(HTTPAdapter):
         manager.pool_classes_by_scheme = self._pool_classes()
         return manager
 
+    def start(self) -> None:
+        """Forget the previous request: a new attempt begins."""
+        self.response = None
+        self.aborted = False
+
+    def build_response(self, req: Any, resp: Any) -> requests.Response:
+        """Keep the urllib3 response (see :attr:`response`); shut it if the deadline has passed."""
+        self.response = resp
+        if self.aborted:
+            # The watchdog fired while the headers came in, with no socket left to shut.
+            _shut_response(resp)
+        return super().build_response(req, resp)
+
     def abort_current(self) -> None:
         """Shut the current request's socket down (from another thread): its blocked call ends."""
+        self.aborted = True
         sock = getattr(self.current, "sock", None)
         if sock is not None:
             # Already closed: the attempt is over anyway.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        elif self.response is not None:
+            _shut_response(self.response)
+
+
+def _shut_response(response: Any) -> None:
+    # urllib3's own way to end a read blocked in another thread, on the socket it kept when
+    # http.client handed it to the response. It refuses (ValueError, RuntimeError) a response
+    # without a socket or one whose connection went back to the pool: nothing to end then.
+    with contextlib.suppress(OSError, ValueError, RuntimeError):
+        response.shutdown()
 
 
 class _Watchdog:
@@ -166,6 +195,7 @@ class AttemptDeadline:
             self.adapter.abort_current()
 
     def __enter__(self) -> AttemptDeadline:
+        self.adapter.start()
         _WATCHDOG.arm(self)
         return self
 

@@ -48,6 +48,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.authorizations.append(self.headers.get("Authorization", ""))
         getattr(self, f"_mode_{self.server.mode}")()
 
+    def do_POST(self) -> None:
+        # Writes get the same crafted answers, once their body is read.
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
+
+    def do_PATCH(self) -> None:
+        self.do_POST()
+
     def _json(self, body: Any, status: int = 200) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -105,9 +113,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _mode_trickle(self) -> None:
         # Headers at once, then the body one byte at a time: every socket read succeeds.
+        self._trickle_page(keep_alive=True)
+
+    def _mode_trickle_close(self) -> None:
+        # The same with Connection: close, where http.client hands the socket to the response.
+        self._trickle_page(keep_alive=False)
+
+    def _trickle_page(self, *, keep_alive: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "100000")
+        if not keep_alive:
+            self.send_header("Connection", "close")
         self.end_headers()
         self._trickle(b'{"value": [' + b" " * 99_990)
 
