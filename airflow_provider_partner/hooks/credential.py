@@ -38,6 +38,7 @@ from airflow_provider_partner.hooks.token_failures import (
     acquisition_failure,
     failure_kind,
     unreachable,
+    unreadable_answer,
 )
 
 if TYPE_CHECKING:
@@ -308,6 +309,9 @@ class Credential:
             return self._acquire_by_grants()
         except requests.RequestException as err:
             raise unreachable(self.settings, err) from None
+        except (ValueError, RecursionError) as err:
+            # MSAL parses the token answer with json.loads and lets both escape.
+            raise unreadable_answer(self.settings, err) from None
 
     def _acquire_by_grants(self) -> dict[str, Any]:
         assert self._app is not None

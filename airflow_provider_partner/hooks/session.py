@@ -10,6 +10,7 @@ set only on the session would silently be ignored wherever that variable is set.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -183,6 +184,29 @@ def build_authority_session(settings: PartnerCenterSettings) -> requests.Session
     return new_session(settings, retry=retry, answer=answer)
 
 
+class _WithholdTokenBodies(logging.Filter):
+    """
+    Keep the body out of MSAL's "Token response is not in json format: <body>" error line.
+
+    A token answer cut off by a proxy still holds the new access and refresh tokens, which the
+    masker does not know yet: the line keeps its words, the body is replaced.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Token response is not in json format"):
+            record.msg = "Token response is not in json format (body withheld: it may hold tokens)"
+            record.args = ()
+        return True
+
+
+_WITHHOLD = _WithholdTokenBodies()
+
+
+def _withhold_token_bodies() -> None:
+    # The logger MSAL's OAuth2 client writes that line to; adding the same filter twice is a no-op.
+    logging.getLogger("msal.oauth2cli.oauth2").addFilter(_WITHHOLD)
+
+
 def build_msal_app(
     settings: PartnerCenterSettings,
     cache: msal.SerializableTokenCache | None = None,
@@ -198,6 +222,7 @@ def build_msal_app(
     """
     import msal
 
+    _withhold_token_bodies()
     kwargs: dict[str, Any] = {
         "authority": settings.authority,
         "token_cache": cache,

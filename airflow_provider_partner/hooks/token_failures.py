@@ -63,6 +63,29 @@ def unreachable(settings: PartnerCenterSettings, err: Exception) -> PartnerCente
     )
 
 
+def unreadable_answer(settings: PartnerCenterSettings, err: Exception) -> PartnerCenterAuthError:
+    """
+    The error for a token answer that is not JSON (cut off, or nested past any decoder's depth).
+
+    :param settings: connection settings.
+    :param err: what MSAL's parse raised (``ValueError`` or ``RecursionError``); its text is
+        named, never the body, which may hold tokens.
+    """
+    why = (
+        "is nested deeper than a decoder can follow"
+        if isinstance(err, RecursionError)
+        else f"is not JSON ({type(err).__name__}: {trim_body(str(err), 120)}; probably cut off)"
+    )
+    return PartnerCenterAuthError(
+        f"The authority {settings.authority} answered the token request of connection "
+        f"{settings.conn_id!r} with a body that {why}; Entra ID never answers so. A proxy or server "
+        "on the way is misbehaving: check extras authority_host and proxies, then run the task "
+        "again. The body is not shown: it may hold tokens.",
+        kind=AuthFailure.OTHER,
+        error="unreadable_token_response",
+    )
+
+
 def describe_result(result: dict[str, Any]) -> str:
     """``error: first line of the description`` of one refusal, for the list of attempts."""
     description = str(result.get("error_description") or "").strip().splitlines()

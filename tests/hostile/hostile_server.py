@@ -161,6 +161,38 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _authority(self, token_body: bytes) -> None:
+        # An Entra ID look-alike whose discovery answers well and whose token answer is broken.
+        if self.path.endswith("/.well-known/openid-configuration"):
+            base = f"{self.server.url}/{self.path.strip('/').split('/')[0]}"
+            self._json(
+                {
+                    "issuer": f"{base}/v2.0",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                }
+            )
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(token_body)))
+        self.end_headers()
+        self.wfile.write(token_body)
+
+    def _mode_token_cut(self) -> None:
+        # A token answer cut off by a proxy: the new tokens are in what did arrive.
+        self._authority(
+            b'{"token_type": "Bearer", "expires_in": 3599, "access_token": "'
+            + self.server.cut_access_token.encode()
+            + b'", "refresh_token": "'
+            + self.server.cut_refresh_token.encode()
+        )
+
+    def _mode_token_deep(self) -> None:
+        depth = 100_000
+        self._authority(b'{"access_token": ' + b"[" * depth + b"]" * depth + b"}")
+
     def _mode_echo(self) -> None:
         # A broken proxy answering 400 with the request it received, headers included.
         echoed = "".join(f"{name}: {value}\n" for name, value in self.headers.items())
