@@ -226,3 +226,29 @@ def test_cli_close_connections_and_latency_flags(processes) -> None:
     # One handshake per API request, plus the one of this admin request itself.
     assert _admin(info, "handshakes", method="GET").json() == {"handshakes": 3}
     assert _stop(proc) == 0
+
+
+def test_cli_soak_flags_sized_short_lived_rotating_tokens(processes) -> None:
+    proc, info = _start(
+        *ARGS, "--token-ttl", "2", "--access-token-bytes", "1500", "--revoke-used-refresh-tokens"
+    )
+    processes.append(proc)
+    body = _token(info, info["refresh_token"])
+    assert (len(body["access_token"]), body["access_token"][:10], body["expires_in"]) == (
+        1500,
+        "emu-at-eyJ",
+        2,
+    )
+    assert _token(info, info["refresh_token"])["error_codes"] == [50173]
+    assert _admin(info, "token_counts", method="GET").json() == {"access_tokens": 1, "refresh_tokens": 2}
+    issued = _admin(info, "issued_tokens", method="GET").json()
+    assert issued == {
+        "access_tokens": [body["access_token"]],
+        "refresh_tokens": [info["refresh_token"], body["refresh_token"]],
+    }
+    assert _stop(proc) == 0
+
+    refused, failed = _start("--port", "0", "--referrals", "1", "--access-token-bytes", "49")
+    processes.append(refused)
+    assert refused.returncode == 2
+    assert "access_token_bytes must be 0 (the default token) or at least 50, got 49" in failed["stderr"]

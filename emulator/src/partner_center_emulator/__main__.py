@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--page-size", type=int, default=100, help="largest page served (default 100)")
     parser.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime, s (default 3600)")
     parser.add_argument(
+        "--access-token-bytes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every access token exactly N characters (>= 50; JWT-shaped when long enough, as "
+        "Entra's ~1.5 KB ones); default 0: 50-character opaque tokens",
+    )
+    parser.add_argument(
+        "--revoke-used-refresh-tokens",
+        action="store_true",
+        help="enforce rotation: a refresh token works once, then invalid_grant (AADSTS50173)",
+    )
+    parser.add_argument(
         "--now", type=_parse_now, default=None, help="fixed start time, e.g. 2026-11-01T00:00:00Z"
     )
     parser.add_argument(
@@ -88,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             period_days=args.period_days,
             page_size=args.page_size,
             token_ttl=args.token_ttl,
+            access_token_bytes=args.access_token_bytes,
+            revoke_used_refresh_tokens=args.revoke_used_refresh_tokens,
             host=args.host,
             port=args.port,
             now=args.now,

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from partner_center_emulator.server import Emulator
 
-_GET = frozenset({"info", "stats", "handshakes", "referrals", "users"})
+_GET = frozenset({"info", "stats", "handshakes", "referrals", "users", "token_counts", "issued_tokens"})
 
 
 def _body(request: Request) -> Any:
@@ -52,7 +52,8 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
     """
     Run one admin action (401 without the admin token, before anything else is looked at).
 
-    GET ``info``, ``stats``, ``handshakes``, ``users``, ``referrals``; POST ``configure`` (settings object),
+    GET ``info``, ``stats``, ``handshakes``, ``users``, ``referrals``, ``token_counts``,
+    ``issued_tokens``; POST ``configure`` (settings object),
     ``script_faults`` (list of kinds, or ``{"faults": [...]}``), ``release_incoming``
     (``{"n": 3, ...overrides}``), ``approve`` (``{"user_code", "username"}``), ``reset_stats``,
     ``expire_access_tokens``, ``age_refresh_tokens`` (``{"days"}``), ``issue_refresh_token``
@@ -74,6 +75,10 @@ def handle_admin(emu: Emulator, action: str, request: Request) -> Response:
             return _reply(emu.users)
         if action == "referrals":
             return _reply(emu.referrals())
+        if action == "token_counts":
+            return _reply(emu.token_counts())
+        if action == "issued_tokens":
+            return _reply(emu.issued_tokens())
         if action == "configure":
             emu.configure(**body)
         elif action == "script_faults":

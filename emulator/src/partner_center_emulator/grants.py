@@ -10,13 +10,13 @@ msal's token cache, ``get_accounts()`` and ``acquire_token_silent`` work against
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
 from partner_center_emulator.entra_errors import OAuthError
+from partner_center_emulator.token_values import b64url, new_access_token, unsigned_jwt
 
 if TYPE_CHECKING:
     from partner_center_emulator.identity import Identity, User
@@ -134,12 +134,12 @@ def token_response(
     :param issuer_base: ``https://host:port`` (for the id token's ``iss``).
     :param mfa: whether the sign-in did multi-factor authentication (the refresh token keeps it).
     """
-    access = "emu-at-" + secrets.token_urlsafe(32)
+    now = int(time.time())
+    ttl = identity.token_ttl
+    access = new_access_token(identity.access_token_bytes, _access_claims(identity, user, now, ttl))
     # A rotated refresh token keeps the strength of the sign-in it descends from.
     refresh = identity.issue_refresh_token(user.username, mfa=mfa)
-    ttl = identity.token_ttl
     identity.issue_access_token(access, user.username, ttl)
-    now = int(time.time())
     claims = {
         "aud": identity.client_id,
         "iss": f"{issuer_base}/{identity.tenant_id}/v2.0",
@@ -161,8 +161,8 @@ def token_response(
         "ext_expires_in": ttl,
         "access_token": access,
         "refresh_token": refresh,
-        "id_token": _unsigned_jwt(claims),
-        "client_info": _b64url(json.dumps(info).encode()),
+        "id_token": unsigned_jwt(claims),
+        "client_info": b64url(json.dumps(info).encode()),
     }
 
 
@@ -188,11 +188,22 @@ def start_device_flow(identity: Identity, form: dict[str, str], verification_uri
     }
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unsigned_jwt(claims: dict[str, Any]) -> str:
-    # Well-formed but unsigned: msal reads the claims and does not validate the signature.
-    header = {"typ": "JWT", "alg": "none"}
-    return f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}."
+def _access_claims(identity: Identity, user: User, now: int, ttl: int) -> dict[str, Any] | None:
+    """The claims of a JWT-shaped access token (Entra's v1.0 ones), or ``None`` for the default token."""
+    if not identity.access_token_bytes:
+        return None
+    return {
+        "aud": API_RESOURCE,
+        "iss": f"https://sts.windows.net/{identity.tenant_id}/",
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "appid": identity.client_id,
+        "name": user.display_name,
+        "oid": user.object_id,
+        "scp": "user_impersonation",
+        "sub": user.object_id,
+        "tid": identity.tenant_id,
+        "upn": user.username,
+        "ver": "1.0",
+    }

@@ -86,6 +86,9 @@ class Identity:
     client_secret: str
     users: dict[str, User]
     token_ttl: int = 3600
+    #: 0: access tokens are ``emu-at-`` + 43 random characters; else exactly this many characters
+    #: (JWT-shaped when there is room; see :mod:`.token_values`).
+    access_token_bytes: int = 0
     revoke_used_refresh_tokens: bool = False
     require_client_secret: bool = False
     device_code_interval: int = 5
@@ -101,6 +104,8 @@ class Identity:
     #: refresh token -> [username, revoked?, issued at (epoch seconds), signed in with MFA?]
     _refresh: dict[str, list[Any]] = field(default_factory=dict)
     _devices: dict[str, DeviceCode] = field(default_factory=dict)
+    #: Every access and refresh token issued since start, in order (never cleared nor expired).
+    _issued: dict[str, list[str]] = field(default_factory=lambda: {"access_tokens": [], "refresh_tokens": []})
     _generation: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,6 +131,7 @@ class Identity:
         token = "emu-rt-" + secrets.token_urlsafe(32)
         with self._lock:
             self._refresh[token] = [user.username, False, time.time(), mfa]
+            self._issued["refresh_tokens"].append(token)
         return token
 
     def age_refresh_tokens(self, days: float) -> int:
@@ -177,6 +183,17 @@ class Identity:
         """
         with self._lock:
             self._access[token] = _AccessToken(username, time.monotonic() + ttl, self._generation)
+            self._issued["access_tokens"].append(token)
+
+    def issued_tokens(self) -> dict[str, list[str]]:
+        """Every access and refresh token issued since start (not those restored from a state dir)."""
+        with self._lock:
+            return {kind: list(tokens) for kind, tokens in self._issued.items()}
+
+    def token_counts(self) -> dict[str, int]:
+        """How many access and refresh tokens were issued since start."""
+        with self._lock:
+            return {kind: len(tokens) for kind, tokens in self._issued.items()}
 
     def check_mfa(self, mfa: bool) -> None:
         """Refuse a sign-in without MFA while Conditional Access requires it (AADSTS50076)."""

@@ -18,7 +18,7 @@ from odata_query import ast
 from odata_query.grammar import ODataLexer, ODataParser
 
 from partner_center_emulator.clock import format_ticks, parse_to_ticks
-from partner_center_emulator.data import DATETIME_PATHS, FIELDS
+from partner_center_emulator.enums import DATETIME_PATHS, FIELDS
 
 Record = dict[str, Any]
 Env = dict[str, Any]

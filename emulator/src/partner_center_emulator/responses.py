@@ -1,4 +1,4 @@
-"""Response builders shared by the API handlers: JSON, OData errors, 401s and canned faults."""
+"""Response builders shared by the API handlers: JSON, OData errors, 401s, canned faults, rejections."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(
         orjson.dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8"
     )
+
+
+class RejectError(Exception):
+    """Answer the request with this response (auth failures, faults, an unknown tenant)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 #: Error body shapes of the API (the ``error_format`` setting).
@@ -70,6 +78,13 @@ def unauthorized(why: str) -> Response:
         why,
         {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{quoted}"'},
     )
+
+
+def truncate(response: Response) -> Response:
+    """Cut the body of ``response`` in half (the ``truncated`` fault; ``Content-Length`` follows)."""
+    data = response.get_data()
+    response.set_data(data[: max(1, len(data) // 2)])
+    return response
 
 
 def fault_response(kind: str, retry_after: int) -> Response | None:

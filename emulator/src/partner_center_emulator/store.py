@@ -16,29 +16,22 @@ from collections.abc import Callable
 from typing import Any
 
 from partner_center_emulator.clock import Clock, format_ticks, parse_to_ticks
-from partner_center_emulator.contract import READ_ONLY_FIELDS
-from partner_center_emulator.data import (
-    MODIFIED_VIA_API,
-    SUBSTATUSES,
-    TRANSITIONS,
-    Generator,
-    new_etag,
-    new_guid,
-    referral_links,
-)
+from partner_center_emulator.creation import REQUIRED_ON_CREATE, check_new, outgoing_record
+from partner_center_emulator.data import Generator, new_etag
+from partner_center_emulator.enums import MODIFIED_VIA_API
 from partner_center_emulator.query import Query, compile_tree, parse_filter, parse_orderby
 from partner_center_emulator.ranges import INDEXED_FIELD, Bounds, created_bounds, rows_within
-from partner_center_emulator.writes import StoreError, apply_operation, check_schema
+from partner_center_emulator.writes import (
+    StoreError,
+    apply_operation,
+    check_schema,
+    check_update,
+    etag_matches,
+)
+
+__all__ = ["REQUIRED_ON_CREATE", "QueryCancelledError", "ReferralStore", "on_team", "visible_to"]
 
 Referral = dict[str, Any]
-
-_ENUMS = {
-    "status": tuple(SUBSTATUSES),
-    "type": ("Independent", "Shared"),
-    "qualification": ("None", "Direct", "MarketingQualified", "SalesQualified"),
-    "salesStage": ("Qualify", "Develop", "Propose", "Close"),
-}
-REQUIRED_ON_CREATE = ("type", "customerProfile", "consent", "details")
 
 
 #: Rows a query filters between two looks at whether its client is still there.
@@ -235,8 +228,7 @@ class ReferralStore:
             current = self.get(referral_id)
             if current is None:
                 raise StoreError(404, "NotFound", f"Referral {referral_id} was not found.")
-            conditional = if_match is not None and if_match.strip() != "*"
-            if conditional and _bare_etag(str(if_match)) != _bare_etag(current["eTag"]):
+            if not etag_matches(if_match, current["eTag"]):
                 raise StoreError(
                     412,
                     "PreconditionFailed",
@@ -245,7 +237,7 @@ class ReferralStore:
             updated = copy.deepcopy(current)
             for op in operations:
                 apply_operation(updated, op)
-            self._validate(current, updated)
+            check_update(current, updated)
             check_schema(updated)
             now = self.clock.tick()
             updated["lastModifiedVia"] = MODIFIED_VIA_API
@@ -259,29 +251,6 @@ class ReferralStore:
             self._written(updated)
             return updated
 
-    @staticmethod
-    def _validate(current: Referral, updated: Referral) -> None:
-        for field, allowed in _ENUMS.items():
-            if updated.get(field) != current.get(field) and updated.get(field) not in allowed:
-                raise StoreError(
-                    400, "BadRequest", f"{field} {updated.get(field)!r} is not one of {', '.join(allowed)}."
-                )
-        old, new = current["status"], updated["status"]
-        if new not in TRANSITIONS[old]:
-            raise StoreError(
-                400,
-                "InvalidStatusTransition",
-                f"A referral cannot move from status {old} to {new}; from {old} it can move to "
-                f"{', '.join(sorted(TRANSITIONS[old]))}.",
-            )
-        if updated["substatus"] not in SUBSTATUSES[new]:
-            raise StoreError(
-                400,
-                "InvalidSubstatus",
-                f"substatus {updated['substatus']!r} is not valid with status {new}; "
-                f"use one of {', '.join(SUBSTATUSES[new])}.",
-            )
-
     def create(self, body: Any) -> Referral:
         """
         Create an outgoing referral from a POST body.
@@ -290,68 +259,9 @@ class ReferralStore:
 
         :raises StoreError: 400 naming the missing or invalid fields.
         """
-        if not isinstance(body, dict):
-            raise StoreError(400, "BadRequest", "The body must be a JSON object (a referral).")
-        missing = [f for f in REQUIRED_ON_CREATE if body.get(f) in (None, "", {}, [])]
-        if missing:
-            raise StoreError(400, "BadRequest", f"Missing required field(s): {', '.join(missing)}.")
-        status = body.get("status", "New")
-        if status not in SUBSTATUSES:
-            raise StoreError(400, "BadRequest", f"status {status!r} is not one of {', '.join(SUBSTATUSES)}.")
-        substatus = body.get("substatus", SUBSTATUSES[status][0])
-        if substatus not in SUBSTATUSES[status]:
-            raise StoreError(
-                400, "InvalidSubstatus", f"substatus {substatus!r} is not valid with status {status}."
-            )
-        if body["type"] not in _ENUMS["type"]:
-            raise StoreError(400, "BadRequest", f"type {body['type']!r} is not one of Independent, Shared.")
+        state = check_new(body)
         with self._lock:
-            now = self.clock.tick()
-            rng = self.generator.rng
-            referral_id = new_guid(rng)
-            engagement_id = body.get("engagementId") or new_guid(rng)
-            stamp = format_ticks(now)
-            given = {k: v for k, v in copy.deepcopy(body).items() if k not in READ_ONLY_FIELDS}
-            record: Referral = {
-                # Every field a generated referral has, with the neutral value of a new one.
-                "engagementId": engagement_id,
-                "name": body.get("name", ""),
-                "mpnId": self.generator.mpn_id,
-                "externalReferenceId": None,
-                "qualification": "None",
-                "statusReason": "",
-                "referralSource": "Partner",
-                "callToAction": None,
-                "salesStage": "Qualify",
-                "team": [],
-                "target": [],
-                "inviteContext": None,
-                "campaignId": None,
-                "referralProgram": "None",
-                "trackingInfo": {"microsoftMsxId": None},
-                "favorite": False,
-                "expirationDateTime": None,
-                **given,
-                # Read-only (contract) or server-owned: never taken from the body.
-                "acceptedDateTime": stamp if status == "Active" else None,
-                "closedDateTime": stamp if status == "Closed" else None,
-                "registrations": [],
-                "registrationStatus": "None",
-                "quality": "Unknown",
-                "isSpam": False,
-                "tags": [],
-                "lastModifiedVia": MODIFIED_VIA_API,
-                "id": referral_id,
-                "organizationId": self.generator.pools.organization_id,
-                "organizationName": "Contoso Ltd",
-                "direction": "Outgoing",
-                "status": status,
-                "substatus": substatus,
-                "createdDateTime": stamp,
-                "updatedDateTime": stamp,
-                "links": referral_links(self.generator.api_url, referral_id, engagement_id),
-                "eTag": new_etag(rng),
-            }
+            record = outgoing_record(body, self.generator, format_ticks(self.clock.tick()), state)
             check_schema(record)
             self._append(record)
             self._written(record)
@@ -392,10 +302,3 @@ class ReferralStore:
                 self._written(archived)
                 expired += 1
         return expired
-
-
-def _bare_etag(value: str) -> str:
-    value = value.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    return value.strip('"')

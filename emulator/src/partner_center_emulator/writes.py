@@ -1,8 +1,10 @@
 """
-Writes to a referral: the refused-write error, JSON Patch (``replace``/``add``) and the schema check.
+Writes to a referral: the refused-write error, JSON Patch (``replace``/``add``), the schema check,
+``If-Match`` and the status rules of an update.
 
 The store's ``update`` and ``create`` use them; the rules are the contract's
-(``contract.PATCHABLE_PATHS``, ``READ_ONLY_FIELDS``, the referral JSON Schema).
+(``contract.PATCHABLE_PATHS``, ``READ_ONLY_FIELDS``, the referral JSON Schema) and the fact
+sheet's (status transitions, substatus per status).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from partner_center_emulator.contract import PATCHABLE_PATHS, READ_ONLY_FIELDS, referral_problem
+from partner_center_emulator.enums import CHECKED_ENUMS, SUBSTATUSES, TRANSITIONS
 
-__all__ = ["StoreError", "apply_operation", "check_schema"]
+__all__ = ["StoreError", "apply_operation", "check_schema", "check_update", "etag_matches"]
 
 Referral = dict[str, Any]
 
@@ -89,3 +92,45 @@ def check_schema(record: Referral) -> None:
     problem = referral_problem(record)
     if problem is not None:
         raise StoreError(400, "InvalidValue", problem)
+
+
+def check_update(current: Referral, updated: Referral) -> None:
+    """
+    Refuse an update that sets an unknown enum value, an illegal status move or a wrong substatus.
+
+    :raises StoreError: 400 naming the field and the values allowed.
+    """
+    for field, allowed in CHECKED_ENUMS.items():
+        if updated.get(field) != current.get(field) and updated.get(field) not in allowed:
+            raise StoreError(
+                400, "BadRequest", f"{field} {updated.get(field)!r} is not one of {', '.join(allowed)}."
+            )
+    old, new = current["status"], updated["status"]
+    if new not in TRANSITIONS[old]:
+        raise StoreError(
+            400,
+            "InvalidStatusTransition",
+            f"A referral cannot move from status {old} to {new}; from {old} it can move to "
+            f"{', '.join(sorted(TRANSITIONS[old]))}.",
+        )
+    if updated["substatus"] not in SUBSTATUSES[new]:
+        raise StoreError(
+            400,
+            "InvalidSubstatus",
+            f"substatus {updated['substatus']!r} is not valid with status {new}; "
+            f"use one of {', '.join(SUBSTATUSES[new])}.",
+        )
+
+
+def etag_matches(if_match: str | None, etag: str) -> bool:
+    """Whether an ``If-Match`` header allows a write to a record with ``etag`` (none and ``*`` do)."""
+    if if_match is None or if_match.strip() == "*":
+        return True
+    return _bare_etag(if_match) == _bare_etag(etag)
+
+
+def _bare_etag(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')
