@@ -195,6 +195,27 @@ def fetch_into_spool(
         tuning.stop()
 
 
+def _start_workers(
+    hooks: Sequence[PartnerCenterHook],
+    queries: Sequence[Mapping[str, Any]],
+    items: queue.Queue[_Item],
+    stop: threading.Event,
+) -> list[threading.Thread]:
+    """Start one daemon thread per query, paging it into ``items``."""
+    threads = [
+        threading.Thread(
+            target=_worker,
+            args=(index, hook, query, items, stop),
+            name=f"partner-referrals-slice-{index}",
+            daemon=True,
+        )
+        for index, (hook, query) in enumerate(zip(hooks, queries, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def _fetch_threads(
     hooks: Sequence[PartnerCenterHook],
     queries: Sequence[Mapping[str, Any]],
@@ -207,17 +228,7 @@ def _fetch_threads(
     """Page each query in a thread of its own; spool their pages here, as they come."""
     started = time.monotonic()
     items: queue.Queue[_Item] = queue.Queue(maxsize=2 * len(queries) + 2)
-    threads = [
-        threading.Thread(
-            target=_worker,
-            args=(index, hook, query, items, stop),
-            name=f"partner-referrals-slice-{index}",
-            daemon=True,
-        )
-        for index, (hook, query) in enumerate(zip(hooks, queries, strict=True))
-    ]
-    for thread in threads:
-        thread.start()
+    threads = _start_workers(hooks, queries, items, stop)
     pages = received = finished = 0
     per_slice = [0] * len(threads)
     completed = False
