@@ -12,8 +12,8 @@ gigabyte.
 
 :func:`mask_rotating` keeps the newest :data:`KEEP_GENERATIONS` secrets of each family (one
 credential's access tokens, its refresh tokens) masked and takes the older ones out of the
-masker again: an access token that old expired long ago, and a refresh token that old was
-replaced in the cache and is held by nothing that could log it. A pattern the masker had before
+masker again: an access token that old has expired, and a refresh token that old was redeemed
+and replaced in the cache, so nothing holds it that could log it. A pattern the masker had before
 this module added it (the connection's bootstrap refresh token) is never taken out.
 
 Where the masker runs decides what else is told. In a task, the secret is also sent to the
@@ -36,8 +36,11 @@ from typing import Any
 
 __all__ = ["KEEP_GENERATIONS", "mask_rotating", "mask_secrets", "masked_pattern_count"]
 
-#: How many secrets of one family stay masked: the current one and the three before it.
-KEEP_GENERATIONS = 4
+#: How many secrets of one family stay masked: the current one and the one before it. An access
+#: token is renewed at half its lifetime, so the one before the previous had expired when the
+#: current one was issued; a refresh token two rotations old was redeemed and replaced. Each
+#: kept token costs a compile that every later registration pays (about 1 ms per 1.5 KB JWT).
+KEEP_GENERATIONS = 2
 #: Airflow's masker skips shorter values (``SecretsMasker.min_length_to_mask``).
 _MIN_LENGTH = 5
 
@@ -86,7 +89,8 @@ def mask_rotating(family: str, *secrets: str | None) -> None:
         for secret in added:
             if _owns_new_pattern(masker, secret):
                 held[secret] = None
-        while len(held) > KEEP_GENERATIONS:
+        # The current secrets were moved to the end: however many there are, none is dropped.
+        while len(held) > max(KEEP_GENERATIONS, len(current)):
             retired.append(held.popitem(last=False)[0])
         _update_masker(masker, added, retired)
     if _supervisor_forgets():

@@ -73,6 +73,14 @@ def test_families_count_their_generations_apart(family: str) -> None:
             secrets_masker().patterns.difference_update(masking._patterns_of(secrets_masker(), secret))
 
 
+def test_every_current_secret_stays_however_many_there_are(family: str) -> None:
+    # A cache with more accounts than generations kept: all of its refresh tokens are current.
+    current = [_token() for _ in range(KEEP_GENERATIONS + 3)]
+    mask_rotating(family, *current)
+    mask_rotating(family, *current)
+    assert secrets_masker().redact(" ".join(current)) == " ".join(["***"] * len(current))
+
+
 def test_short_and_empty_values_are_skipped(family: str) -> None:
     before = masked_pattern_count()
     mask_rotating(family, None, "", "abc")
