@@ -57,9 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pythonpath(provider: str | None) -> str:
-    parts = [provider] if provider else []
-    return os.pathsep.join([*parts, str(ROOT)])
+def _pythonpath(provider: str | None, work: Path) -> str:
+    """This checkout's root, behind the other checkout's provider package when one is given."""
+    if not provider:
+        return str(ROOT)
+    # Only the package: the other checkout's benchmarks/ must not shadow this soak.
+    shadow = work / "provider"
+    shadow.mkdir(exist_ok=True)
+    link = shadow / "airflow_provider_partner"
+    if not link.exists():
+        link.symlink_to(Path(provider).resolve() / "airflow_provider_partner")
+    return os.pathsep.join([str(shadow), str(ROOT)])
 
 
 def _start_emulator(args: argparse.Namespace) -> Any:
@@ -80,7 +88,7 @@ def in_process(args: argparse.Namespace, emulator: Any, work: Path) -> list[dict
         AIRFLOW_HOME=str(work / "in-process-home"),
         AIRFLOW_CONN_SOAK_INPROC=deployment.connection(emulator, "soak_inproc", work),
         REQUESTS_CA_BUNDLE=emulator.info["ca_bundle"],
-        PYTHONPATH=_pythonpath(args.provider_path),
+        PYTHONPATH=_pythonpath(args.provider_path, work),
     )
     command = [sys.executable, "-m", "benchmarks.soak.in_process", "--calls", str(args.hook_calls)]
     command += ["--pace", str(args.pace), "--out", str(out)]
@@ -97,7 +105,7 @@ def triggerer(args: argparse.Namespace, emulator: Any, work: Path) -> dict[str, 
         "SOAK_POKE_INTERVAL": str(args.poke_interval),
         "SOAK_SECONDS": str(seconds + 600),
         "SOAK_PROBE_FILE": str(work / "probe.jsonl"),
-        "PYTHONPATH": _pythonpath(args.provider_path),
+        "PYTHONPATH": _pythonpath(args.provider_path, work),
         "REQUESTS_CA_BUNDLE": emulator.info["ca_bundle"],
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
         "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": "0.1",
