@@ -28,7 +28,7 @@ from airflow_provider_partner.hooks.errors import (
     PartnerCenterAuthError,
     PartnerCenterConfigError,
 )
-from airflow_provider_partner.hooks.masking import mask_rotating
+from airflow_provider_partner.hooks.masking import mask_rotating, mask_rotating_families
 from airflow_provider_partner.hooks.session import build_msal_app
 from airflow_provider_partner.hooks.stores import LeaseGuarantee, TextStore, store_lease
 from airflow_provider_partner.hooks.token_failures import (
@@ -181,13 +181,18 @@ class Credential:
 
     def _mask_cached_secrets(self) -> None:
         assert self._cache is not None
-        # Rotating: only the newest generations stay registered (see hooks/masking.py).
-        for kind, family in (
-            (self._cache.CredentialType.REFRESH_TOKEN, "refresh token"),
-            (self._cache.CredentialType.ACCESS_TOKEN, "access token"),
-        ):
-            secrets = [entry.get("secret") for entry in self._cache.search(kind)]
-            mask_rotating(f"{self.settings.conn_id} {family}", *secrets)
+        # Rotating: only the newest generations stay registered (see hooks/masking.py), and a
+        # rotation's access and refresh tokens cost one compile of the masker together.
+        conn_id = self.settings.conn_id
+        kinds = self._cache.CredentialType
+        mask_rotating_families(
+            {
+                f"{conn_id} refresh token": [
+                    e.get("secret") for e in self._cache.search(kinds.REFRESH_TOKEN)
+                ],
+                f"{conn_id} access token": [e.get("secret") for e in self._cache.search(kinds.ACCESS_TOKEN)],
+            }
+        )
 
     def _persist(self) -> None:
         assert self._cache is not None

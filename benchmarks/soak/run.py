@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--provider-path", default=None, help="a checkout of the provider to soak instead of this one")
     add("--skip", default="", help="comma-separated parts to skip: in_process, triggerer")
     add("--no-docs", action="store_true", help="do not write docs/performance.md and the plot")
+    add("--log-level", default="DEBUG", help="Airflow's logging level (DEBUG: the scan sees every line)")
     add("--keep-work", action="store_true", help="keep the run's folder (logs, stores) and print it")
     return parser
 
@@ -107,8 +108,9 @@ def triggerer(args: argparse.Namespace, emulator: Any, work: Path) -> dict[str, 
         "SOAK_PROBE_FILE": str(work / "probe.jsonl"),
         "PYTHONPATH": _pythonpath(args.provider_path, work),
         "REQUESTS_CA_BUNDLE": emulator.info["ca_bundle"],
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
-        "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": "0.1",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": args.log_level,
+        # The watchdog sleeps 0.1 s and warns when that took longer than this: a block of 0.1 s.
+        "AIRFLOW__TRIGGERER__BLOCKED_MAIN_THREAD_WARNING_THRESHOLD": "0.2",
         # Active from the first parse: the watchers of a paused DAG are registered only when
         # its file is parsed again, which this deployment does every 10 minutes.
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
