@@ -9,6 +9,8 @@ It shares the trigger runner's process and event loop with the provider's trigge
 - ``patterns``: how many patterns the process's secrets masker holds;
 - ``compile_ms``: what compiling them once costs now, the price of the next registration
   (measured every :data:`COMPILE_EVERY` windows: it holds the loop too);
+- ``gc_max_ms``, ``full_collections``: the garbage collector's longest pause in the window, and
+  how many full collections it made (a full collection walks Airflow's whole heap);
 - ``rss_mb``: this process's resident memory.
 """
 
@@ -63,6 +65,28 @@ def masker_figures() -> tuple[int, float]:
             gc.enable()
 
 
+class _CollectorPauses:
+    """The garbage collector's pauses in this process (``gc.callbacks``): the longest per window."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.longest = max(self.longest, time.perf_counter() - self._started)
+        self.full += info.get("generation") == 2
+
+    def take(self) -> tuple[float, int]:
+        """``(longest pause in ms, full collections)`` since the last call."""
+        figures = (self.longest * 1000, self.full)
+        self.longest, self.full = 0.0, 0
+        return figures
+
+
 class SoakProbeTrigger(BaseTrigger):
     """Measure the loop and the masker until ``seconds`` have passed, then fire once."""
 
@@ -81,6 +105,8 @@ class SoakProbeTrigger(BaseTrigger):
         end = loop.time() + self.seconds
         window = 0
         patterns, compile_ms = masker_figures()
+        pauses = _CollectorPauses()
+        gc.callbacks.append(pauses)
         while loop.time() < end:
             window_end = loop.time() + SAMPLE_SECONDS
             worst = 0.0
@@ -94,13 +120,17 @@ class SoakProbeTrigger(BaseTrigger):
                 patterns, compile_ms = masker_figures()
             else:
                 patterns = len(masker_patterns())
+            gc_max_ms, full_collections = pauses.take()
             line = {
                 "t": time.time(),
                 "lag_max_ms": round(worst * 1000, 2),
+                "gc_max_ms": round(gc_max_ms, 2),
+                "full_collections": full_collections,
                 "patterns": patterns,
                 "compile_ms": round(compile_ms, 3),
                 "rss_mb": round(rss_mb(), 1),
             }
             with open(path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(line) + "\n")
+        gc.callbacks.remove(pauses)
         yield TriggerEvent({"done": True})  # type: ignore[no-untyped-call]
