@@ -94,7 +94,7 @@ def in_process(args: argparse.Namespace, emulator: Any, work: Path) -> list[dict
     command = [sys.executable, "-m", "benchmarks.soak.in_process", "--calls", str(args.hook_calls)]
     command += ["--pace", str(args.pace), "--out", str(out)]
     with (work / "in_process.log").open("w") as log:
-        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=ROOT)  # noqa: S603
+        subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=True, cwd=work)  # noqa: S603
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
