@@ -111,14 +111,18 @@ def mask_rotating_families(families: Mapping[str, Iterable[str | None]]) -> None
 
 def _rotate(masker: Any, held: OrderedDict[str, None], current: list[str]) -> tuple[list[str], list[str]]:
     """``(added, retired)`` of one family: the current secrets newest, the oldest beyond the limit."""
-    added = [secret for secret in dict.fromkeys(current) if secret not in held]
     for secret in current:
         if secret in held:
             held.move_to_end(secret)
+    # A secret whose pattern the masker had before (a static one, told to the supervisor when it
+    # was registered) is left alone: not ours to add, compile again or take out.
+    added = [
+        secret
+        for secret in dict.fromkeys(current)
+        if secret not in held and _owns_new_pattern(masker, secret)
+    ]
     for secret in added:
-        # A pattern the masker had before (a static secret) is not ours to take out again.
-        if _owns_new_pattern(masker, secret):
-            held[secret] = None
+        held[secret] = None
     retired: list[str] = []
     # The current secrets were moved to the end: however many there are, none is dropped.
     while len(held) > max(KEEP_GENERATIONS, len(current)):

@@ -58,6 +58,10 @@ def test_a_pattern_the_masker_had_before_is_never_taken_out(family: str) -> None
     for _ in range(KEEP_GENERATIONS * 3):
         mask_rotating(family, _token())
     assert secrets_masker().redact(bootstrap) == "***"
+    # Nor compiled again each time it is seen among the current secrets.
+    replacer = secrets_masker().replacer
+    mask_rotating(family, bootstrap)
+    assert secrets_masker().replacer is replacer
 
 
 def test_families_count_their_generations_apart(family: str) -> None:
