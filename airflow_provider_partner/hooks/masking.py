@@ -105,8 +105,9 @@ def mask_rotating_families(families: Mapping[str, Iterable[str | None]]) -> None
                 retired += old
         if added or retired:
             _update_masker(masker, added, retired)
-    if added and _supervisor_forgets():
-        _tell_supervisor(added)
+    comms = _task_supervisor() if added else None
+    if comms is not None:
+        _tell_supervisor(comms, added)
 
 
 def _rotate(masker: Any, held: OrderedDict[str, None], current: list[str]) -> tuple[list[str], list[str]]:
@@ -176,22 +177,19 @@ def _update_masker(masker: Any, added: list[str], retired: list[str]) -> None:
     re.purge()
 
 
-def _supervisor_forgets() -> bool:
-    """Whether there is a supervisor to tell and it is one that starts each task afresh."""
-    try:
-        from airflow.sdk.execution_time import task_runner
-    except ImportError:  # pragma: no cover - the Task SDK is part of every supported Airflow
-        return False
+def _task_supervisor() -> Any:
+    """The comms to this process's supervisor when it is a task's (which starts each task afresh)."""
+    from airflow.sdk.execution_time import task_runner
+
     comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
-    return comms is not None and type(comms).__name__ != "TriggerCommsDecoder"
+    return None if comms is None or type(comms).__name__ == "TriggerCommsDecoder" else comms
 
 
-def _tell_supervisor(secrets: list[str]) -> None:
+def _tell_supervisor(comms: Any, secrets: list[str]) -> None:
     from contextlib import suppress
 
-    with suppress(Exception):
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.comms import MaskSecret
+    from airflow.sdk.execution_time.comms import MaskSecret
 
+    with suppress(Exception):
         for secret in secrets:
-            task_runner.SUPERVISOR_COMMS.send(MaskSecret(value=secret, name=None))
+            comms.send(MaskSecret(value=secret, name=None))

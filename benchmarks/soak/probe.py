@@ -44,9 +44,9 @@ def rss_mb() -> float:
 
 def masker_patterns() -> set[str]:
     """The patterns of this process's secrets masker."""
-    from airflow.sdk._shared.secrets_masker import _secrets_masker
+    from airflow_provider_partner.compat import secrets_masker
 
-    return set(_secrets_masker().patterns)
+    return set(secrets_masker().patterns)
 
 
 def masker_figures() -> tuple[int, float]:
