@@ -30,6 +30,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
+from airflow_provider_partner.errors import PartnerCenterError
 from airflow_provider_partner.hooks.connection import (
     DEFAULT_API_URL,
     DEFAULT_AUTHORITY_HOST,
@@ -38,7 +39,6 @@ from airflow_provider_partner.hooks.connection import (
     mask_secrets,
     settings_from_connection,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterError
 
 if TYPE_CHECKING:
     import msal
@@ -231,7 +231,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import msal
 
     from airflow_provider_partner.hooks.credential import LEASE_WAIT_SECONDS, METADATA_KEY
-    from airflow_provider_partner.hooks.stores import open_store, store_lease
+    from airflow_provider_partner.stores import open_store, store_lease
 
     if args.refresh:
         return _keep_alive(args, out, err)

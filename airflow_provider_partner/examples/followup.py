@@ -53,7 +53,7 @@ def accept_referral(hook: Any, referral: dict[str, Any]) -> dict[str, Any]:
     :return: ``{"id", "outcome", "attempts", "status", "substatus"}``; outcome is ``accepted``,
         ``skipped`` (no longer new: someone else answered it) or ``conflict`` (changed twice meanwhile).
     """
-    from airflow_provider_partner.hooks.errors import PartnerCenterPreconditionFailed
+    from airflow_provider_partner.errors import PartnerCenterPreconditionFailed
 
     referral_id = referral["id"]
     current = referral if referral.get("eTag") and "status" in referral else hook.get_referral(referral_id)

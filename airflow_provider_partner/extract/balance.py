@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow_provider_partner import instants
+from airflow_provider_partner.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
 from airflow_provider_partner.extract.slices import Span, equal_bounds, span_filter, split_window
-from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterHTTPError
 from airflow_provider_partner.hooks.paging import PageResponse, ReferralPage, parse_page
 from airflow_provider_partner.hooks.partner_center import MAX_PAGE_SIZE
 from airflow_provider_partner.instants import Instant
@@ -267,7 +267,7 @@ def balanced_spans(
     :param outer: the whole range (open ends allowed: the full history).
     :param parts: number of slices wanted.
     :param stop: when set, the next request raises
-        :class:`~airflow_provider_partner.hooks.errors.PartnerCenterCancelledError`.
+        :class:`~airflow_provider_partner.errors.PartnerCenterCancelledError`.
     :return: the slices (fewer when some would be empty), or ``None`` when the API refuses
         ``$count`` or nothing matches: the caller falls back to equal-width slices.
     """

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow_provider_partner import odata
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
     PartnerCenterResponseError,

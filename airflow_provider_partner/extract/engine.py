@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partner.extract.cursor import ExtractionCursor
-from airflow_provider_partner.extract.fetch import FetchStats, OnPage, fetch_into_spool, make_hooks
-from airflow_provider_partner.extract.spool import ReferralSpool, remove_stale_spools
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterCancelledError,
     PartnerCenterResultTooLargeError,
 )
+from airflow_provider_partner.extract.cursor import ExtractionCursor
+from airflow_provider_partner.extract.fetch import FetchStats, OnPage, fetch_into_spool, make_hooks
+from airflow_provider_partner.extract.spool import ReferralSpool, remove_stale_spools
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

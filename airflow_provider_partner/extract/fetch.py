@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_partner.errors import PartnerCenterCancelledError
 from airflow_provider_partner.extract.cursor import open_pages
 from airflow_provider_partner.extract.heap import HeapTuning
 from airflow_provider_partner.extract.spool import ReferralSpool
-from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 from airflow_provider_partner.hooks.paging import ReferralPage
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 

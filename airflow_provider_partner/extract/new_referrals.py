@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_partner import odata
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.window import parse_bound
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.instants import sort_key
 
 if TYPE_CHECKING:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_partner.errors import PartnerCenterCancelledError, PartnerCenterResponseError
 from airflow_provider_partner.extract.closing import CloseGuard
-from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError, PartnerCenterResponseError
 from airflow_provider_partner.instants import sort_key
 
 __all__ = ["SPOOL_PREFIX", "ReferralSpool", "remove_stale_spools"]
@@ -98,7 +98,7 @@ class ReferralSpool:
     :meth:`close` may be called from a signal handler (``on_kill``) that interrupts the thread
     using the spool: it then only marks the spool closed, and the interrupted call finishes its
     step and does the closing itself. Every later call raises
-    :class:`~airflow_provider_partner.hooks.errors.PartnerCenterCancelledError`, so nothing is ever
+    :class:`~airflow_provider_partner.errors.PartnerCenterCancelledError`, so nothing is ever
     written to or read from a closed file.
 
     :param order_field: the field the output is ordered by (then ``id``), e.g. ``updatedDateTime``.

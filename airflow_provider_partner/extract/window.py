@@ -12,7 +12,7 @@ that applies wins):
 4. with an open end allowed (the sensor): from the run's logical date, else the time it was
    triggered, with no upper bound (arrivals after the run began).
 
-Anything else fails with :class:`~airflow_provider_partner.hooks.errors.PartnerCenterConfigError`
+Anything else fails with :class:`~airflow_provider_partner.errors.PartnerCenterConfigError`
 naming the fix. Consecutive windows that share a bound never read the same instant twice.
 
 No IO here and nothing heavy to import: DAG files import this module at parse time.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_provider_partner import instants, odata
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.instants import Instant
 
 __all__ = [

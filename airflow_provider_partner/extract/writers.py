@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_partner.errors import PartnerCenterCancelledError
 from airflow_provider_partner.extract.closing import CloseGuard
-from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_partner import odata
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.errors import PartnerCenterConfigError
 
 __all__ = ["MAX_PAGE_SIZE", "list_params", "new_referral", "patch_operations", "query_string", "referral_url"]
 

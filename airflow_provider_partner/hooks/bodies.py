@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
+from airflow_provider_partner.errors import PartnerCenterResponseError
 from airflow_provider_partner.hooks.urls import redact_url
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks import connection_values as parse
 from airflow_provider_partner.hooks.connection_schema import (
     ALIASES,
@@ -28,7 +29,6 @@ from airflow_provider_partner.hooks.connection_schema import (
     REFERRALS_PATH,
     FieldKind,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.masking import mask_secrets
 from airflow_provider_partner.hooks.urls import origin
 
@@ -197,7 +197,7 @@ def _credentials(
             "username and user_password."
         )
     if found["credential_store"]:
-        from airflow_provider_partner.hooks.stores import validate_location
+        from airflow_provider_partner.stores import validate_location
 
         validate_location(found["credential_store"])
     return {"client_id": client_id, "client_secret": client_secret, **found}

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.connection_schema import (
     DEFAULT_API_URL,
     DEFAULT_SCOPE,
@@ -24,7 +25,6 @@ from airflow_provider_partner.hooks.connection_schema import (
     ExtraField,
     FieldKind,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.urls import origin, redact_url
 
 __all__ = [

@@ -22,15 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from airflow_provider_partner.hooks.connection import PartnerCenterSettings
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     AuthFailure,
     PartnerCenterAuthError,
     PartnerCenterConfigError,
 )
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.masking import mask_rotating, mask_rotating_families
 from airflow_provider_partner.hooks.session import build_msal_app
-from airflow_provider_partner.hooks.stores import LeaseGuarantee, TextStore, store_lease
 from airflow_provider_partner.hooks.token_failures import (
     LOGIN_COMMAND,
     REFRESH_TOKEN_INACTIVE_DAYS,
@@ -40,6 +39,7 @@ from airflow_provider_partner.hooks.token_failures import (
     unreachable,
     unreadable_answer,
 )
+from airflow_provider_partner.stores import LeaseGuarantee, TextStore, store_lease
 
 if TYPE_CHECKING:
     import msal

@@ -25,13 +25,13 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from urllib3.exceptions import NewConnectionError
 
-from airflow_provider_partner.hooks.connection import PartnerCenterSettings
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterConnectionError,
     PartnerCenterNextLinkError,
     PartnerCenterTLSError,
     trim_body,
 )
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.http_errors import RETRY_STATUSES, error_for
 from airflow_provider_partner.hooks.session import new_session
 from airflow_provider_partner.hooks.transfer import (

@@ -9,8 +9,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_partner.hooks.connection import PartnerCenterSettings
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterHTTPError,
     PartnerCenterNotFoundError,
     PartnerCenterPermissionError,
@@ -18,6 +17,7 @@ from airflow_provider_partner.hooks.errors import (
     PartnerCenterUnauthorizedError,
     trim_body,
 )
+from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.urls import redact_url
 
 __all__ = ["RETRY_STATUSES", "error_for"]

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
+from airflow_provider_partner.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
 from airflow_provider_partner.hooks.bodies import decode_json, snippet
-from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
 from airflow_provider_partner.hooks.prefetch import Prefetcher
 from airflow_provider_partner.hooks.urls import origin, redact_url
 

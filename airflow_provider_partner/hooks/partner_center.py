@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_partner.errors import PartnerCenterError
 from airflow_provider_partner.hooks.arguments import (
     MAX_PAGE_SIZE,
     list_params,
@@ -24,7 +25,6 @@ from airflow_provider_partner.hooks.arguments import (
 from airflow_provider_partner.hooks.bodies import json_object, request_id_of
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
 from airflow_provider_partner.hooks.connection_schema import form_widgets, hook_field_behaviour
-from airflow_provider_partner.hooks.errors import PartnerCenterError
 from airflow_provider_partner.hooks.paging import PageResponse, ReferralPage, iterate_pages
 
 if TYPE_CHECKING:
@@ -89,8 +89,8 @@ class PartnerCenterHook(BaseHook):
         Every hook of the process on the same connection shares one refresh (single flight), and
         the refresh coordinates with other processes through the credential store's lease.
         """
-        from airflow_provider_partner.hooks.stores import open_store
         from airflow_provider_partner.hooks.tokens import TokenProvider
+        from airflow_provider_partner.stores import open_store
 
         settings = self.settings
         store = open_store(settings.credential_store) if settings.credential_store else None

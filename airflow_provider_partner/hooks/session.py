@@ -23,8 +23,8 @@ from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from airflow_provider_partner import __version__
+from airflow_provider_partner.errors import AuthFailure, PartnerCenterAuthError, trim_body
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings
-from airflow_provider_partner.hooks.errors import AuthFailure, PartnerCenterAuthError, trim_body
 from airflow_provider_partner.hooks.token_failures import LOGIN_COMMAND, unreachable
 
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ import enum
 import re
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partner.hooks.errors import AuthFailure, PartnerCenterAuthError, trim_body
+from airflow_provider_partner.errors import AuthFailure, PartnerCenterAuthError, trim_body
 
 if TYPE_CHECKING:
     from airflow_provider_partner.hooks.connection import PartnerCenterSettings
-    from airflow_provider_partner.hooks.stores import TextStore
+    from airflow_provider_partner.stores import TextStore
 
 __all__ = [
     "LOGIN_COMMAND",

@@ -41,8 +41,8 @@ from datetime import timedelta
 
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings
 from airflow_provider_partner.hooks.credential import Credential
-from airflow_provider_partner.hooks.stores import LeaseGuarantee, TextStore
 from airflow_provider_partner.hooks.token_failures import REFRESH_TOKEN_INACTIVE_DAYS
+from airflow_provider_partner.stores import LeaseGuarantee, TextStore
 
 # REFRESH_TOKEN_INACTIVE_DAYS: the hook's token health reads it from here.
 __all__ = ["REFRESH_TOKEN_INACTIVE_DAYS", "TokenProvider"]

@@ -28,7 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
+from airflow_provider_partner.errors import PartnerCenterResponseError
 
 if TYPE_CHECKING:
     from types import TracebackType

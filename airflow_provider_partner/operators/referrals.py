@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.slices import WINDOW_FIELDS, ExtractionPlan
 from airflow_provider_partner.extract.window import (
     Window,
@@ -23,7 +24,6 @@ from airflow_provider_partner.extract.window import (
     user_filter,
 )
 from airflow_provider_partner.extract.writers import OUTPUT_FORMATS
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.links import ReferralsWorkspaceLink
 
 if TYPE_CHECKING:

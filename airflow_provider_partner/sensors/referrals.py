@@ -19,6 +19,7 @@ from airflow_provider_partner.compat import (
     TaskDeferralTimeout,
     conf,
 )
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.new_referrals import (
     DEFAULT_FIELDS,
     NewReferralsCheck,
@@ -26,7 +27,6 @@ from airflow_provider_partner.extract.new_referrals import (
     check_new_referrals,
 )
 from airflow_provider_partner.extract.window import resolve_window, user_filter
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.links import NewestReferralLink, ReferralsWorkspaceLink
 from airflow_provider_partner.links import newest_referral_id as find_newest_referral_id
 

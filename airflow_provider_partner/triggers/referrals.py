@@ -23,15 +23,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_provider_partner.errors import (
+    PartnerCenterError,
+    PartnerCenterResponseError,
+    is_transient,
+)
 from airflow_provider_partner.extract.new_referrals import (
     NewReferralsCheck,
     NewReferralsQuery,
     check_new_referrals,
-)
-from airflow_provider_partner.hooks.errors import (
-    PartnerCenterError,
-    PartnerCenterResponseError,
-    is_transient,
 )
 from airflow_provider_partner.triggers.watermark import Watermark, open_watermark_store
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_partner import instants
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.window import parse_bound
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 
 __all__ = ["Watermark", "WatermarkStore", "open_watermark_store"]
 
@@ -136,7 +136,7 @@ class _AssetStateWatermarkStore:
 class _TextWatermarkStore:
     # Variables and object storage are synchronous: keep them off the event loop.
     def __init__(self, location: str, key: str) -> None:
-        from airflow_provider_partner.hooks.stores import open_store
+        from airflow_provider_partner.stores import open_store
 
         self._store = open_store(_keyed(location, key), "Watermark location")
         self.location = self._store.location

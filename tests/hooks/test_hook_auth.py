@@ -10,7 +10,7 @@ import pytest
 from msal import SerializableTokenCache
 
 from airflow_provider_partner.cli.login import main
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     AuthFailure,
     PartnerCenterAuthError,
     PartnerCenterHTTPError,
@@ -20,9 +20,9 @@ from airflow_provider_partner.hooks.errors import (
 )
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 from airflow_provider_partner.hooks.session import build_msal_app
-from airflow_provider_partner.hooks.stores import LeaseGuarantee, open_store
 from airflow_provider_partner.hooks.tokens import TokenProvider
-from airflow_provider_partner.hooks.variable_store import ENCRYPTED_PREFIX
+from airflow_provider_partner.stores import LeaseGuarantee, open_store
+from airflow_provider_partner.stores.variables import ENCRYPTED_PREFIX
 
 
 def _run(conn_id: str, n: int = 5) -> PartnerCenterHook:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterHTTPError
+from airflow_provider_partner.errors import PartnerCenterHTTPError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 # The hook's HTTP and paging layer, the same on every Airflow release: the main combination runs it.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dag_loading import load_dag
 
-from airflow_provider_partner.hooks.stores import open_store
-from airflow_provider_partner.hooks.variable_store import ENCRYPTED_PREFIX
+from airflow_provider_partner.stores import open_store
+from airflow_provider_partner.stores.variables import ENCRYPTED_PREFIX
 
 DAG_FILE = Path(__file__).parent / "dags" / "hook_token_cache_dag.py"
 

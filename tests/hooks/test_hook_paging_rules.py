@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
+from airflow_provider_partner.errors import PartnerCenterNextLinkError, PartnerCenterResponseError
 from airflow_provider_partner.hooks.http import retry_after_seconds
 from airflow_provider_partner.hooks.paging import NextLinkPolicy, iterate_pages, parse_page
 

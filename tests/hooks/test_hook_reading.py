@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_partner import odata
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterNextLinkError,
     PartnerCenterNotFoundError,
     PartnerCenterPreconditionFailed,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterConnectionError,
     PartnerCenterHTTPError,
     PartnerCenterTLSError,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
 from airflow_provider_partner.hooks.connection_schema import ALIASES, EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
-from airflow_provider_partner.hooks.stores import LeaseGuarantee, ObjectStorageTextStore, open_store
-from airflow_provider_partner.hooks.variable_store import VariableTextStore
+from airflow_provider_partner.stores import LeaseGuarantee, ObjectStorageTextStore, open_store
+from airflow_provider_partner.stores.variables import VariableTextStore
 
 
 def parse(host: str | None = None, login: str | None = "app-id", password: str | None = None, **extras):

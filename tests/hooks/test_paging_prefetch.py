@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import PartnerCenterNextLinkError
+from airflow_provider_partner.errors import PartnerCenterNextLinkError
 from airflow_provider_partner.hooks.paging import iterate_pages
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 

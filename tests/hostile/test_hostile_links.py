@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partner.hooks.connection import settings_from_connection
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterConfigError,
     PartnerCenterHTTPError,
     PartnerCenterNextLinkError,
 )
+from airflow_provider_partner.hooks.connection import settings_from_connection
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 # Transport, tokens or packaging, the same on every Airflow release: the main combination runs it.

@@ -20,7 +20,7 @@ import pytest
 import requests
 from hostile_server import gzip_bomb
 
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterConnectionError,
     PartnerCenterNextLinkError,
     PartnerCenterResponseError,

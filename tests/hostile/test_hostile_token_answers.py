@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_partner.hooks.errors import AuthFailure, PartnerCenterAuthError
+from airflow_provider_partner.errors import AuthFailure, PartnerCenterAuthError
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 
 # Transport and tokens, the same on every Airflow release: the main combination runs it.

@@ -14,13 +14,13 @@ import pytest
 from airflow.sdk import Asset
 from operator_helpers import UTC, expected_referrals, midnight_today, read_jsonl
 
-from airflow_provider_partner.extract.spool import SPOOL_PREFIX
-from airflow_provider_partner.hooks.errors import (
+from airflow_provider_partner.errors import (
     PartnerCenterCancelledError,
     PartnerCenterConfigError,
     PartnerCenterResponseError,
     PartnerCenterResultTooLargeError,
 )
+from airflow_provider_partner.extract.spool import SPOOL_PREFIX
 from airflow_provider_partner.operators.referrals import PartnerCenterReferralsOperator
 
 

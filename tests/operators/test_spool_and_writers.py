@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from airflow_provider_partner.errors import PartnerCenterResponseError
 from airflow_provider_partner.extract.fetch import fetch_into_spool
 from airflow_provider_partner.extract.spool import (
     SPOOL_PREFIX,
@@ -19,7 +20,6 @@ from airflow_provider_partner.extract.spool import (
     remove_stale_spools,
 )
 from airflow_provider_partner.extract.writers import AtomicObjectWriter, write_output
-from airflow_provider_partner.hooks.errors import PartnerCenterResponseError
 from airflow_provider_partner.hooks.paging import ReferralPage
 from airflow_provider_partner.instants import sort_key
 

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_partner.errors import PartnerCenterCancelledError
 from airflow_provider_partner.extract.spool import ReferralSpool
 from airflow_provider_partner.extract.writers import (
     AtomicObjectWriter,
     write_output,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterCancelledError
 
 
 def _ref(referral_id: str, updated: str, **fields) -> dict:

@@ -8,6 +8,7 @@ import itertools
 import pendulum
 import pytest
 
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.slices import split_window
 from airflow_provider_partner.extract.window import (
     Window,
@@ -16,7 +17,6 @@ from airflow_provider_partner.extract.window import (
     resolve_window,
     window_filter,
 )
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
 from airflow_provider_partner.instants import Instant
 
 UTC = dt.timezone.utc

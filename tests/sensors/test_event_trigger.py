@@ -12,7 +12,7 @@ import pytest
 from sensor_helpers import list_requests
 
 from airflow_provider_partner.compat import HAS_ASSET_STATE_STORE, import_string
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError
+from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsEventTrigger
 from airflow_provider_partner.triggers.watermark import Watermark
 

@@ -11,8 +11,8 @@ import pytest
 from airflow.sdk import PokeReturnValue
 from sensor_helpers import list_requests
 
+from airflow_provider_partner.errors import PartnerCenterConfigError, PartnerCenterPermissionError
 from airflow_provider_partner.extract.new_referrals import DEFAULT_FIELDS
-from airflow_provider_partner.hooks.errors import PartnerCenterConfigError, PartnerCenterPermissionError
 from airflow_provider_partner.sensors.referrals import PartnerCenterNewReferralsSensor
 
 T0 = pendulum.datetime(2026, 11, 20, tz="UTC")
