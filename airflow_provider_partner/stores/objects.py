@@ -1,179 +1,110 @@
 """
 A text value in a file or object store (``file://``, ``s3://``, ``abfs://``, ``gs://``, ...).
 
-Written to a temporary object beside the target, then moved over it, so a reader never sees a
-half-written value. The lease is ``flock`` on a local file and an exclusively created object
-elsewhere (see ``base.py`` for what each store guarantees).
+A reader never sees a half-written value. A local file is written to a temporary file beside it
+(0600, in folders 0700), then renamed over it. An object store replaces an object atomically in
+one upload (a reader gets the old object or the new one), so the value is uploaded in one
+request: no temporary object, no copy, nothing left behind by a killed process.
+
+The lease is ``flock`` on a local file (``local.py``) and numbered, exclusively created lease
+records on an object store (``epochs.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_partner.stores.lease import (
-    LeaseGuarantee,
-    lease_expired,
-    lease_owner,
-    lease_pause,
-    lease_text,
-)
+from airflow_provider_partner.stores.epochs import EpochLease
+from airflow_provider_partner.stores.lease import LeaseGuarantee, lease_owner
+from airflow_provider_partner.stores.local import file_lock, make_private_dirs
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 __all__ = ["ObjectStorageTextStore", "make_private_dirs"]
 
+_LOCAL_PROTOCOLS = frozenset({"file", "local"})
+
 
 class ObjectStorageTextStore:
     """
-    A text value in a file or object store, replaced by write-to-temporary-then-move.
+    A text value in a file or object store, replaced atomically.
 
     :param url: an ObjectStoragePath URL (``file:///...``, ``s3://conn_id@bucket/key``, ...).
     """
 
     def __init__(self, url: str) -> None:
         self.location = url
+        self._resolved: tuple[ObjectStoragePath, Any, str] | None = None
 
-    def _path(self) -> ObjectStoragePath:
-        from airflow.sdk import ObjectStoragePath
+    def _target(self) -> tuple[ObjectStoragePath, Any, str]:
+        """The path, its filesystem and its key there (resolved once: the connection is read once)."""
+        if self._resolved is None:
+            from airflow.sdk import ObjectStoragePath
 
-        return ObjectStoragePath(self.location)
+            path = ObjectStoragePath(self.location)
+            self._resolved = (path, path.fs, path.path)
+        return self._resolved
+
+    @property
+    def _local(self) -> bool:
+        return self._target()[0].protocol in _LOCAL_PROTOCOLS
 
     def load(self) -> str | None:
         """Return the stored text, or ``None`` when the object does not exist yet."""
-        path = self._path()
-        if not path.exists():
+        _, fs, key = self._target()
+        try:
+            data: bytes = fs.cat_file(key)
+        except FileNotFoundError:
             return None
-        text: str = path.read_text(encoding="utf-8")
-        return text or None
+        return data.decode("utf-8") or None
 
     def save(self, data: str) -> None:
-        """Write ``data`` to a temporary object beside the target, then move it over the target."""
-        path = self._path()
-        local = path.protocol in ("file", "local")
-        if local:
-            make_private_dirs(path.parent.path)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        """Replace the stored text with ``data``: one upload, or a local temporary file renamed."""
+        path, fs, key = self._target()
+        if not self._local:
+            fs.pipe_file(key, data.encode("utf-8"))
+            return
+        make_private_dirs(os.path.dirname(key))
+        tmp = os.path.join(os.path.dirname(key), f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            if local:
-                # A local token cache holds refresh tokens: create it readable by the owner only.
-                fd = os.open(tmp.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(data)
-                os.replace(tmp.path, path.path)
-            else:
-                tmp.write_text(data, encoding="utf-8")
-                tmp.move(path)
+            # A local token cache holds refresh tokens: create it readable by the owner only.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(data)
+            os.replace(tmp, key)
         except BaseException:
-            if tmp.exists():
-                tmp.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
     @contextlib.contextmanager
     def lease(self, timeout: float) -> Iterator[LeaseGuarantee]:
         """
-        Hold the refresh lease: ``flock`` for a local file, an exclusively created object elsewhere.
+        Hold the refresh lease: ``flock`` for a local file, a numbered lease record elsewhere.
 
         :param timeout: how long to wait for another holder, seconds.
         """
-        path = self._path()
-        if path.protocol in ("file", "local"):
-            with _file_lock(f"{path.path}.lock", timeout) as held:
+        _, fs, key = self._target()
+        if self._local:
+            with file_lock(f"{key}.lock", timeout) as held:
                 yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
             return
-        lease = path.parent / f"{path.name}.lease"
-        owner = lease_owner()
-        held = _create_exclusive(lease, owner, timeout)
+        lease, owner = EpochLease(fs, key), lease_owner()
         try:
-            yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
+            number = lease.acquire(owner, timeout)
+        except NotImplementedError:
+            number = None  # no exclusive creation on this filesystem: no lease
+        try:
+            yield LeaseGuarantee.EXCLUSIVE if number is not None else LeaseGuarantee.NONE
         finally:
-            if held:
+            if number is not None:
                 with contextlib.suppress(Exception):  # an unreleased lease expires by itself
-                    lease.unlink()
+                    lease.release(number, owner)
 
     def __repr__(self) -> str:
         return f"ObjectStorageTextStore({self.location!r})"
-
-
-def make_private_dirs(folder: str) -> None:
-    """
-    Create a local ``folder`` and its missing parents readable by the owner only (0700).
-
-    The mode is set after creating each folder: ``mkdir``'s is masked by the umask, and
-    ``os.makedirs`` gives intermediate folders the umask's default (0777 under umask 000).
-    Folders that already exist, or that another process creates meanwhile, are left as they are.
-
-    :param folder: an absolute local path.
-    """
-    missing: list[str] = []
-    current = os.path.abspath(folder)
-    while not os.path.isdir(current) and os.path.dirname(current) != current:
-        missing.append(current)
-        current = os.path.dirname(current)
-    for item in reversed(missing):
-        try:
-            os.mkdir(item, 0o700)
-        except FileExistsError:
-            if not os.path.isdir(item):
-                raise
-            continue
-        os.chmod(item, 0o700)
-
-
-@contextlib.contextmanager
-def _file_lock(lock_path: str, timeout: float) -> Iterator[bool]:
-    import fcntl
-
-    make_private_dirs(os.path.dirname(lock_path))
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while not (held := _try_flock(fd)) and time.monotonic() < deadline:
-            lease_pause(attempt)
-            attempt += 1
-        try:
-            yield held
-        finally:
-            if held:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _try_flock(fd: int) -> bool:
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _create_exclusive(lease: ObjectStoragePath, owner: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        try:
-            with lease.open("xb") as handle:  # type: ignore[no-untyped-call]
-                handle.write(lease_text(owner).encode())
-            return True
-        except FileExistsError:
-            with contextlib.suppress(Exception):
-                if lease_expired(lease.read_text()):
-                    lease.unlink()
-                    continue
-        except (ValueError, NotImplementedError, TypeError):
-            return False  # no exclusive creation on this filesystem: no lease
-        if time.monotonic() >= deadline:
-            return False
-        lease_pause(attempt)
-        attempt += 1

@@ -1,49 +1,11 @@
-"""Helpers for hook tests: Airflow connections pointing at an emulator, with short retry waits."""
+"""Helpers for hook tests (``connect``, an emulator's Airflow connection, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-#: Retry waits shortened (the caps are real settings); attempts generous enough for 20% faults.
-FAST_RETRIES = {"backoff_factor": 0.01, "max_retry_wait": 0.05, "max_retries": 10}
-
-_KEEP = object()
-
-
-@pytest.fixture
-def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    """
-    Define an Airflow connection (environment variable) for an emulator; return its conn id.
-
-    ``connect(emu, conn_id, password=..., host=..., drop=("refresh_token",), **extras)``.
-    """
-
-    def _connect(
-        emu: Any,
-        conn_id: str = "partner_center_default",
-        *,
-        password: Any = _KEEP,
-        host: str | None = None,
-        drop: tuple[str, ...] = (),
-        **extras: Any,
-    ) -> str:
-        conn = json.loads(emu.info["airflow_conn"])
-        conn["extra"].update(FAST_RETRIES)
-        conn["extra"].update(extras)
-        for key in drop:
-            conn["extra"].pop(key, None)
-        if host is not None:
-            conn["host"] = host
-        if password is not _KEEP:
-            conn["password"] = password
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-        return conn_id
-
-    return _connect
 
 
 @pytest.fixture

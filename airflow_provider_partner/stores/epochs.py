@@ -1,0 +1,121 @@
+"""
+The lease of an object-store location: numbered lease records, each created at most once.
+
+Object stores (S3, Azure Blob Storage / ADLS, GCS) can create an object only if it does not exist
+(S3 ``If-None-Match: *``, Azure ``If-None-Match: *``, GCS ``ifGenerationMatch=0``; fsspec's
+``open(mode="xb")``), but a lease kept in *one* object needs a second conditional operation to
+take it over from a dead holder: read the expired record, then delete or overwrite it. Done
+without a condition, two waiters can both see it expired, both delete it and both create their own.
+
+So there is no takeover. The lease of ``<key>`` is a folder of records ``<key>.lease/<n>``
+(``n`` zero-padded): the newest record is the lease's state. To acquire, a waiter reads the
+newest, ``n``; if it is released or expired (or there is none), it creates ``n + 1`` exclusively.
+Of all waiters that saw ``n``, exactly one creates ``n + 1``; the others retry. A waiter whose
+look was stale (it saw ``n`` while others moved on and old records were deleted) may still
+create ``n + 1``; it then lists again and, finding a newer record, gives up: a newer record can
+exist only if its creator saw ``n + 1``'s predecessor free before this waiter created it.
+Release marks the own record released (only its holder writes it). Each new holder deletes the
+records older than its predecessor's, so the folder keeps two or three small objects.
+
+This relies on the store's strong read-after-write consistency for objects and listings, which
+S3 (since December 2020), Azure Blob Storage and GCS give; the listing cache of the filesystem
+instance is bypassed on every look.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+from airflow_provider_partner.stores.lease import lease_expired, lease_pause, lease_text
+
+__all__ = ["EpochLease"]
+
+#: Digits of a record's number: names sort as numbers do.
+_DIGITS = 20
+
+
+class EpochLease:
+    """
+    The lease of one object-store location, as numbered records in ``<key>.lease/``.
+
+    :param fs: the fsspec filesystem of the location.
+    :param key: the location's path in ``fs`` (``bucket/key``).
+    """
+
+    def __init__(self, fs: Any, key: str) -> None:
+        self.fs = fs
+        self.folder = f"{key}.lease"
+
+    def acquire(self, owner: str, timeout: float) -> int | None:
+        """
+        Create the next lease record; return its number, or ``None`` after ``timeout`` seconds.
+
+        :param owner: who holds the lease (written into the record).
+        :param timeout: how long to wait for another holder, seconds.
+        :raises NotImplementedError: the filesystem cannot create an object exclusively.
+        """
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            numbers = self._numbers()
+            newest = numbers[-1] if numbers else 0
+            if newest == 0 or self._free(newest):
+                mine = newest + 1
+                # Created but not the newest: a stale look, others moved on meanwhile.
+                if self._create(mine, lease_text(owner)) and self._numbers()[-1] == mine:
+                    self._forget(before=newest)
+                    return mine
+            if time.monotonic() >= deadline:
+                return None
+            lease_pause(attempt)
+            attempt += 1
+
+    def release(self, number: int, owner: str) -> None:
+        """Mark record ``number`` released, so the next waiter need not wait for its expiry."""
+        record = json.dumps({"owner": owner, "expires": time.time(), "released": True})
+        self.fs.pipe_file(self._record(number), record.encode())
+
+    def _record(self, number: int) -> str:
+        return f"{self.folder}/{number:0{_DIGITS}d}"
+
+    def _numbers(self) -> list[int]:
+        # Another process may have added records since this instance last listed the folder.
+        self.fs.invalidate_cache(self.folder)
+        try:
+            entries = self.fs.ls(self.folder, detail=False)
+        except FileNotFoundError:
+            return []
+        names = (str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
+        return sorted(int(name) for name in names if name.isdigit() and len(name) == _DIGITS)
+
+    def _free(self, number: int) -> bool:
+        try:
+            text = self.fs.cat_file(self._record(number)).decode("utf-8", "replace")
+        except FileNotFoundError:
+            return True  # removed by hand: nobody holds it
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            if json.loads(text).get("released") is True:
+                return True
+        return lease_expired(text)
+
+    def _create(self, number: int, text: str) -> bool:
+        try:
+            with self.fs.open(self._record(number), "xb") as handle:
+                handle.write(text.encode())
+        except FileExistsError:
+            return False
+        except (ValueError, TypeError) as err:  # fsspec's "mode not supported"
+            raise NotImplementedError(f"{type(self.fs).__name__} cannot create exclusively") from err
+        return True
+
+    def _forget(self, before: int) -> None:
+        # Records older than the predecessor are never read again; a failed delete is retried
+        # by the next holder.
+        for number in self._numbers():
+            if number >= before:
+                break
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self.fs.rm_file(self._record(number))
