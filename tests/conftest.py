@@ -181,3 +181,21 @@ def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
         return conn_id
 
     return _connect
+
+
+@pytest.fixture
+def watchers() -> Any:
+    """``watchers(trigger)``: run an event trigger as a triggerer would (tests/trigger_watch.py)."""
+    from trigger_watch import Watcher, rebuilt
+
+    started: list[Watcher] = []
+
+    def start(trigger: Any) -> Watcher:
+        watcher = Watcher(rebuilt(trigger))
+        started.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in started:
+        if not watcher.loop.is_closed():
+            watcher.stop()

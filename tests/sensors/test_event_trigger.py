@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sensor_helpers import list_requests
+from trigger_watch import rebuilt
 
-from airflow_provider_partner.compat import HAS_ASSET_STATE_STORE, import_string
+from airflow_provider_partner.compat import HAS_ASSET_STATE_STORE
 from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.triggers.referrals import PartnerCenterNewReferralsEventTrigger
 from airflow_provider_partner.triggers.watermark import Watermark
@@ -19,68 +19,6 @@ from airflow_provider_partner.triggers.watermark import Watermark
 
 def _api(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
-
-
-def _rebuilt(trigger: Any) -> Any:
-    classpath, kwargs = trigger.serialize()
-    return import_string(classpath)(**json.loads(json.dumps(kwargs)))
-
-
-class Watcher:
-    """Runs one trigger instance as an asyncio task on a private loop, like a triggerer would."""
-
-    def __init__(self, trigger: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.events = trigger.run()
-        # Cancelling an async generator's __anext__ would end the generator: one pending request
-        # for the next event is kept across calls instead.
-        self.pending: asyncio.Future[Any] | None = None
-
-    def _pending(self) -> asyncio.Future[Any]:
-        if self.pending is None:
-            self.pending = asyncio.ensure_future(self.events.__anext__(), loop=self.loop)
-        return self.pending
-
-    def next_event(self, timeout: float = 60) -> dict[str, Any]:
-        pending = self._pending()
-        event = self.loop.run_until_complete(asyncio.wait_for(asyncio.shield(pending), timeout))
-        self.pending = None
-        return dict(event.payload)
-
-    def no_event_during_polls(self, emu: Any, polls: int) -> bool:
-        """Let the trigger poll ``polls`` more times; True if it fired nothing meanwhile."""
-        pending = self._pending()
-        target = list_requests(emu) + polls
-
-        async def watch() -> None:
-            while list_requests(emu) < target and not pending.done():
-                await asyncio.sleep(0.01)
-
-        self.loop.run_until_complete(watch())
-        return not pending.done()
-
-    def stop(self) -> None:
-        """A triggerer restart: the trigger's task is cancelled wherever it was."""
-        if self.pending is not None:
-            self.pending.cancel()
-            self.loop.run_until_complete(asyncio.gather(self.pending, return_exceptions=True))
-        self.loop.run_until_complete(self.events.aclose())
-        self.loop.close()
-
-
-@pytest.fixture
-def watchers() -> Any:
-    started: list[Watcher] = []
-
-    def start(trigger: Any) -> Watcher:
-        watcher = Watcher(_rebuilt(trigger))
-        started.append(watcher)
-        return watcher
-
-    yield start
-    for watcher in started:
-        if not watcher.loop.is_closed():
-            watcher.stop()
 
 
 def _trigger(tmp_path: Path, **kwargs: Any) -> PartnerCenterNewReferralsEventTrigger:
@@ -255,7 +193,7 @@ def test_the_first_watermark_is_taken_before_the_trigger_first_yields_control(
 ) -> None:
     # A referral created while the trigger reads its (empty) store must fire: the starting mark
     # is "when run() began", not "when the store answered".
-    trigger = _rebuilt(_trigger(tmp_path, watermark_key="unpaused"))
+    trigger = rebuilt(_trigger(tmp_path, watermark_key="unpaused"))
     loop = asyncio.new_event_loop()
     events = trigger.run()
     try:
