@@ -129,4 +129,4 @@ def open_store(location: str, what: str = "Token cache location") -> TextStore:
         )
     from airflow_provider_partner.stores.objects import ObjectStorageTextStore
 
-    return ObjectStorageTextStore(location)
+    return ObjectStorageTextStore(location, what)

@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 __all__ = ["ObjectStorageTextStore", "make_private_dirs"]
 
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
+#: What to install for a scheme no provider registers here (Airflow's ObjectStoragePath schemes).
+_PROVIDER_OF_SCHEME = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "adl": "apache-airflow-providers-microsoft-azure",
+    "msgdrive": "apache-airflow-providers-microsoft-azure",
+}
 
 
 class ObjectStorageTextStore:
@@ -35,19 +46,18 @@ class ObjectStorageTextStore:
     A text value in a file or object store, replaced atomically.
 
     :param url: an ObjectStoragePath URL (``file:///...``, ``s3://conn_id@bucket/key``, ...).
+    :param what: how error messages name the setting.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, what: str = "Token cache location") -> None:
         self.location = url
+        self.what = what
         self._resolved: tuple[ObjectStoragePath, Any, str] | None = None
 
     def _target(self) -> tuple[ObjectStoragePath, Any, str]:
         """The path, its filesystem and its key there (resolved once: the connection is read once)."""
         if self._resolved is None:
-            from airflow.sdk import ObjectStoragePath
-
-            path = ObjectStoragePath(self.location)
-            self._resolved = (path, path.fs, path.path)
+            self._resolved = _resolve(self.location, self.what)
         return self._resolved
 
     @property
@@ -108,3 +118,35 @@ class ObjectStorageTextStore:
 
     def __repr__(self) -> str:
         return f"ObjectStorageTextStore({self.location!r})"
+
+
+def _resolve(location: str, what: str) -> tuple[ObjectStoragePath, Any, str]:
+    """The path of ``location``, its filesystem and key; a missing connection or provider named."""
+    from airflow.sdk import BaseHook, ObjectStoragePath
+
+    from airflow_provider_partner.compat import connection_not_found_error
+    from airflow_provider_partner.errors import PartnerCenterConfigError
+
+    path = ObjectStoragePath(location)
+    if path.conn_id:
+        # Without this check a misspelt connection id is no error: the Amazon provider, for one,
+        # falls back to anonymous access and the store fails later with "access denied".
+        try:
+            BaseHook.get_connection(path.conn_id)
+        except connection_not_found_error():
+            raise PartnerCenterConfigError(
+                f"{what} {location!r} names the Airflow connection {path.conn_id!r}, which is not "
+                "defined here: create it (where the workers, the triggerer and partner-center-login "
+                "read connections), or correct the id before the '@' of the URL."
+            ) from None
+    try:
+        fs = path.fs
+    except ValueError as err:
+        if "No filesystem registered" not in str(err):
+            raise
+        package = _PROVIDER_OF_SCHEME.get(path.protocol, f"the provider that handles {path.protocol}://")
+        raise PartnerCenterConfigError(
+            f"{what} {location!r} is on {path.protocol}://, and no installed provider handles it: "
+            f"install {package} wherever the provider runs (workers, triggerer, partner-center-login)."
+        ) from None
+    return path, fs, path.path
