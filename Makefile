@@ -5,15 +5,31 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test
+.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test azurite
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
-# from ./emulator, so its pyproject.toml is a dependency of the stamp too.
+# from ./emulator, so its pyproject.toml is a dependency of the stamp too. The objectstores extra
+# (the S3, Azure and GCS filesystems and servers of tests/objectstores) goes into this venv only:
+# the matrix venvs install the test extra alone.
 $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores]'
 	@touch $(STAMP)
+
+# azurite, Microsoft's Azure Storage emulator, for the object-store tests (tests/objectstores): an
+# npm package, installed into .tools/azurite with the machine's Node.js (`.ci/system-deps node`
+# installs Debian's if there is none). 3.35.0 is the last release whose engines accept Node 20.
+AZURITE_VERSION := 3.35.0
+AZURITE_STAMP := .tools/azurite/.installed-$(AZURITE_VERSION)
+
+$(AZURITE_STAMP):
+	@bash .ci/system-deps node
+	@rm -rf .tools/azurite
+	@npm install --prefix .tools/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION) > /dev/null
+	@touch $(AZURITE_STAMP)
+
+azurite: $(AZURITE_STAMP)
 
 # The demo runs Airflow's own scheduler, dag-processor, triggerer and api-server (LocalExecutor,
 # SQLite) under .demo/run/; demo-ui then leaves them (and the UI) running until Ctrl-C.
@@ -32,7 +48,7 @@ typecheck: $(STAMP)
 
 # Two workers (pytest-xdist), one per core of the CI machine; UNIT_WORKERS=0 runs in one process.
 UNIT_WORKERS ?= 2
-unit: $(STAMP)
+unit: $(STAMP) $(AZURITE_STAMP)
 	$(BIN)/pytest -n $(UNIT_WORKERS) --dist worksteal
 
 # The support matrix (docs/support-matrix.md, declared in tests/matrix/combinations.py): every
@@ -90,4 +106,4 @@ system-test: system-deps system-venv
 	PARTNER_CENTER_SYSTEM_TESTS=1 PARTNER_CENTER_SYSTEM_VENV=$(SYSTEM_VENV) $(BIN)/pytest tests/system $(SYSTEM_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix $(SYSTEM_VENV) $(SYSTEM_DIST) .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix $(SYSTEM_VENV) $(SYSTEM_DIST) .tools .demo .mypy_cache .ruff_cache
