@@ -30,6 +30,7 @@ __all__ = [
     "PartnerCenterPreconditionFailed",
     "PartnerCenterResponseError",
     "PartnerCenterResultTooLargeError",
+    "PartnerCenterStoreShadowedError",
     "PartnerCenterTLSError",
     "PartnerCenterUnauthorizedError",
     "is_transient",
@@ -85,6 +86,26 @@ class PartnerCenterError(AirflowException):
 
 class PartnerCenterConfigError(PartnerCenterError, ValueError):
     """The Airflow connection (or an argument) is invalid; the message names the field and the fix."""
+
+
+class PartnerCenterStoreShadowedError(PartnerCenterConfigError):
+    """
+    A ``variable://`` store's key is also served by a secrets backend, which Airflow reads first.
+
+    Airflow's ``Variable.get`` asks the secrets backends (an ``AIRFLOW_VAR_<KEY>`` environment
+    variable, ``[secrets] backend``) before the metadata database, but ``Variable.set`` writes to
+    the database: what the provider saves there (a rotated token cache, a watermark) would never be
+    read back. The message names the key, where the shadowing value comes from and the fix.
+
+    :param message: what is shadowed, by what, and how to fix it.
+    :param key: the Variable key.
+    :param sources: where the shadowing value comes from, as the message words them.
+    """
+
+    def __init__(self, message: str, *, key: str, sources: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.key = key
+        self.sources = sources
 
 
 class AuthFailure(str, enum.Enum):

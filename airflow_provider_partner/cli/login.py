@@ -14,6 +14,11 @@ This command:
    that store. The refresh token itself is printed only with ``--print-connection-json``, and
    only to stdout (for pasting into a secrets backend); it never goes to a log.
 
+A ``variable://`` key that a secrets backend also serves (an ``AIRFLOW_VAR_<KEY>`` environment
+variable, ``[secrets] backend``) is read from there, not from the database the cache is written
+to: the sign-in is kept in the database, and a warning on stderr names the key, the backend and
+the fix; the exit status is then 3, since no task can use the sign-in until the shadow is gone.
+
 ``partner-center-login --conn-id <id> --refresh`` signs nobody in: it redeems the stored refresh
 token once (under the store's lease, like a task) and saves the rotated cache, which resets the
 90-day inactivity clock; it prints the token's age before and after. Schedule it (or the
@@ -30,7 +35,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
-from airflow_provider_partner.errors import PartnerCenterError
+from airflow_provider_partner.errors import PartnerCenterError, PartnerCenterStoreShadowedError
 from airflow_provider_partner.hooks.connection import (
     DEFAULT_API_URL,
     DEFAULT_AUTHORITY_HOST,
@@ -43,7 +48,10 @@ from airflow_provider_partner.hooks.connection import (
 if TYPE_CHECKING:
     import msal
 
-__all__ = ["main"]
+__all__ = ["SHADOWED_EXIT_STATUS", "main"]
+
+#: The exit status of a sign-in saved to a ``variable://`` key that a secrets backend shadows.
+SHADOWED_EXIT_STATUS = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -247,14 +255,24 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = _sign_in(settings, args, cache, err)
     if result is None:
         return 1
+    shadowed: PartnerCenterStoreShadowedError | None = None
     if settings.credential_store:
         store = open_store(settings.credential_store)
         # Under the lease, as a task's refresh: a task never reads a half-replaced sign-in.
         with store_lease(store, LEASE_WAIT_SECONDS):
             state = json.loads(cache.serialize())
             state[METADATA_KEY] = {"refresh_token_issued_at": int(time.time()), "saved_at": int(time.time())}
-            store.save(json.dumps(state, indent=1))
+            try:
+                store.save(json.dumps(state, indent=1))
+            except PartnerCenterStoreShadowedError as error:
+                # Saved, but not where reads look first: the sign-in is kept (no need to repeat
+                # it once the shadow is removed), and the connection is reported as usual.
+                shadowed = error
     _report(settings, args, result, out)
+    if shadowed is not None:
+        err.write(f"warning: the sign-in was saved, but tasks will not read it yet. {shadowed}\n")
+        err.flush()
+        return SHADOWED_EXIT_STATUS
     return 0
 
 

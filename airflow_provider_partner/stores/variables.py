@@ -10,6 +10,24 @@ A token cache is kept encrypted (:data:`ENCRYPTED_PREFIX` + a Fernet token of Ai
 ``[core] fernet_key``): the Variable's value travels through the API server and Airflow's
 supervisor logs it at DEBUG, so what travels must be useless without a key that never travels
 with it.
+
+A key that a secrets backend also serves is refused (:class:`PartnerCenterStoreShadowedError`).
+Airflow's ``Variable.get`` asks the secrets backends (``[secrets] backend``, then the
+``AIRFLOW_VAR_<KEY>`` environment variables) before the metadata database, but ``Variable.set``
+writes to the database, so every rotated token cache saved would be lost and a later run would
+redeem a revoked refresh token. Two checks:
+
+- on load, the backends this process asks before the database are asked for the key (the
+  environment costs nothing; a configured backend one lookup, skipped while the value read is
+  the one this store last confirmed): a shadow is refused before anything is refreshed;
+- after every save, the key is read back the way loads read it and compared with the raw text
+  written (the ciphertext: Fernet tokens differ per encryption, so only what was written can be
+  compared). This catches what the first check cannot see: inside a task, reads go through the
+  API server, whose own secrets backends this process does not know. A later load of the same
+  process (a retry, the triggerer) that returns the value found then is refused too.
+
+The rotated cache a refused save wrote stays in the database, the newest: removing the shadow is
+the whole fix, without a new sign-in.
 """
 
 from __future__ import annotations
@@ -20,7 +38,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_partner.errors import PartnerCenterConfigError
+from airflow_provider_partner.errors import PartnerCenterConfigError, PartnerCenterStoreShadowedError
 from airflow_provider_partner.stores.lease import (
     LeaseGuarantee,
     lease_expired,
@@ -37,6 +55,10 @@ log = logging.getLogger(__name__)
 ENCRYPTED_PREFIX = "partner-center-fernet:v1:"
 #: The settle delay of the best-effort (write, wait, read back) Variable lease.
 _SETTLE_SECONDS = 0.05
+#: The backends that are the metadata database itself (directly, or through the API server).
+_DATABASE_BACKENDS = frozenset({"MetastoreBackend", "ExecutionAPISecretsBackend"})
+#: What the default descriptions of :func:`~.base.open_store` end with.
+_DESCRIPTION_SUFFIX = " of airflow-provider-partner"
 
 
 def _in_task_process() -> bool:
@@ -45,6 +67,57 @@ def _in_task_process() -> bool:
     from airflow.sdk.execution_time import task_runner
 
     return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+def _lookup_chain(in_task: bool) -> list[Any]:
+    """The secrets backends ``Variable.get`` asks in this process, in its order."""
+    if in_task:
+        from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+        return list(ensure_secrets_backend_loaded())
+    from airflow.configuration import ensure_secrets_loaded
+
+    return list(ensure_secrets_loaded())
+
+
+def _describe(backend: Any, key: str, in_task: bool) -> tuple[str, str]:
+    """Where ``backend`` is configured, and how to take ``key`` out of it (names only, no values)."""
+    cls = type(backend)
+    if cls.__name__ == "EnvironmentVariablesBackend" and cls.__module__.startswith("airflow."):
+        name = f"AIRFLOW_VAR_{key.upper()}"
+        return f"the environment variable {name} (set in this process)", f"unset {name}"
+    from airflow_provider_partner.compat import conf
+
+    # A task falls back to [secrets] backend when [workers] secrets_backend is not set.
+    worker_option = in_task and bool(conf.get("workers", "secrets_backend", fallback=""))
+    option = "[workers] secrets_backend" if worker_option else "[secrets] backend"
+    return (
+        f"a secrets backend ({option} = {cls.__module__}.{cls.__qualname__})",
+        f"delete Variable {key!r} from that secrets backend",
+    )
+
+
+def _shadowing_backends(key: str) -> list[tuple[str, str]]:
+    """
+    The backends this process reads ``key`` from before the metadata database, that hold it.
+
+    :return: ``(source, remedy)`` of each, in lookup order; empty when the database serves it.
+    """
+    in_task = _in_task_process()
+    found: list[tuple[str, str]] = []
+    for backend in _lookup_chain(in_task):
+        if {cls.__name__ for cls in type(backend).__mro__} & _DATABASE_BACKENDS:
+            break  # the database itself: what comes after it is never read for a key it holds
+        try:
+            value = backend.get_variable(key=key)
+        except Exception as err:  # noqa: BLE001 - Variable.get skips such a backend too (and logged it)
+            log.debug(
+                "Could not ask %s about Variable %s (%s)", type(backend).__name__, key, type(err).__name__
+            )
+            continue
+        if value is not None:
+            found.append(_describe(backend, key, in_task))
+    return found
 
 
 def _fernet(location: str) -> Any:
@@ -88,6 +161,14 @@ class VariableTextStore:
         self.location = f"variable://{key}"
         self.description = description
         self.encrypt = encrypt
+        # The raw value last read, and the last one known to be what reads return (checked on
+        # load, or written and read back): a load returning it needs no check of the backends.
+        self._last_read: str | None = None
+        self._confirmed: str | None = None
+        # What reads returned when a save found the key shadowed, and by what: a later load of
+        # this process (a retry, the triggerer) returning it is refused the same way, even where
+        # only the read-back could tell (a backend of the API server).
+        self._shadow: tuple[str | None, list[tuple[str, str]]] | None = None
 
     # -- raw Variable access ---------------------------------------------------------------------
     def _get(self, key: str) -> str | None:
@@ -113,8 +194,22 @@ class VariableTextStore:
 
     # -- the value -------------------------------------------------------------------------------
     def load(self) -> str | None:
-        """Return the Variable's value (decrypted), or ``None`` when the Variable does not exist."""
+        """
+        Return the Variable's value (decrypted), or ``None`` when the Variable does not exist.
+
+        :raises PartnerCenterStoreShadowedError: a secrets backend read before the metadata
+            database holds the key, so what :meth:`save` writes would never be read back.
+        """
         value = self._get(self.key)
+        self._last_read = value
+        if value is not None and value != self._confirmed:
+            if self._shadow is not None and value == self._shadow[0]:
+                shadows = self._shadow[1]
+            else:
+                shadows = _shadowing_backends(self.key)
+            if shadows:
+                raise self._shadowed(shadows, saved=False)
+            self._confirmed = value
         if value and value.startswith(ENCRYPTED_PREFIX):
             fernet = _fernet(self.location)
             try:
@@ -129,11 +224,71 @@ class VariableTextStore:
         return value
 
     def save(self, data: str) -> None:
-        """Write the Variable (creating it if needed), encrypted when ``encrypt`` is set."""
+        """
+        Write the Variable (creating it if needed), encrypted when ``encrypt`` is set.
+
+        :raises PartnerCenterStoreShadowedError: the value was written to the metadata database,
+            but reading the key back returns another value (a secrets backend serves it first).
+        """
         if self.encrypt:
             fernet = _fernet(self.location)
             data = ENCRYPTED_PREFIX + fernet.encrypt(data.encode()).decode()
+        before = self._last_read
         self._set(self.key, data, self.description)
+        read = self._get(self.key)
+        self._last_read = read
+        if read == data:
+            self._confirmed, self._shadow = data, None
+            return
+        shadows = _shadowing_backends(self.key)
+        if not shadows and _in_task_process() and read is not None and read == before:
+            # None of this worker's backends holds it, yet the write changed nothing that reads
+            # see: the API server answers from a backend of its own. (Another task's save in
+            # between would read back as a third value: Fernet tokens never repeat.)
+            shadows = [
+                (
+                    f"a secrets backend or an AIRFLOW_VAR_{self.key.upper()} environment variable "
+                    "of the Airflow API server (none of this worker's backends holds it)",
+                    "remove it there",
+                )
+            ]
+        if shadows:
+            self._confirmed, self._shadow = None, (read, shadows)
+            raise self._shadowed(shadows, saved=True)
+        # Another writer saved between this write and the read (a best-effort lease): its value
+        # is newer, and the next load reads it.
+        log.debug("Variable %s changed again right after this save; another writer saved", self.key)
+
+    def _shadowed(self, shadows: list[tuple[str, str]], *, saved: bool) -> PartnerCenterStoreShadowedError:
+        """The error naming the key, where the shadowing value comes from, and the fix."""
+        held = self.description.removesuffix(_DESCRIPTION_SUFFIX)
+        if self.encrypt or held == "MSAL token cache":
+            what, setting, kept = "Token cache", "credential_store", ": no new sign-in is needed"
+            lost = (
+                "every rotated refresh token saved would be lost and a later run would redeem a revoked one"
+            )
+        elif held == "Watermark":
+            what, setting, kept = "Watermark", "watermark_location", ""
+            lost = "every watermark saved would be lost and the trigger would report the same referrals again"
+        else:
+            what, setting, kept = held[:1].upper() + held[1:], "the location", ""
+            lost = "every value saved would be lost"
+        if saved:
+            effect = (
+                f". The value just saved is in the database (the newest{kept}), but reads return the other"
+            )
+        else:
+            effect = f", so {lost}. Nothing was saved"
+        sources = tuple(source for source, _ in shadows)
+        remedies = " and ".join(remedy for _, remedy in shadows)
+        return PartnerCenterStoreShadowedError(
+            f"{what} {self.location} is shadowed: Airflow reads Variable {self.key!r} from "
+            f"{' and '.join(sources)} before the metadata database, where the provider saves it{effect}. "
+            f"Fix: {remedies} (reads then return the database's value), or set {setting} to another "
+            "Variable key, a file:// or an object storage location.",
+            key=self.key,
+            sources=sources,
+        )
 
     # -- the lease -------------------------------------------------------------------------------
     @property
