@@ -5,13 +5,16 @@ A file is written to a temporary key beside the target (``.<name>.partial-<rando
 over the target only once it is complete. On a local file system the move is a ``rename`` (atomic);
 object stores have no rename, but the target key only ever appears as a whole object (copy, then
 delete of the temporary key). A failed or killed task therefore never leaves a partial target;
-leftover temporary keys of a killed task are removed by the next run for the same target.
+leftover temporary keys of a killed task are removed by the next run for the same target, and so
+are, on S3, the unfinished multipart uploads of those keys (an upload larger than s3fs's block
+size goes in parts, which S3 keeps, unseen among the objects and billed, until aborted).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import logging
 import os
 import shutil
 import uuid
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from airflow_provider_partner.extract.spool import ReferralSpool
 
 __all__ = ["OUTPUT_FORMATS", "TEMP_MARKER", "AtomicObjectWriter", "write_output"]
+
+log = logging.getLogger(__name__)
 
 #: Output formats the operator writes.
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet")
@@ -71,18 +76,47 @@ class AtomicObjectWriter:
         return self.target.fs
 
     def remove_stale(self) -> list[str]:
-        """Delete temporary keys left beside the target by earlier (killed) attempts; return them."""
+        """
+        Delete what earlier (killed) attempts left beside the target; return what was removed.
+
+        Their temporary keys, and on S3 the unfinished multipart uploads of such keys.
+        """
         prefix = f".{self.target.name}{TEMP_MARKER}"
         parent = self.target.parent.path
+        aborted = self._abort_unfinished_uploads(f"{parent}/{prefix}")
         try:
             entries = self._fs.ls(parent, detail=False)
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            return aborted
         stale = [e for e in entries if str(e).rstrip("/").rsplit("/", 1)[-1].startswith(prefix)]
         for entry in stale:
             with contextlib.suppress(FileNotFoundError):
                 self._fs.rm(entry)
-        return [str(e) for e in stale]
+        return [str(e) for e in stale] + aborted
+
+    def _abort_unfinished_uploads(self, path_prefix: str) -> list[str]:
+        """Abort the S3 multipart uploads of keys starting with ``path_prefix`` (other stores: none)."""
+        # s3fs only: a killed task's upload of more than one block stays a multipart upload.
+        # (Azure discards uncommitted blocks after a week, GCS an unfinished resumable upload.)
+        call_s3 = getattr(self._fs, "call_s3", None)
+        if call_s3 is None:
+            return []
+        bucket, key_prefix, _ = self._fs.split_path(path_prefix)
+        try:
+            listed = call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key_prefix)
+            uploads = listed.get("Uploads", [])
+            for upload in uploads:
+                self._fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
+        except OSError as err:  # s3fs's errors, e.g. PermissionError: no s3:ListBucketMultipartUploads
+            log.info(
+                "Could not abort the unfinished uploads of earlier attempts under %s/%s (%s); an S3 "
+                "lifecycle rule with AbortIncompleteMultipartUpload removes them",
+                bucket,
+                key_prefix,
+                err,
+            )
+            return []
+        return [f"{bucket}/{upload['Key']} (unfinished multipart upload)" for upload in uploads]
 
     def in_use(self) -> contextlib.AbstractContextManager[None]:
         """Hold off :meth:`discard` until the block ends (a cancellation error if it came first)."""
