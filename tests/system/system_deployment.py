@@ -101,6 +101,7 @@ class Service:
     env: dict[str, str] | None = None
     cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _terminated: bool = field(default=False, init=False)
 
     def start(self) -> Service:
         """Start the command in a new session (its own process group)."""
@@ -129,12 +130,18 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
 
+    def terminate(self) -> None:
+        """SIGTERM the group once (a second could turn a graceful shutdown into a hurried one)."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            self._terminated = True
+            self.signal_group(signal.SIGTERM)
+
     def stop(self, grace: float = 20.0) -> int | None:
         """SIGTERM the group, then SIGKILL it after ``grace`` s; reap; return the exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.signal_group(signal.SIGTERM)
+            self.terminate()
             try:
                 self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
@@ -426,9 +433,15 @@ class Airflow:
         return service
 
     def stop_all(self) -> None:
-        """Stop every component, the workers and the scheduler first."""
-        for name in sorted(self.services, key=lambda n: (n == "api-server", n)):
-            self.services[name].stop()
+        """Stop every component: the others all at once, then the api-server they report to."""
+        # Each takes 1-6 s to shut down; one after the other they took 20 s of every deployment.
+        others = [service for name, service in self.services.items() if name != "api-server"]
+        for service in others:
+            service.terminate()
+        for service in others:
+            service.stop()
+        if "api-server" in self.services:
+            self.services["api-server"].stop()
 
     def diagnostics(self, task_logs: int = 6) -> str:
         """The end of every component log and of the newest task logs (for failure messages)."""
