@@ -7,6 +7,7 @@ building the provider's wheel into ``.venv-system``); ``make test`` leaves it ou
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -14,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from objectstores.servers import ObjectStore, running
+from system_checks import CELERY_OUTPUTS, CELERY_TOKEN_CACHE, postgres_connection
 from system_deployment import (
     REPO_ROOT,
     Airflow,
@@ -30,6 +33,10 @@ collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 
 REFERRALS = 3000
 SEED = 2026
+#: The ``aws`` connection of the Celery deployment's bucket, as its URLs name it.
+S3_CONN_ID = "partner_center_s3"
+#: The output folder of ``referrals_warehouse_load.py`` as the example writes it.
+WAREHOUSE_OUTPUT_LINE = 'f"file://{DATA_DIR}/referrals/"'
 
 
 @pytest.fixture(scope="session")
@@ -90,22 +97,62 @@ def local_airflow(
 
 
 @pytest.fixture(scope="module")
+def celery_s3() -> Iterator[ObjectStore]:
+    """
+    moto's S3 (tests/objectstores/servers.py, in this venv) and the ``aws`` connection to it: the
+    Celery deployment's token cache and outputs, since workers on separate hosts share no disk.
+    """
+    with running("s3", S3_CONN_ID) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def celery_warehouse(create_database: Callable[[str], str]) -> str:
+    """The Celery deployment's warehouse database (no worker's disk holds it either)."""
+    return create_database("warehouse_celery")
+
+
+@pytest.fixture(scope="module")
 def celery_airflow(
     system_venv: Path,
     system_root: Path,
     create_database: Callable[[str], str],
     emu: EmulatorProcess,
+    celery_s3: ObjectStore,
+    celery_warehouse: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Airflow]:
-    """The same with CeleryExecutor: redis-server as broker and two ``airflow celery worker``."""
+    """
+    The same with CeleryExecutor: redis-server as broker and two ``airflow celery worker``.
+
+    As on hosts that share no disk: the example connection's token cache and the warehouse DAG's
+    outputs are S3 objects (the ``aws`` connection ``partner_center_s3`` in every component's
+    environment), the warehouse is a database of the suite's PostgreSQL.
+    """
     url = create_database("airflow_celery")
     admin = emu.admin("users")["admin"]["username"]
     refresh_token = emu.admin("issue_refresh_token", {"username": admin})
     if isinstance(refresh_token, dict):
         refresh_token = refresh_token.get("refresh_token")
     home = system_root / "airflow-celery"
+    extra_env = {
+        **celery_s3.env,
+        "AIRFLOW_CONN_PARTNER_CENTER_WAREHOUSE": json.dumps(postgres_connection(celery_warehouse)),
+    }
+    # The line a user edits in their copy of the example: their bucket instead of the local folder.
+    outputs = {WAREHOUSE_OUTPUT_LINE: repr(celery_s3.url(CELERY_OUTPUTS))}
     with redis_server(system_root / "redis", system_root / "logs") as broker:
         celery = {"executor": "CeleryExecutor", "broker_url": broker, "workers": 2}
-        with deployment(system_venv, home, url, emu, refresh_token=refresh_token, **celery) as airflow:
+        with deployment(
+            system_venv,
+            home,
+            url,
+            emu,
+            refresh_token=refresh_token,
+            extra_env=extra_env,
+            credential_store=celery_s3.url(CELERY_TOKEN_CACHE),
+            dag_edits={"referrals_warehouse_load.py": outputs},
+            **celery,
+        ) as airflow:
             yield airflow
             _report(airflow, request)

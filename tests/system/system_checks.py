@@ -8,13 +8,18 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from system_deployment import Airflow, EmulatorProcess, wait_until
+from system_deployment import Airflow, EmulatorProcess, postgres_bin_dir, wait_until
 
 LOOKBACK = dt.timedelta(hours=2)  # the warehouse DAG's lookback
+#: Where the Celery deployment keeps its token cache and its outputs, below its bucket's prefix.
+CELERY_TOKEN_CACHE = "partner-center/token-cache.json"
+CELERY_OUTPUTS = "referrals/"
 BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
 
 
@@ -45,6 +50,27 @@ def warehouse_checksum(db: Path) -> str:
     finally:
         conn.close()
     return digest.hexdigest()
+
+
+def postgres_connection(url: str) -> dict[str, Any]:
+    """The Airflow ``postgres`` connection of a database the suite created (trust auth: no password)."""
+    parts = urlsplit(url)
+    return {
+        "conn_type": "postgres",
+        "host": parts.hostname,
+        "port": parts.port,
+        "login": parts.username,
+        "schema": parts.path.lstrip("/"),
+    }
+
+
+def psql_rows(url: str, sql: str) -> list[list[str]]:
+    """Rows of ``sql`` on the database of ``url``, read with ``psql`` (fields as text)."""
+    parts = urlsplit(url)
+    command = [str(postgres_bin_dir() / "psql"), "-h", str(parts.hostname), "-p", str(parts.port)]
+    command += ["-U", str(parts.username), "-d", parts.path.lstrip("/"), "-At", "-F", "\t", "-c", sql]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
+    return [line.split("\t") for line in done.stdout.splitlines()]
 
 
 def jsonl_ids(path: Path) -> list[str]:

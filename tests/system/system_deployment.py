@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -611,12 +611,28 @@ def airflow_environment(
     return env, api_url, password
 
 
-def copy_example_dags(dags_folder: Path) -> set[str]:
-    """Copy (not link) the example DAG files into a plain dags folder; return the DAG ids."""
+def copy_example_dags(dags_folder: Path, edits: Mapping[str, Mapping[str, str]] | None = None) -> set[str]:
+    """
+    Copy (not link) the example DAG files into a plain dags folder; return the DAG ids.
+
+    :param edits: per file name, text to replace (old -> new), as a user edits the copy they
+        deploy (their bucket in an ``output_path``, say). Each old text must occur exactly once:
+        an example that changed fails here, not as a DAG that quietly writes somewhere else.
+    """
     dags_folder.mkdir(parents=True, exist_ok=True)
+    edits = edits or {}
+    unknown = set(edits) - {p.name for p in EXAMPLE_DAGS.glob("*.py")}
+    if unknown:
+        raise SystemTestError(f"edits name no example DAG file: {sorted(unknown)}")
     for source in sorted(EXAMPLE_DAGS.glob("*.py")):
-        if source.name not in NOT_DAGS:
-            shutil.copy2(source, dags_folder / source.name)
+        if source.name in NOT_DAGS:
+            continue
+        text = source.read_text(encoding="utf-8")
+        for old, new in edits.get(source.name, {}).items():
+            if text.count(old) != 1:
+                raise SystemTestError(f"{source.name} holds {old!r} {text.count(old)} times, not once")
+            text = text.replace(old, new)
+        (dags_folder / source.name).write_text(text, encoding="utf-8")
     return {
         "referrals_warehouse_load",
         "referrals_followup",
@@ -636,15 +652,18 @@ def deployment(
     workers: int = 0,
     refresh_token: str | None = None,
     extra_env: dict[str, str] | None = None,
+    credential_store: str = "variable://partner_center_token_cache",
+    dag_edits: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[Airflow]:
     """
     Migrate a database and run scheduler, dag-processor, triggerer, api-server (and workers).
 
     Yields once every component reports healthy and every example DAG is parsed; stops them all
     on exit, also when starting failed. ``extra_env`` adds to every component's environment
-    (another connection, say).
+    (another connection, say); ``credential_store`` is the example connection's token cache;
+    ``dag_edits`` go to :func:`copy_example_dags`.
     """
-    connection = airflow_connection(emu.info, "variable://partner_center_token_cache")
+    connection = airflow_connection(emu.info, credential_store)
     if refresh_token:  # a deployment of its own starts from a refresh token nobody used yet
         connection["extra"]["refresh_token"] = refresh_token
     extra: dict[str, str] = {}
@@ -657,7 +676,7 @@ def deployment(
     env, api_url, password = airflow_environment(
         home, database_url, executor, connection, emu.info["ca_bundle"], {**extra, **(extra_env or {})}
     )
-    dag_ids = copy_example_dags(home / "dags")
+    dag_ids = copy_example_dags(home / "dags", dag_edits)
     airflow = Airflow(venv=venv, home=home, env=env, api_url=api_url, password=password)
     try:
         airflow.cli("db", "migrate", timeout=600)

@@ -15,37 +15,23 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from system_checks import LOOKBACK, api_instant, backfill_and_wait, parse_time, record_figure, rerun_cleared
-from system_deployment import Airflow, EmulatorProcess, deployment, postgres_bin_dir
+from system_checks import (
+    LOOKBACK,
+    api_instant,
+    backfill_and_wait,
+    parse_time,
+    postgres_connection,
+    psql_rows,
+    record_figure,
+    rerun_cleared,
+)
+from system_deployment import Airflow, EmulatorProcess, deployment
 
 WAREHOUSE = "referrals_warehouse_load"
 DAYS = 3
 HERE = Path(__file__).resolve().parent
-
-
-def _connection(url: str) -> dict[str, Any]:
-    """The Airflow ``postgres`` connection of a database the suite created (trust auth: no password)."""
-    parts = urlsplit(url)
-    return {
-        "conn_type": "postgres",
-        "host": parts.hostname,
-        "port": parts.port,
-        "login": parts.username,
-        "schema": parts.path.lstrip("/"),
-    }
-
-
-def _psql(url: str, sql: str) -> list[list[str]]:
-    """Rows of ``sql`` on the database of ``url``, read with ``psql`` (fields as text)."""
-    parts = urlsplit(url)
-    command = [str(postgres_bin_dir() / "psql"), "-h", str(parts.hostname), "-p", str(parts.port)]
-    command += ["-U", str(parts.username), "-d", parts.path.lstrip("/"), "-At", "-F", "\t", "-c", sql]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=60)
-    return [line.split("\t") for line in done.stdout.splitlines()]
 
 
 def test_load_referrals_on_postgres_latest_wins_in_one_transaction(
@@ -58,7 +44,7 @@ def test_load_referrals_on_postgres_latest_wins_in_one_transaction(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AIRFLOW_HOME": str(work),
         "WAREHOUSE_CONN_ID": "warehouse_direct",
-        "AIRFLOW_CONN_WAREHOUSE_DIRECT": json.dumps(_connection(url)),
+        "AIRFLOW_CONN_WAREHOUSE_DIRECT": json.dumps(postgres_connection(url)),
     }
     script = [str(system_venv / "bin" / "python"), str(HERE / "warehouse_on_postgres.py"), str(work)]
     done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120, check=False)
@@ -138,7 +124,7 @@ def pg_warehouse_airflow(
 ) -> Iterator[Airflow]:
     """LocalExecutor on PostgreSQL, with ``partner_center_warehouse`` pointing at ``warehouse``."""
     url = create_database("airflow_warehouse")
-    extra = {"AIRFLOW_CONN_PARTNER_CENTER_WAREHOUSE": json.dumps(_connection(warehouse_url))}
+    extra = {"AIRFLOW_CONN_PARTNER_CENTER_WAREHOUSE": json.dumps(postgres_connection(warehouse_url))}
     with deployment(system_venv, system_root / "airflow-warehouse", url, emu, extra_env=extra) as airflow:
         yield airflow
         if request.session.testsfailed:
@@ -146,11 +132,11 @@ def pg_warehouse_airflow(
 
 
 def _table(url: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in _psql(url, "SELECT id, updated_date_time FROM referrals")}
+    return {row[0]: row[1] for row in psql_rows(url, "SELECT id, updated_date_time FROM referrals")}
 
 
 def _checksum(url: str) -> str:
-    rows = _psql(url, "SELECT id, updated_date_time, raw_json::text FROM referrals ORDER BY id")
+    rows = psql_rows(url, "SELECT id, updated_date_time, raw_json::text FROM referrals ORDER BY id")
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
@@ -178,7 +164,7 @@ def test_the_example_dag_loads_postgres_and_a_rerun_changes_nothing(
         assert load["dialect"] == "postgresql"
         assert load["read"] == load["written"] > 0
     assert _table(warehouse_url) == expected
-    assert _psql(warehouse_url, "SELECT pg_typeof(raw_json)::text FROM referrals LIMIT 1") == [["jsonb"]]
+    assert psql_rows(warehouse_url, "SELECT pg_typeof(raw_json)::text FROM referrals LIMIT 1") == [["jsonb"]]
     # The embedded SQLite default was not used.
     assert not (airflow.home / "data" / "warehouse.db").exists()
 
