@@ -48,3 +48,17 @@ def test_exclusive_create_is_what_the_flag_says(object_store):
         with path.fs.open(path.path, "xb") as second:
             second.write(b"second")
         assert object_store.read("lease") == b"second"
+
+
+@pytest.mark.parametrize("object_store", ["s3"], indirect=True)
+def test_moto_refuses_a_conditional_put_over_an_existing_key_with_412(object_store):
+    """What s3fs's exclusive create relies on: PutObject with If-None-Match: * is a 412 if the key exists."""
+    s3, key = object_store.raw.client, object_store.key("conditional")
+    s3.put_object(Bucket=object_store.bucket, Key=key, Body=b"first", IfNoneMatch="*")
+
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.put_object(Bucket=object_store.bucket, Key=key, Body=b"second", IfNoneMatch="*")
+
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert object_store.read("conditional") == b"first"
