@@ -17,6 +17,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_provider_partner.stores.epochs import EpochLease
 from airflow_provider_partner.stores.lease import LeaseGuarantee, lease_owner
@@ -128,14 +129,15 @@ def _resolve(location: str, what: str) -> tuple[ObjectStoragePath, Any, str]:
     from airflow_provider_partner.errors import PartnerCenterConfigError
 
     path = ObjectStoragePath(location)
-    if path.conn_id:
+    conn_id = urlsplit(location).username  # ObjectStoragePath's conn_id attribute is 3.2's
+    if conn_id:
         # Without this check a misspelt connection id is no error: the Amazon provider, for one,
         # falls back to anonymous access and the store fails later with "access denied".
         try:
-            BaseHook.get_connection(path.conn_id)
+            BaseHook.get_connection(conn_id)
         except connection_not_found_error():
             raise PartnerCenterConfigError(
-                f"{what} {location!r} names the Airflow connection {path.conn_id!r}, which is not "
+                f"{what} {location!r} names the Airflow connection {conn_id!r}, which is not "
                 "defined here: create it (where the workers, the triggerer and partner-center-login "
                 "read connections), or correct the id before the '@' of the URL."
             ) from None
