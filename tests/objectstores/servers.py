@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import signal
@@ -130,9 +131,7 @@ def _answers_http(url: str) -> bool:
         return False
 
 
-def start_server(
-    name: str, command: Callable[[int, Path], list[str]], probe_path: str, env: dict[str, str] | None = None
-) -> ServerProcess:
+def start_server(name: str, command: Callable[[int, Path], list[str]], probe_path: str) -> ServerProcess:
     """
     Start a server on a free port and wait until it answers HTTP at ``probe_path``.
 
@@ -142,7 +141,6 @@ def start_server(
     :param name: for messages.
     :param command: the command line for a port and the server's data folder.
     :param probe_path: the path polled for readiness (any HTTP answer counts).
-    :param env: the server's environment (default: this process's).
     :raises ObjectStoreError: the server exited every time, or was not ready within 60 s.
     """
     failures = []
@@ -157,7 +155,6 @@ def start_server(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env=env,
                 start_new_session=True,
             )
         server = ServerProcess(name, f"http://127.0.0.1:{port}", proc, workdir)
@@ -244,6 +241,9 @@ def start_fake_gcs() -> ServerProcess:
 class RawObjects(Protocol):
     """What the tests read and write on a server without the filesystem under test."""
 
+    #: The SDK's client: boto3's S3 client, azure's BlobServiceClient, google-cloud-storage's Client.
+    client: Any
+
     def names(self, prefix: str) -> list[str]:
         """Every object key that starts with ``prefix``."""
 
@@ -294,6 +294,9 @@ class _AzureObjects:
     def __init__(self, connection_string: str) -> None:
         from azure.storage.blob import BlobServiceClient
 
+        # The SDK logs each request's and response's headers at INFO (adlfs's requests too): noise
+        # in every failure report.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         self.client = BlobServiceClient.from_connection_string(connection_string)
         self.container = self.client.get_container_client(BUCKET)
         self.container.create_container()
