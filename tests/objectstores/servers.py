@@ -107,17 +107,19 @@ class ServerProcess:
         return f"----- {self.name} log (last {len(text)} lines) -----\n" + "\n".join(text)
 
     def stop(self) -> None:
-        """SIGTERM to the process group, SIGKILL after 10 s; then remove the folder."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+        """SIGTERM to the process group, SIGKILL after 10 s; then remove the folder (whatever happened)."""
+        try:
+            if self.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+                    os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=10)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _answers_http(url: str) -> bool:
