@@ -3,7 +3,7 @@ The lease of an object-store location: numbered lease records, each created at m
 
 Object stores (S3, Azure Blob Storage / ADLS, GCS) can create an object only if it does not exist
 (S3 ``If-None-Match: *``, Azure ``If-None-Match: *``, GCS ``ifGenerationMatch=0``; fsspec's
-``open(mode="xb")``), but a lease kept in *one* object needs a second conditional operation to
+``pipe_file(mode="create")``), but a lease kept in *one* object needs a second conditional operation to
 take it over from a dead holder: read the expired record, then delete or overwrite it. Done
 without a condition, two waiters can both see it expired, both delete it and both create their own.
 
@@ -14,8 +14,10 @@ Of all waiters that saw ``n``, exactly one creates ``n + 1``; the others retry. 
 look was stale (it saw ``n`` while others moved on and old records were deleted) may still
 create ``n + 1``; it then lists again and, finding a newer record, gives up: a newer record can
 exist only if its creator saw ``n + 1``'s predecessor free before this waiter created it.
-Release marks the own record released (only its holder writes it). Each new holder deletes the
-records older than its predecessor's, so the folder keeps two or three small objects.
+A waiter whose creation and look took a third of the lease's life (a stalled store or process)
+steps back too, so a holder always has most of its lease ahead of it. Release marks the own
+record released (only its holder writes it). Each new holder deletes the records older than its
+predecessor's, so the folder keeps two or three small objects.
 
 This relies on the store's strong read-after-write consistency for objects and listings, which
 S3 (since December 2020), Azure Blob Storage and GCS give; the listing cache of the filesystem
@@ -29,12 +31,14 @@ import json
 import time
 from typing import Any
 
-from airflow_provider_partner.stores.lease import lease_expired, lease_pause, lease_text
+from airflow_provider_partner.stores.lease import LEASE_SECONDS, lease_expired, lease_pause, lease_text
 
 __all__ = ["EpochLease"]
 
 #: Digits of a record's number: names sort as numbers do.
 _DIGITS = 20
+#: An acquisition slower than this leaves its holder too little of the lease: it steps back.
+_STALLED_SECONDS = LEASE_SECONDS / 3
 
 
 class EpochLease:
@@ -55,7 +59,6 @@ class EpochLease:
 
         :param owner: who holds the lease (written into the record).
         :param timeout: how long to wait for another holder, seconds.
-        :raises NotImplementedError: the filesystem cannot create an object exclusively.
         """
         deadline = time.monotonic() + timeout
         attempt = 0
@@ -63,11 +66,16 @@ class EpochLease:
             numbers = self._numbers()
             newest = numbers[-1] if numbers else 0
             if newest == 0 or self._free(newest):
-                mine = newest + 1
-                # Created but not the newest: a stale look, others moved on meanwhile.
-                if self._create(mine, lease_text(owner)) and self._numbers()[-1] == mine:
-                    self._forget(before=newest)
-                    return mine
+                mine, written = newest + 1, time.time()
+                if self._create(mine, lease_text(owner)):
+                    newer = max(self._numbers(), default=0) > mine
+                    if not newer and time.time() - written < _STALLED_SECONDS:
+                        self._forget(before=newest)
+                        return mine
+                    # A stale look (others moved on meanwhile), or a store so slow to answer that
+                    # the record may expire while its holder works: stepped back from. Released,
+                    # the record holds nobody up.
+                    self.release(mine, owner)
             if time.monotonic() >= deadline:
                 return None
             lease_pause(attempt)
@@ -102,13 +110,13 @@ class EpochLease:
         return lease_expired(text)
 
     def _create(self, number: int, text: str) -> bool:
+        # One request that fails if the object exists (s3fs, adlfs, gcsfs; fsspec's "create"):
+        # a buffered "xb" file would stage blocks first, and on Azure a losing writer's staged
+        # blocks wait out the SDK's retries (tens of seconds).
         try:
-            with self.fs.open(self._record(number), "xb") as handle:
-                handle.write(text.encode())
+            self.fs.pipe_file(self._record(number), text.encode(), mode="create")
         except FileExistsError:
             return False
-        except (ValueError, TypeError) as err:  # fsspec's "mode not supported"
-            raise NotImplementedError(f"{type(self.fs).__name__} cannot create exclusively") from err
         return True
 
     def _forget(self, before: int) -> None:

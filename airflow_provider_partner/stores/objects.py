@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["ObjectStorageTextStore", "make_private_dirs"]
 
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
+#: Filesystems whose ``pipe_file(mode="create")`` is one request that fails if the object exists
+#: (S3 ``If-None-Match``, Azure ``If-None-Match``, GCS ``ifGenerationMatch=0``; fsspec's memory
+#: filesystem). Elsewhere the mode may be ignored, so no lease is claimed there.
+_EXCLUSIVE_CREATE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "memory"})
 #: What to install for a scheme no provider registers here (Airflow's ObjectStoragePath schemes).
 _PROVIDER_OF_SCHEME = {
     "s3": "apache-airflow-providers-amazon[s3fs]",
@@ -100,16 +104,16 @@ class ObjectStorageTextStore:
 
         :param timeout: how long to wait for another holder, seconds.
         """
-        _, fs, key = self._target()
+        path, fs, key = self._target()
         if self._local:
             with file_lock(f"{key}.lock", timeout) as held:
                 yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
             return
+        if path.protocol not in _EXCLUSIVE_CREATE_PROTOCOLS:
+            yield LeaseGuarantee.NONE
+            return
         lease, owner = EpochLease(fs, key), lease_owner()
-        try:
-            number = lease.acquire(owner, timeout)
-        except NotImplementedError:
-            number = None  # no exclusive creation on this filesystem: no lease
+        number = lease.acquire(owner, timeout)
         try:
             yield LeaseGuarantee.EXCLUSIVE if number is not None else LeaseGuarantee.NONE
         finally:
