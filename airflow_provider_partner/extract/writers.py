@@ -104,19 +104,24 @@ class AtomicObjectWriter:
         bucket, key_prefix, _ = self._fs.split_path(path_prefix)
         try:
             listed = call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key_prefix)
-            uploads = listed.get("Uploads", [])
-            for upload in uploads:
-                self._fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
-        except OSError as err:  # s3fs's errors, e.g. PermissionError: no s3:ListBucketMultipartUploads
+        except Exception as err:  # noqa: BLE001 - best effort: s3fs's and botocore's errors alike
             log.info(
-                "Could not abort the unfinished uploads of earlier attempts under %s/%s (%s); an S3 "
+                "Could not list the unfinished uploads of earlier attempts under %s/%s (%s); an S3 "
                 "lifecycle rule with AbortIncompleteMultipartUpload removes them",
                 bucket,
                 key_prefix,
                 err,
             )
             return []
-        return [f"{bucket}/{upload['Key']} (unfinished multipart upload)" for upload in uploads]
+        aborted = []
+        for upload in listed.get("Uploads", []):
+            try:
+                self._fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
+            except Exception as err:  # noqa: BLE001 - e.g. another run aborted it first
+                log.info("Could not abort the unfinished upload of %s/%s (%s)", bucket, upload["Key"], err)
+                continue
+            aborted.append(f"{bucket}/{upload['Key']} (unfinished multipart upload)")
+        return aborted
 
     def in_use(self) -> contextlib.AbstractContextManager[None]:
         """Hold off :meth:`discard` until the block ends (a cancellation error if it came first)."""

@@ -8,12 +8,12 @@ Both are one text value, kept in one of two stores chosen by a location (the con
 ``token_cache``, the trigger's ``watermark_location``):
 
 - ``variable://<key>``: an Airflow Variable (put "token" or "secret" in the key so the UI
-  masks it), :class:`~.variable_store.VariableTextStore`. Inside a task it goes through the Task
+  masks it), :class:`~.variables.VariableTextStore`. Inside a task it goes through the Task
   SDK (the API server); outside a task (the ``partner-center-login`` command, scripts, tests)
   through the metadata database.
 - any ``ObjectStoragePath`` URL (``file:///...``, ``s3://conn_id@bucket/key``, ``gs://...``):
-  written to a temporary key next to the target, then moved over it, so a reader never sees a
-  half-written cache.
+  a local file is written beside the target and renamed over it, an object replaced in one upload,
+  so a reader never sees a half-written cache (``objects.py``).
 
 Concurrency: a token cache is refreshed by one task at a time where the store allows it.
 :meth:`TextStore.lease` is the critical section the token provider holds while it re-reads the
@@ -26,8 +26,9 @@ cache, refreshes and saves; what it guarantees depends on the store (:class:`Lea
   inserted under the table's unique key, i.e. compare-and-swap: exclusive.
 - ``variable://`` inside a task (Task SDK, no conditional write): write the lease, wait, read it
   back: *best effort* (two tasks can rarely both believe they hold it).
-- other object stores: an exclusively created ``<key>.lease`` object where the filesystem
-  supports exclusive creation (``xb``; e.g. ``s3fs`` with conditional writes), else none.
+- ``s3://``, ``abfs://``, ``gs://``: numbered lease records ``<key>.lease/<n>``, each created at
+  most once by a conditional upload (``epochs.py``): exclusive, with no takeover of an expired
+  record; other fsspec filesystems: none.
 
 Every lease expires (a dead holder never blocks the others for long). Where the lease is only
 best effort or absent, the token provider converges anyway: a refresh token refused after a

@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 
 from airflow_provider_partner.stores.lease import LEASE_SECONDS, lease_expired, lease_pause, lease_text
 
 __all__ = ["EpochLease"]
+
+log = logging.getLogger(__name__)
 
 #: Digits of a record's number: names sort as numbers do.
 _DIGITS = 20
@@ -66,20 +69,29 @@ class EpochLease:
             numbers = self._numbers()
             newest = numbers[-1] if numbers else 0
             if newest == 0 or self._free(newest):
-                mine, written = newest + 1, time.time()
-                if self._create(mine, lease_text(owner)):
-                    newer = max(self._numbers(), default=0) > mine
-                    if not newer and time.time() - written < _STALLED_SECONDS:
-                        self._forget(before=newest)
-                        return mine
-                    # A stale look (others moved on meanwhile), or a store so slow to answer that
-                    # the record may expire while its holder works: stepped back from. Released,
-                    # the record holds nobody up.
-                    self.release(mine, owner)
+                mine, began = newest + 1, time.monotonic()
+                if self._create(mine, owner) and self._confirmed(mine, owner, began):
+                    self._forget(before=newest)
+                    return mine
             if time.monotonic() >= deadline:
                 return None
             lease_pause(attempt)
             attempt += 1
+
+    def _confirmed(self, mine: int, owner: str, began: float) -> bool:
+        """Whether the record just created is the lease (else it is released: it holds nobody up)."""
+        try:
+            newer = max(self._numbers(), default=0) > mine
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.release(mine, owner)
+            raise
+        # A stale look (others moved on meanwhile), or a store so slow to answer that the record
+        # may expire while its holder works: stepped back from.
+        if not newer and time.monotonic() - began < _STALLED_SECONDS:
+            return True
+        self.release(mine, owner)
+        return False
 
     def release(self, number: int, owner: str) -> None:
         """Mark record ``number`` released, so the next waiter need not wait for its expiry."""
@@ -97,7 +109,8 @@ class EpochLease:
         except FileNotFoundError:
             return []
         names = (str(entry).rstrip("/").rsplit("/", 1)[-1] for entry in entries)
-        return sorted(int(name) for name in names if name.isdigit() and len(name) == _DIGITS)
+        ours = (name for name in names if len(name) == _DIGITS and name.isascii() and name.isdigit())
+        return sorted(int(name) for name in ours)
 
     def _free(self, number: int) -> bool:
         try:
@@ -109,21 +122,51 @@ class EpochLease:
                 return True
         return lease_expired(text)
 
-    def _create(self, number: int, text: str) -> bool:
+    def _create(self, number: int, owner: str) -> bool:
         # One request that fails if the object exists (s3fs, adlfs, gcsfs; fsspec's "create"):
         # a buffered "xb" file would stage blocks first, and on Azure a losing writer's staged
         # blocks wait out the SDK's retries (tens of seconds).
         try:
-            self.fs.pipe_file(self._record(number), text.encode(), mode="create")
+            self.fs.pipe_file(self._record(number), lease_text(owner).encode(), mode="create")
         except FileExistsError:
-            return False
+            # The client may have retried a create whose answer was lost: the record is ours then.
+            return self._owner(number) == owner
+        except OSError as err:
+            # AWS answers two simultaneous conditional writes of one key with 409
+            # ConditionalRequestConflict (s3fs: a plain OSError): a lost race like a 412.
+            if _error_code(err) == "ConditionalRequestConflict":
+                return False
+            raise
         return True
 
+    def _owner(self, number: int) -> str | None:
+        with contextlib.suppress(FileNotFoundError, ValueError, TypeError, AttributeError):
+            owner = json.loads(self.fs.cat_file(self._record(number))).get("owner")
+            return str(owner) if owner else None
+        return None
+
     def _forget(self, before: int) -> None:
-        # Records older than the predecessor are never read again; a failed delete is retried
-        # by the next holder.
-        for number in self._numbers():
-            if number >= before:
-                break
-            with contextlib.suppress(FileNotFoundError, OSError):
-                self.fs.rm_file(self._record(number))
+        # Records older than the predecessor are never read again. Best effort: a failed delete
+        # is retried by the next holder, and without delete rights the folder only grows.
+        try:
+            for number in self._numbers():
+                if number >= before:
+                    break
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(self._record(number))
+        except Exception as err:  # noqa: BLE001 - every client raises its own kind
+            log.warning(
+                "Could not delete old lease records in %s (%s); they only take space: allow deleting "
+                "objects below it",
+                self.folder,
+                err,
+            )
+
+
+def _error_code(err: BaseException) -> str | None:
+    """The service's error code behind a client error (botocore's ``ClientError``), if any."""
+    response = getattr(err.__cause__, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None

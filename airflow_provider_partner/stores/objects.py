@@ -13,6 +13,7 @@ records on an object store (``epochs.py``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
 __all__ = ["ObjectStorageTextStore", "make_private_dirs"]
+
+log = logging.getLogger(__name__)
 
 _LOCAL_PROTOCOLS = frozenset({"file", "local"})
 #: Filesystems whose ``pipe_file(mode="create")`` is one request that fails if the object exists
@@ -118,8 +121,10 @@ class ObjectStorageTextStore:
             yield LeaseGuarantee.EXCLUSIVE if number is not None else LeaseGuarantee.NONE
         finally:
             if number is not None:
-                with contextlib.suppress(Exception):  # an unreleased lease expires by itself
+                try:
                     lease.release(number, owner)
+                except Exception as err:  # noqa: BLE001 - an unreleased lease expires by itself
+                    log.warning("Could not release the lease in %s (%s); it expires by itself", key, err)
 
     def __repr__(self) -> str:
         return f"ObjectStorageTextStore({self.location!r})"

@@ -241,7 +241,9 @@ class VariableTextStore:
             self._confirmed, self._shadow = data, None
             return
         shadows = _shadowing_backends(self.key)
-        if not shadows and _in_task_process() and read is not None and read == before:
+        # Only ciphertexts never repeat: a watermark equal to the one read before may be another
+        # trigger's save landing in between, so it is no evidence of a shadow.
+        if not shadows and self.encrypt and _in_task_process() and read is not None and read == before:
             # None of this worker's backends holds it, yet the write changed nothing that reads
             # see: the API server answers from a backend of its own. (Another task's save in
             # between would read back as a third value: Fernet tokens never repeat.)
