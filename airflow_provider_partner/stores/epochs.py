@@ -30,6 +30,8 @@ import contextlib
 import json
 import logging
 import time
+import uuid
+import weakref
 from typing import Any
 
 from airflow_provider_partner.stores.lease import LEASE_SECONDS, lease_expired, lease_pause, lease_text
@@ -37,6 +39,9 @@ from airflow_provider_partner.stores.lease import LEASE_SECONDS, lease_expired, 
 __all__ = ["EpochLease"]
 
 log = logging.getLogger(__name__)
+
+#: Whether a filesystem instance really refuses to create over an existing object (probed once).
+_PROBED: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 #: Digits of a record's number: names sort as numbers do.
 _DIGITS = 20
@@ -55,6 +60,46 @@ class EpochLease:
     def __init__(self, fs: Any, key: str) -> None:
         self.fs = fs
         self.folder = f"{key}.lease"
+
+    def exclusive_creation(self) -> bool:
+        """
+        Whether this filesystem refuses to create an object that exists: probed once per instance.
+
+        Libraries older than fsspec's "create" mode (2024.12) and S3-compatible servers that
+        ignore ``If-None-Match`` would overwrite instead; the lease would then only pretend.
+        """
+        known = _PROBED.get(self.fs)
+        if known is None:
+            known = _PROBED[self.fs] = self._probe()
+        return known
+
+    def _probe(self) -> bool:
+        probe = f"{self.folder}/probe-{uuid.uuid4().hex}"
+        try:
+            self.fs.pipe_file(probe, b"1", mode="create")
+            try:
+                self.fs.pipe_file(probe, b"2", mode="create")
+            except FileExistsError:
+                return True
+            log.warning(
+                "%s overwrote an object it was asked to create only if absent (%s): the credential "
+                "store's lease is off there; upgrade the filesystem library or use a store that "
+                "honours conditional writes",
+                type(self.fs).__name__,
+                self.folder,
+            )
+            return False
+        except Exception as err:  # noqa: BLE001 - an old library's "unknown parameter", say
+            log.warning(
+                "%s cannot create objects exclusively (%s: %s): the credential store's lease is off",
+                type(self.fs).__name__,
+                type(err).__name__,
+                err,
+            )
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                self.fs.rm_file(probe)
 
     def acquire(self, owner: str, timeout: float) -> int | None:
         """

@@ -112,10 +112,10 @@ class ObjectStorageTextStore:
             with file_lock(f"{key}.lock", timeout) as held:
                 yield LeaseGuarantee.EXCLUSIVE if held else LeaseGuarantee.NONE
             return
-        if path.protocol not in _EXCLUSIVE_CREATE_PROTOCOLS:
+        lease, owner = EpochLease(fs, key), lease_owner()
+        if path.protocol not in _EXCLUSIVE_CREATE_PROTOCOLS or not lease.exclusive_creation():
             yield LeaseGuarantee.NONE
             return
-        lease, owner = EpochLease(fs, key), lease_owner()
         number = lease.acquire(owner, timeout)
         try:
             yield LeaseGuarantee.EXCLUSIVE if number is not None else LeaseGuarantee.NONE

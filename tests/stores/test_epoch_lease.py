@@ -7,6 +7,7 @@ lost, AWS's 409 for simultaneous conditional writes, a bucket that refuses delet
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -23,7 +24,8 @@ from airflow_provider_partner.stores.epochs import EpochLease
 def folder() -> Any:
     key = f"/bucket-{uuid.uuid4().hex}/credentials.json"
     yield key
-    fsspec.filesystem("memory").rm(key.rsplit("/", 1)[0], recursive=True)
+    with contextlib.suppress(FileNotFoundError):
+        fsspec.filesystem("memory").rm(key.rsplit("/", 1)[0], recursive=True)
 
 
 def _names(fs: Any, key: str) -> list[str]:
@@ -89,3 +91,36 @@ def test_names_that_are_not_records_are_ignored(folder: str) -> None:
     for name in ("²" * 20, "notes.txt", "0042", f"{7:020d}"):
         fs.pipe_file(f"{folder}.lease/{name}", b"{}")
     assert EpochLease(fs, folder)._numbers() == [7]
+
+
+class _IgnoresCreateMode(MemoryFileSystem):
+    """An S3-compatible server that ignores If-None-Match: "create" overwrites like any write."""
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        super().pipe_file(path, value, **kwargs)
+
+
+class _NoCreateMode(MemoryFileSystem):
+    """A filesystem library older than fsspec's "create" mode: the argument is unknown to it."""
+
+    def pipe_file(self, path: str, value: bytes, **kwargs: Any) -> None:
+        if "mode" in kwargs:
+            raise TypeError("put_object() got an unexpected keyword argument 'mode'")
+        super().pipe_file(path, value, **kwargs)
+
+
+def test_the_lease_is_on_only_where_a_probe_shows_exclusive_creation(
+    folder: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_partner.stores.epochs"):
+        assert EpochLease(MemoryFileSystem(), folder).exclusive_creation() is True
+        assert EpochLease(_IgnoresCreateMode(), folder).exclusive_creation() is False
+        assert EpochLease(_NoCreateMode(), folder).exclusive_creation() is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"_IgnoresCreateMode overwrote an object it was asked to create only if absent ({folder}.lease): "
+        "the credential store's lease is off there; upgrade the filesystem library or use a store that "
+        "honours conditional writes",
+        "_NoCreateMode cannot create objects exclusively (TypeError: put_object() got an unexpected "
+        "keyword argument 'mode'): the credential store's lease is off",
+    ]
+    assert MemoryFileSystem().find(folder.rsplit("/", 1)[0]) == []  # the probes are gone
