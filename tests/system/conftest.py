@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from objectstores.servers import ObjectStore, running
-from system_checks import CELERY_OUTPUTS, CELERY_TOKEN_CACHE, postgres_connection
+from system_checks import CELERY_OUTPUTS, CELERY_TOKEN_CACHE, EVENT_WATERMARKS, postgres_connection
 from system_deployment import (
     REPO_ROOT,
     Airflow,
@@ -33,10 +33,15 @@ collect_ignore_glob = [] if ENABLED else ["test_*.py"]
 
 REFERRALS = 3000
 SEED = 2026
-#: The ``aws`` connection of the Celery deployment's bucket, as its URLs name it.
+#: The ``aws`` connection of the deployments' bucket, as its URLs name it.
 S3_CONN_ID = "partner_center_s3"
 #: The output folder of ``referrals_warehouse_load.py`` as the example writes it.
 WAREHOUSE_OUTPUT_LINE = 'f"file://{DATA_DIR}/referrals/"'
+#: The watermark location of ``referrals_event_driven.py`` as the example writes it.
+EVENT_WATERMARK_LINE = (
+    "WATERMARK_LOCATION = None if HAS_ASSET_STATE_STORE "
+    'else "variable://partner_center_new_referrals_watermark"'
+)
 
 
 @pytest.fixture(scope="session")
@@ -81,17 +86,45 @@ def _report(airflow: Airflow, request: pytest.FixtureRequest) -> None:
         )
 
 
+def _deployment_s3() -> Iterator[ObjectStore]:
+    # moto's S3 (tests/objectstores/servers.py, in this venv) and the ``aws`` connection to it,
+    # for one module's deployment; stopped, its objects gone, when the module ends.
+    with running("s3", S3_CONN_ID) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def local_s3() -> Iterator[ObjectStore]:
+    """The LocalExecutor deployment's S3: the event trigger's watermarks, as users keep them on a bucket."""
+    yield from _deployment_s3()
+
+
 @pytest.fixture(scope="module")
 def local_airflow(
     system_venv: Path,
     system_root: Path,
     create_database: Callable[[str], str],
     emu: EmulatorProcess,
+    local_s3: ObjectStore,
     request: pytest.FixtureRequest,
 ) -> Iterator[Airflow]:
-    """Scheduler, dag-processor, triggerer and api-server with LocalExecutor on PostgreSQL."""
+    """
+    Scheduler, dag-processor, triggerer and api-server with LocalExecutor on PostgreSQL.
+
+    The event-driven DAG keeps its watermark on S3 (the ``aws`` connection ``partner_center_s3``
+    in every component's environment): its copy has the one edit a user makes for that.
+    """
     url = create_database("airflow_local")
-    with deployment(system_venv, system_root / "airflow-local", url, emu) as airflow:
+    # The line a user edits in their copy of the example: a bucket folder, one object per watcher.
+    watermarks = {EVENT_WATERMARK_LINE: f"WATERMARK_LOCATION = {local_s3.url(EVENT_WATERMARKS)!r}"}
+    with deployment(
+        system_venv,
+        system_root / "airflow-local",
+        url,
+        emu,
+        extra_env=local_s3.env,
+        dag_edits={"referrals_event_driven.py": watermarks},
+    ) as airflow:
         yield airflow
         _report(airflow, request)
 
@@ -99,11 +132,10 @@ def local_airflow(
 @pytest.fixture(scope="module")
 def celery_s3() -> Iterator[ObjectStore]:
     """
-    moto's S3 (tests/objectstores/servers.py, in this venv) and the ``aws`` connection to it: the
-    Celery deployment's token cache and outputs, since workers on separate hosts share no disk.
+    The Celery deployment's S3: its token cache and outputs, since workers on separate hosts
+    share no disk.
     """
-    with running("s3", S3_CONN_ID) as store:
-        yield store
+    yield from _deployment_s3()
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,10 @@ LOOKBACK = dt.timedelta(hours=2)  # the warehouse DAG's lookback
 #: Where the Celery deployment keeps its token cache and its outputs, below its bucket's prefix.
 CELERY_TOKEN_CACHE = "partner-center/token-cache.json"
 CELERY_OUTPUTS = "referrals/"
+#: The LocalExecutor deployment's watermark folder (``referrals_event_driven``'s copy), below its
+#: bucket's prefix, and the object the watcher keeps there (the trigger's default watermark_key).
+EVENT_WATERMARKS = "event-driven/watermarks/"
+EVENT_WATERMARK_OBJECT = EVENT_WATERMARKS + "partner_center_new_referrals.json"
 BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
 
 

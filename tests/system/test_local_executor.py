@@ -1,8 +1,9 @@
 """
 Scenarios on one LocalExecutor deployment (PostgreSQL, scheduler, dag-processor, triggerer,
 api-server), in order: the warehouse backfill, the deferrable follow-up, the connection test,
-then the AssetWatcher across triggerer restarts. Every assertion is against the emulator's own
-data read over its admin API, the warehouse file, or Airflow's REST API.
+then the AssetWatcher across triggerer restarts (its watermark an S3 object). Every assertion is
+against the emulator's own data read over its admin API, the warehouse file, Airflow's REST API,
+or the bucket read with boto3.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import time
 from typing import Any
 
 import pytest
+from objectstores.servers import ObjectStore
 from system_checks import (
+    EVENT_WATERMARK_OBJECT,
     LOOKBACK,
     backfill_and_wait,
     blocked_loop_seconds,
@@ -248,7 +251,7 @@ def _stop_triggerer(airflow: Airflow, sig: int) -> None:
 
 @pytest.mark.timeout(900)
 def test_asset_watcher_fires_each_referral_once_across_triggerer_restarts(
-    local_airflow: Airflow, emu: EmulatorProcess
+    local_airflow: Airflow, emu: EmulatorProcess, local_s3: ObjectStore
 ) -> None:
     airflow = local_airflow
     list_before = emu.stats()["requests"].get("list", 0)
@@ -300,6 +303,19 @@ def test_asset_watcher_fires_each_referral_once_across_triggerer_restarts(
     fired = _asset_event_ids(airflow)
     assert sorted(fired) == sorted(released), f"fired {fired}, released {released}"
     assert emu.stats()["requests"].get("update", 0) - updates_before == len(released)
+
+    # The watermark lives in the bucket (read with boto3, not through the filesystem under test):
+    # the newest referral fired (the emulator stamps each release distinctly) and only its id. The
+    # watermark is saved without a lease: the prefix holds that one object, no `.lease/` folder.
+    newest = max(referral_states(emu, set(released)).values(), key=lambda r: r["createdDateTime"])
+    assert local_s3.listing() == [EVENT_WATERMARK_OBJECT]
+    assert json.loads(local_s3.read(EVENT_WATERMARK_OBJECT)) == {
+        "created_after": newest["createdDateTime"],
+        "ids_at_mark": [newest["id"]],
+    }
+    # Neither the Variable of Airflow before 3.3 nor anything else took it.
+    airflow.api("GET", "variables/partner_center_new_referrals_watermark", ok=(404,))
+    figures["watermark"] = local_s3.url(EVENT_WATERMARK_OBJECT)
     figures["asset_events_ids"] = len(fired)
     figures["runs"] = len(_runs(airflow, EVENT_DRIVEN))
     record_figure("event_driven", figures)
