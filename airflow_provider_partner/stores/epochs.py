@@ -34,7 +34,7 @@ import uuid
 import weakref
 from typing import Any
 
-from airflow_provider_partner.stores.lease import LEASE_SECONDS, lease_expired, lease_pause, lease_text
+from airflow_provider_partner.stores.lease import LEASE_SECONDS, fields_expired, lease_pause, lease_text
 
 __all__ = ["EpochLease"]
 
@@ -157,15 +157,22 @@ class EpochLease:
         ours = (name for name in names if len(name) == _DIGITS and name.isascii() and name.isdigit())
         return sorted(int(name) for name in ours)
 
-    def _free(self, number: int) -> bool:
+    def _read(self, number: int) -> dict[str, Any] | None:
+        """Record ``number``'s fields: ``None`` if it does not exist, ``{}`` if it is unreadable."""
         try:
-            text = self.fs.cat_file(self._record(number)).decode("utf-8", "replace")
+            data = self.fs.cat_file(self._record(number))
         except FileNotFoundError:
-            return True  # removed by hand: nobody holds it
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            if json.loads(text).get("released") is True:
-                return True
-        return lease_expired(text)
+            return None
+        with contextlib.suppress(ValueError):  # UnicodeDecodeError is one
+            fields = json.loads(data)
+            if isinstance(fields, dict):
+                return fields
+        return {}
+
+    def _free(self, number: int) -> bool:
+        fields = self._read(number)
+        # A record removed by hand holds nobody; a released one needs no wait for its expiry.
+        return fields is None or fields.get("released") is True or fields_expired(fields)
 
     def _create(self, number: int, owner: str) -> bool:
         # One request that fails if the object exists (s3fs, adlfs, gcsfs; fsspec's "create"):
@@ -185,10 +192,8 @@ class EpochLease:
         return True
 
     def _owner(self, number: int) -> str | None:
-        with contextlib.suppress(FileNotFoundError, ValueError, TypeError, AttributeError):
-            owner = json.loads(self.fs.cat_file(self._record(number))).get("owner")
-            return str(owner) if owner else None
-        return None
+        owner = (self._read(number) or {}).get("owner")
+        return str(owner) if owner else None
 
     def _forget(self, before: int) -> None:
         # Records older than the predecessor are never read again. Best effort: a failed delete

@@ -15,6 +15,7 @@ import random
 import socket
 import time
 import uuid
+from typing import Any
 
 __all__ = [
     "LEASE_SECONDS",
@@ -58,6 +59,15 @@ def lease_text(owner: str) -> str:
 def lease_expired(text: str | None) -> bool:
     """Whether a stored lease value has expired (an unreadable one counts as expired)."""
     try:
-        return float(json.loads(text or "{}").get("expires", 0)) < time.time()
+        fields = json.loads(text or "{}")
+    except ValueError:
+        return True
+    return fields_expired(fields)
+
+
+def fields_expired(fields: Any) -> bool:
+    """Whether a decoded lease record has expired (one without a readable expiry counts as expired)."""
+    try:
+        return float(fields.get("expires", 0)) < time.time()
     except (ValueError, TypeError, AttributeError):
         return True
