@@ -31,6 +31,11 @@ import requests
 T = TypeVar("T")
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Airflow's log servers (the scheduler's for LocalExecutor tasks, the triggerer's) bind every
+# interface, with no setting for the address. Here on one machine the api-server reads the task
+# and trigger log files from this home's logs/ folder itself, so they are not started: every
+# socket of the demo is on 127.0.0.1.
+ARGUMENTS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 USER = "admin"
 
 
@@ -208,7 +213,9 @@ class LocalAirflow:
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(16),
                 # Shared by every component: the scheduler signs the tokens the api-server checks.
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                # Free ports instead of 8793/8794: another Airflow on this machine may hold those.
+                # No log server runs (ARGUMENTS), but the api-server still asks one for the log of
+                # a running or deferred task: free ports, not 8793/8794, where another Airflow on
+                # this machine may serve its own.
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 # Short heartbeats: the health endpoint (our readiness signal) sees components
@@ -260,7 +267,7 @@ class LocalAirflow:
             shutil.copyfile(self.db, partial)
             partial.replace(self._template)  # atomic: a run interrupted here leaves no half file
         for name in COMPONENTS:
-            self.components[name] = self._component(name, name).start()
+            self.components[name] = self._component(name, name, *ARGUMENTS.get(name, ())).start()
 
     def check_running(self) -> None:
         """Raise :class:`DemoError` (with its log) if a long-running component has exited."""

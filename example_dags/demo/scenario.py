@@ -1,8 +1,8 @@
 """
 The demo's scenario, driven through Airflow's REST API (``LocalAirflow.api``, a JWT per run).
 
-:func:`connect` gives the deployment the emulator's example connection (token cache in a
-Variable, as production configures it) and the SQLite warehouse connection.
+:func:`connections` are the emulator's example connection (token cache in a Variable, as
+production configures it) and the SQLite warehouse connection, stored in the metadata database.
 :func:`warehouse_loads` runs ``referrals_warehouse_load`` for the last complete UTC days: a
 backfill created while the DAG is paused, the scheduled run of yesterday once it is unpaused,
 then one day cleared and rerun (the table's SHA-256 must not change). :func:`followup` triggers
@@ -20,11 +20,13 @@ import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from example_dags.demo.deployment import DemoError, LocalAirflow, log_tail, wait_for
 from example_dags.demo.emulator import Emulator
 
 WAREHOUSE, FOLLOWUP = "referrals_warehouse_load", "referrals_followup"
+CONN_ID = "partner_center_default"  # the connection of every example DAG's Partner Center tasks
 WAREHOUSE_CONN_ID = "partner_center_warehouse"  # the warehouse DAG's connection
 DAYS = 7
 RELEASED = 3
@@ -38,16 +40,34 @@ def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-def connect(airflow: LocalAirflow, info: dict[str, Any]) -> None:
-    """The emulator's example connection, with a token cache as production configures it."""
+def connections(airflow: LocalAirflow, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    The demo's two connections, as ``POST /api/v2/connections`` bodies (``extra`` a dict).
+
+    The emulator's example connection with a token cache as production configures it, its extra
+    only what a user sets (tenant, authority, bootstrap refresh token, CA bundle, credential
+    store); the port is the one in the host URL, so the Test button's port matches the stored one.
+    The warehouse load writes through an Airflow connection, as a deployment defines one (a
+    postgres connection works the same: docs/warehouse.md); the follow-ups share the file.
+    """
     conn = json.loads(info["airflow_conn"])
-    conn["extra"]["credential_store"] = TOKEN_CACHE  # replaces the emulator's own file store
-    airflow.env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"] = json.dumps(conn)
-    airflow.env["REQUESTS_CA_BUNDLE"] = info["ca_bundle"]
-    # The warehouse load writes through an Airflow connection, as a deployment defines one (a
-    # postgres connection works the same: docs/warehouse.md); the follow-ups share the file.
-    warehouse = {"conn_type": "sqlite", "host": str(warehouse_db(airflow))}
-    airflow.env[f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}"] = json.dumps(warehouse)
+    extra = {**conn["extra"], "credential_store": TOKEN_CACHE}  # not the emulator's file store
+    partner_center = {
+        "connection_id": CONN_ID,
+        "conn_type": conn["conn_type"],
+        "description": "The demo's Partner Center emulator",
+        "host": conn["host"],
+        "port": urlsplit(conn["host"]).port,
+        "login": conn["login"],
+        "password": conn["password"],
+        "extra": extra,
+    }
+    warehouse = {
+        "connection_id": WAREHOUSE_CONN_ID,
+        "conn_type": "sqlite",
+        "host": str(warehouse_db(airflow)),
+    }
+    return [partner_center, warehouse]
 
 
 def warehouse_db(airflow: LocalAirflow) -> Path:
