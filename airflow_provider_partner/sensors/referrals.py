@@ -29,6 +29,7 @@ from airflow_provider_partner.extract.new_referrals import (
 from airflow_provider_partner.extract.window import resolve_window, user_filter
 from airflow_provider_partner.links import NewestReferralLink, ReferralsWorkspaceLink
 from airflow_provider_partner.links import newest_referral_id as find_newest_referral_id
+from airflow_provider_partner.triggers.wait_log import QuietWaitLog
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -154,11 +155,12 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
             max_referrals=self.max_referrals,
         )
 
-    def query_for(self, context: Mapping[str, Any]) -> NewReferralsQuery:
+    def query_for(self, context: Mapping[str, Any], *, announce: bool = True) -> NewReferralsQuery:
         """
         Return the query of this run (the window resolved from the context).
 
         :param context: the task context.
+        :param announce: log the window at INFO (else DEBUG: a poke after the first).
         """
         if self.expiring_within is not None:
             return self._build_query(None, None, rendered=True)
@@ -166,7 +168,7 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
             context, start=self.created_after, end=self.created_before, open_end=True, task_id=self.task_id
         )
         query = self._build_query(window.start, window.end, rendered=True)
-        self.log.info(
+        (self.log.info if announce else self.log.debug)(
             "Window on createdDateTime from %s: [%s, %s)",
             _WINDOW_SOURCES[window.source],
             query.created_after,
@@ -188,14 +190,31 @@ class PartnerCenterNewReferralsSensor(BaseSensorOperator):
     # -- poke and reschedule ---------------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """Check once; done when at least ``min_count`` referrals match."""
-        query = self.query_for(context)
+        wait = self._wait_log(context)
+        query = self.query_for(context, announce=wait.fresh)
         result = check_new_referrals(self.hook, query)
         if result.satisfies(query):
             return PokeReturnValue(is_done=True, xcom_value=self._report(result))
-        self.log.info(
-            "%d of %d referral(s) so far matching %s", len(result.referrals), query.min_count, result.filter
-        )
+        found = len(result.referrals)
+        state = f"{found} of {query.min_count} referral(s) so far"
+        if wait.fresh:
+            state += f" matching {result.filter}"
+        # With exponential_backoff Airflow picks (and logs) each interval itself.
+        wait.check(state, found, None if self.exponential_backoff else self.poke_interval)
         return False
+
+    def _wait_log(self, context: Context) -> QuietWaitLog:
+        """The log of this wait: the pokes of one process share it (``docs/sensor.md``)."""
+        wait: QuietWaitLog | None = getattr(self, "_wait", None)
+        if wait is None:
+            # In reschedule mode each poke is a process of its own; the first ran at this time.
+            since = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+            if since is not None:
+                wait = QuietWaitLog.resume(self.log, since=since, interval=self.poke_interval)
+            else:
+                wait = QuietWaitLog(self.log)
+            self._wait = wait
+        return wait
 
     def _report(self, result: NewReferralsCheck) -> list[dict[str, Any]]:
         self.newest_referral_id = find_newest_referral_id(result.referrals)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,11 +32,10 @@ from airflow_provider_partner.extract.new_referrals import (
     NewReferralsQuery,
     check_new_referrals,
 )
+from airflow_provider_partner.triggers.wait_log import QuietWaitLog, duration
 from airflow_provider_partner.triggers.watermark import Watermark, open_watermark_store
 
 __all__ = ["PartnerCenterNewReferralsEventTrigger", "PartnerCenterNewReferralsTrigger"]
-
-log = logging.getLogger(__name__)
 
 #: Consecutive failed checks (each already retried by the hook) tolerated before giving up.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
@@ -57,9 +55,10 @@ def _waiting_can_fix(error: PartnerCenterError) -> bool:
 class _Checker:
     """Runs checks in a thread, with a hook built in the triggerer from the connection id."""
 
-    def __init__(self, conn_id: str, max_consecutive_errors: int) -> None:
+    def __init__(self, conn_id: str, max_consecutive_errors: int, wait_log: QuietWaitLog) -> None:
         self.conn_id = conn_id
         self.max_consecutive_errors = max_consecutive_errors
+        self.wait_log = wait_log
         self.failures = 0
         self._hook: Any = None
 
@@ -83,7 +82,7 @@ class _Checker:
                 raise PartnerCenterError(
                     f"Gave up after {self.failures} failed checks in a row; the last one: {err}"
                 ) from None
-            log.warning(
+            self.wait_log.failed(
                 "Check for new referrals failed (%d of %d tolerated in a row), will try again: %s",
                 self.failures,
                 self.max_consecutive_errors - 1,
@@ -160,7 +159,8 @@ class PartnerCenterNewReferralsTrigger(BaseTrigger):
             yield _event({"status": "error", "message": str(err)})
             return
         deadline = dt.datetime.fromisoformat(self.timeout_at) if self.timeout_at else None
-        checker = _Checker(self.partner_center_conn_id, self.max_consecutive_errors)
+        wait_log = QuietWaitLog(self.log)
+        checker = _Checker(self.partner_center_conn_id, self.max_consecutive_errors, wait_log)
         attempt = 0
         while True:
             try:
@@ -179,13 +179,6 @@ class PartnerCenterNewReferralsTrigger(BaseTrigger):
                 )
                 return
             delay = _next_interval(self.poke_interval, self.exponential_backoff, attempt, self.max_wait)
-            if result is not None:
-                self.log.info(
-                    "%d of %d referral(s) so far; next check in %.0f s",
-                    len(result.referrals),
-                    query.min_count,
-                    delay,
-                )
             if deadline is not None:
                 left = (deadline - _utcnow()).total_seconds()
                 if left <= 0:
@@ -197,6 +190,9 @@ class PartnerCenterNewReferralsTrigger(BaseTrigger):
                     )
                     return
                 delay = min(delay, left)
+            if result is not None:
+                found = len(result.referrals)
+                wait_log.check(f"{found} of {query.min_count} referral(s) so far", found, delay)
             attempt += 1
             await asyncio.sleep(delay)
 
@@ -292,13 +288,31 @@ class PartnerCenterNewReferralsEventTrigger(BaseEventTrigger):
         if mark is None:
             mark = first
             await store.save(mark)
-        checker = _Checker(self.partner_center_conn_id, self.max_consecutive_errors)
+        wait_log = QuietWaitLog(self.log)
+        wait_log.event(
+            "Watching for referrals created from %s on (watermark in %s); a check every %.0f s "
+            "(INFO for each event, after a failed check, and every %s)",
+            mark.created_after,
+            store.location,
+            self.poke_interval,
+            duration(wait_log.heartbeat),
+            key=mark,
+        )
+        checker = _Checker(self.partner_center_conn_id, self.max_consecutive_errors, wait_log)
         while True:
             result = await checker.check(self._query(mark))
             if result is not None and result.referrals:
                 batch = result.referrals
                 mark = mark.advanced(batch)
                 await store.save(mark)
+                wait_log.event(
+                    "Firing an event for %d new referral(s) created %s .. %s%s",
+                    len(batch),
+                    batch[0]["createdDateTime"],
+                    batch[-1]["createdDateTime"],
+                    "; more are waiting, next batch at once" if result.more else "",
+                    key=mark,
+                )
                 yield _event(
                     {
                         "ids": [referral["id"] for referral in batch],
@@ -309,4 +323,6 @@ class PartnerCenterNewReferralsEventTrigger(BaseEventTrigger):
                 )
                 if result.more:
                     continue  # a backlog: next batch at once
+            elif result is not None:
+                wait_log.check(f"no new referral since {mark.created_after}", mark, self.poke_interval)
             await asyncio.sleep(self.poke_interval)
