@@ -10,11 +10,13 @@ STAMP := $(VENV)/.installed
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too. The objectstores extra
 # (the S3, Azure and GCS filesystems and servers of tests/objectstores) goes into this venv only:
-# the matrix venvs install the test extra alone.
+# the matrix venvs install the test extra alone. So does the warehouses extra (the hooks and
+# drivers of tests/warehouse); its mysqlclient compiles against libmariadb-dev (system-deps build).
 $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
+	@bash .ci/system-deps build
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores]'
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores,warehouses]'
 	@touch $(STAMP)
 
 # azurite, Microsoft's Azure Storage emulator, for the object-store tests (tests/objectstores): an
@@ -48,7 +50,8 @@ typecheck: $(STAMP)
 
 # Two workers (pytest-xdist), one per core of the CI machine; UNIT_WORKERS=0 runs in one process.
 UNIT_WORKERS ?= 2
-unit: $(STAMP) $(AZURITE_STAMP)
+# system-deps first: tests/warehouse start PostgreSQL and MariaDB (Debian's packages).
+unit: system-deps $(STAMP) $(AZURITE_STAMP)
 	$(BIN)/pytest -n $(UNIT_WORKERS) --dist worksteal
 
 # The support matrix (docs/support-matrix.md, declared in tests/matrix/combinations.py): every

@@ -1,5 +1,5 @@
 """
-Referrals into a SQL warehouse through any ``DbApiHook`` (common-sql): SQLite and PostgreSQL.
+Referrals into a SQL warehouse through the official hooks: SQLite, PostgreSQL, DuckDB, MariaDB.
 
 Public API (``docs/warehouse.md``)::
 
@@ -8,15 +8,17 @@ Public API (``docs/warehouse.md``)::
     result = load_referrals("my_warehouse", ObjectStoragePath(manifest["path"]))
     # {"read": 1480, "changed": 1312, "rows": 20931}
 
-- :func:`load_referrals`: upsert one JSONL file of the operator into the ``referrals`` table
-  (created if needed), streamed in chunks, one transaction; the newest ``updatedDateTime`` of
-  each ``id`` wins.
+- :func:`load_referrals`: merge one JSONL file of the operator into the ``referrals`` table
+  (created if needed): streamed in chunks into a staging table by the database's native bulk
+  path, merged by one conditional statement, one transaction on one connection; a row changes
+  only for a strictly newer ``updatedDateTime``. One module per target (``sqlite``,
+  ``postgres``, ``duckdb``, ``mysql``), their shared part in ``staging``.
 - :func:`warehouse_hook`: the ``DbApiHook`` of a connection id; :func:`dialect_of` its dialect.
-- :func:`transaction`, :func:`upsert_referrals`, :func:`read_referrals`, :func:`count_rows`: the
-  pieces, for a transaction or a cursor of your own.
+- :func:`transaction`, :func:`read_referrals`, :func:`count_rows`: the pieces, for a transaction
+  or a cursor of your own; :func:`upsert_referrals` (deprecated) the previous release's upsert.
 - :mod:`~airflow_provider_partner.warehouse.schema`: the table's columns (:data:`COLUMNS`), its
-  DDL (:func:`create_table_sql`), upsert (:func:`upsert_sql`) and the lock concurrent loads take
-  turns with (:func:`table_lock_sql`) per dialect.
+  DDL (:func:`create_table_sql`) and PostgreSQL's lock concurrent loads take turns with
+  (:func:`table_lock_sql`) per dialect; :func:`upsert_sql` is deprecated.
 
 It sits beside the operators (it reads their output files) and imports only ``instants`` from
 the provider; common-sql and the database drivers load when a load runs.
@@ -37,6 +39,8 @@ from airflow_provider_partner.warehouse.load import (
 )
 from airflow_provider_partner.warehouse.schema import (
     COLUMNS,
+    DUCKDB,
+    MARIADB,
     POSTGRES,
     SQLITE,
     Column,
@@ -50,6 +54,8 @@ from airflow_provider_partner.warehouse.schema import (
 __all__ = [
     "COLUMNS",
     "DEFAULT_BATCH_SIZE",
+    "DUCKDB",
+    "MARIADB",
     "POSTGRES",
     "SQLITE",
     "Column",

@@ -1,8 +1,10 @@
 """
-Loading the operator's JSONL output into a SQL database through any ``DbApiHook``.
+Loading the operator's JSONL output into a SQL database: the entry point and its dispatcher.
 
-The file is streamed (one chunk of rows in memory at a time) and the whole load is one
-transaction: a bad line, a lost connection or a killed task leaves the table as it was.
+:func:`load_referrals` picks the target module by the hook's dialect (``sqlite``, ``postgres``,
+``duckdb``, ``mysql``), which stages the streamed file and merges it in one transaction on one
+connection (:mod:`~airflow_provider_partner.warehouse.staging`): a bad line, a lost connection
+or a killed task leaves the table as it was.
 """
 
 from __future__ import annotations
@@ -11,23 +13,30 @@ import gzip
 import io
 import json
 import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from airflow_provider_partner.warehouse.duckdb import DuckDBTarget
+from airflow_provider_partner.warehouse.mysql import MariaDBTarget
+from airflow_provider_partner.warehouse.postgres import PostgresTarget
 from airflow_provider_partner.warehouse.schema import (
+    DUCKDB,
+    MARIADB,
+    POSTGRES,
     SQLITE,
     Dialect,
-    checked_table,
     column_names,
-    create_table_sql,
     dialect_named,
     referral_row,
     rows_per_statement,
     table_lock_sql,
     upsert_sql,
 )
+from airflow_provider_partner.warehouse.sqlite import BUSY_TIMEOUT_MS, SqliteTarget
+from airflow_provider_partner.warehouse.staging import StagedTarget, count_rows
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -46,10 +55,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Rows per ``INSERT`` statement (fewer on SQLite, whose parameter limit caps a chunk at 76).
-DEFAULT_BATCH_SIZE = 500
-# How long SQLite waits for another writer (the follow-up DAGs write to the same file).
-_SQLITE_BUSY_MS = 30_000
+#: Rows per staged chunk (one ``COPY``, ``read_json``, ``executemany``): what a load holds in memory.
+DEFAULT_BATCH_SIZE = 2000
+_TARGETS: Mapping[Dialect, type[StagedTarget]] = {
+    SQLITE: SqliteTarget,
+    POSTGRES: PostgresTarget,
+    DUCKDB: DuckDBTarget,
+    MARIADB: MariaDBTarget,
+}
 _ID, _UPDATED = column_names().index("id"), column_names().index("updated_date_time")
 
 
@@ -78,7 +91,7 @@ def warehouse_hook(conn_id: str) -> DbApiHook:
     if not isinstance(hook, DbApiHook):
         raise TypeError(
             f"connection {conn_id!r} gives a {type(hook).__name__}, not a SQL hook (DbApiHook): "
-            "use a sqlite or postgres connection"
+            "use a sqlite, postgres, duckdb or mysql connection"
         )
     return hook
 
@@ -88,7 +101,7 @@ def dialect_of(hook: DbApiHook) -> Dialect:
     The warehouse dialect of a hook, from its SQLAlchemy dialect name or its connection type.
 
     :param hook: a ``DbApiHook``.
-    :raises ValueError: for a database other than SQLite or PostgreSQL.
+    :raises ValueError: for a database other than SQLite, PostgreSQL, DuckDB or MariaDB (MySQL).
     """
     name = getattr(hook, "dialect_name", None) or getattr(hook, "conn_type", None) or ""
     return dialect_named(str(name))
@@ -145,7 +158,10 @@ def upsert_referrals(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> tuple[int, int]:
     """
-    Upsert referrals with a DB-API cursor, in chunks; commits nothing (the caller's transaction).
+    Deprecated: the previous release's upsert of multi-row ``VALUES`` on a cursor (SQLite's text columns).
+
+    :func:`load_referrals` stages and merges on every target; this one commits nothing (the
+    caller's transaction) and writes 7-digit text date-times, as the previous release did.
 
     :param cursor: a DB-API cursor of a database of ``dialect`` whose table exists.
     :param dialect: :data:`~airflow_provider_partner.warehouse.schema.SQLITE` or ``POSTGRES``.
@@ -155,6 +171,11 @@ def upsert_referrals(
     :param batch_size: rows per statement at most.
     :return: ``(records read, rows inserted or replaced)``.
     """
+    warnings.warn(
+        "upsert_referrals is deprecated: load_referrals stages and merges each load (docs/warehouse.md)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     size = rows_per_statement(dialect, batch_size)
     statements: dict[int, str] = {}
     read = changed = 0
@@ -162,25 +183,15 @@ def upsert_referrals(
         read += chunk_read
         if not rows:
             continue
-        sql = statements.get(len(rows)) or statements.setdefault(
-            len(rows), upsert_sql(dialect, placeholder, len(rows), table)
-        )
+        if len(rows) not in statements:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                statements[len(rows)] = upsert_sql(dialect, placeholder, len(rows), table)
+        sql = statements[len(rows)]
         cursor.execute(sql, [value for row in rows for value in row])
         # One statement: its rowcount counts inserted and updated rows, not the skipped ones.
         changed += max(cursor.rowcount, 0)
     return read, changed
-
-
-def count_rows(cursor: Any, table: str = "referrals") -> int:
-    """
-    Rows in the referrals table.
-
-    :param cursor: a DB-API cursor.
-    :param table: the table's name.
-    """
-    sql = f"SELECT COUNT(*) FROM {checked_table(table)}"  # noqa: S608 - a checked name
-    cursor.execute(sql)
-    return int(cursor.fetchone()[0])
 
 
 @contextmanager
@@ -203,7 +214,7 @@ def transaction(hook: DbApiHook, table: str | None = None) -> Iterator[tuple[Any
         try:
             with closing(conn.cursor()) as cursor:
                 if dialect is SQLITE:
-                    cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+                    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 lock = table_lock_sql(dialect, table) if table else None
                 if lock:  # writers of one table take turns: no DDL race, no deadlock
                     cursor.execute(lock)
@@ -221,32 +232,35 @@ def load_referrals(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> LoadResult:
     """
-    Upsert one JSONL referrals file into a SQL table, creating the table if needed.
+    Merge one JSONL referrals file into a SQL table, creating the table if needed.
 
-    Each referral is one row keyed by ``id``; a newer ``updatedDateTime`` replaces the row, an
-    older or equal one changes nothing, so loading a file twice, or overlapping files in any
-    order, never duplicates or regresses a row. One transaction: on any error nothing is written.
-    Concurrent loads of one table take turns (on PostgreSQL a transaction-level advisory lock,
-    :func:`~airflow_provider_partner.warehouse.schema.table_lock_sql`; SQLite has one writer).
+    Each referral is one row keyed by ``id``; only a strictly newer ``updatedDateTime`` replaces
+    the row, so loading a file twice, or overlapping files in any order, never duplicates or
+    regresses a row. The file is streamed in chunks into a temporary staging table on one
+    connection and merged by one conditional statement (two on MariaDB), all in one transaction:
+    on any error nothing is written. Concurrent loads of one table take turns (PostgreSQL: an
+    advisory lock; MariaDB: ``GET_LOCK``; SQLite: ``BEGIN IMMEDIATE``; DuckDB: a lock in the
+    process, one writing process per file). ``docs/warehouse.md`` has each target's details.
 
-    :param hook: a ``DbApiHook`` (``SqliteHook``, ``PostgresHook``) or the id of its connection.
+    :param hook: a ``SqliteHook``, ``PostgresHook``, ``DuckDBHook`` or ``MySqlHook`` (MariaDB),
+        or the id of its connection.
     :param path: the operator's JSONL (or JSONL.gz) output: a local path or an ``ObjectStoragePath``.
     :param table: the table's name, optionally schema-qualified (created if it does not exist).
-    :param batch_size: rows per ``INSERT`` statement at most.
+    :param batch_size: rows per staged chunk (what the load holds in memory).
     :return: ``{"read", "changed", "rows"}`` (:class:`LoadResult`).
+    :raises ValueError: for another database, a line that is not JSON, a referral without ``id``
+        or ``updatedDateTime``, or a PostgreSQL table of an earlier release (the message has the
+        ``ALTER TABLE`` that migrates it).
     """
     db_hook = warehouse_hook(hook) if isinstance(hook, str) else hook
-    with transaction(db_hook, table) as (cursor, dialect):
-        cursor.execute(create_table_sql(dialect, table))
-        read, changed = upsert_referrals(
-            cursor, dialect, db_hook.placeholder, read_referrals(path), table, batch_size
-        )
-        rows = count_rows(cursor, table)
+    dialect = dialect_of(db_hook)
+    target = _TARGETS[dialect](db_hook, table)
+    read, changed, rows = target.load(read_referrals(path), batch_size)
     log.info(
         "Loaded %s into %s (%s): %d referrals read, %d rows inserted or updated, %d rows in the table",
         path,
         table,
-        dialect_of(db_hook).name,
+        dialect.name,
         read,
         changed,
         rows,

@@ -1,14 +1,17 @@
 """
-The ``referrals`` table: its columns, its DDL and its upsert statement in each supported dialect.
+The ``referrals`` table: its columns and their types, its DDL and the lock of its loads, per database.
 
-One row per referral, keyed by ``id``. ``updated_date_time`` holds the API's 7-digit spelling
-(``2026-11-01T10:00:00.1234567Z``, :func:`airflow_provider_partner.instants.sort_key`), whatever
-precision the input had, so comparing the text compares the instants; on PostgreSQL the column
-is collated ``"C"`` so that the comparison is bytewise in every database locale.
+One row per referral, keyed by ``id``. The flat columns (:func:`column_names`) are the same on
+every target (the Delta Lake target mirrors them); only their types differ:
 
-The upsert is one ``INSERT ... ON CONFLICT (id) DO UPDATE ... WHERE`` statement, which SQLite
-(3.24 and later) and PostgreSQL (9.5 and later) both run: a row is replaced only by a strictly
-newer ``updated_date_time``; an older or equal one changes nothing.
+- date-times: ``TIMESTAMPTZ`` (PostgreSQL, 1 µs), ``TIMESTAMP_NS`` (DuckDB, UTC, 1 ns: the API's
+  100 ns kept), ``DATETIME(6)`` (MariaDB, UTC, 1 µs), and on SQLite, which has no date-time type,
+  the API's own 7-digit text (``2026-11-01T10:00:00.1234567Z``,
+  :func:`airflow_provider_partner.instants.sort_key`), which compares as the instants do;
+- the whole referral as ``JSONB`` (PostgreSQL), ``JSON`` (DuckDB, MariaDB) or JSON text (SQLite).
+
+Where a column holds microseconds, the 7th digit is kept in ``raw_json`` and breaks ties, so a
+row is still replaced only by a strictly newer ``updatedDateTime`` (see the target modules).
 
 Pure: no IO, no Airflow import.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from airflow_provider_partner.instants import sort_key
 __all__ = [
     "COLUMNS",
     "DIALECTS",
+    "DUCKDB",
+    "MARIADB",
     "POSTGRES",
     "SQLITE",
     "Column",
@@ -51,33 +57,48 @@ class Column:
     :param sqlite: its type (and constraints) on SQLite.
     :param postgres: its type (and constraints) on PostgreSQL.
     :param source: where its value comes from in the API's Referral (documentation only).
+    :param duckdb: its type (and constraints) on DuckDB.
+    :param mysql: its type (and constraints) on MariaDB (and MySQL).
     """
 
     name: str
     sqlite: str
     postgres: str
     source: str
+    duckdb: str = ""
+    mysql: str = ""
+
+
+def _text(name: str, source: str) -> Column:
+    return Column(name, "TEXT", "TEXT", source, "VARCHAR", "TEXT")
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY", "id"),
-    Column("status", "TEXT", "TEXT", "status"),
-    Column("substatus", "TEXT", "TEXT", "substatus"),
-    Column("type", "TEXT", "TEXT", "type"),
-    Column("qualification", "TEXT", "TEXT", "qualification"),
-    Column("direction", "TEXT", "TEXT", "direction"),
-    Column("customer_name", "TEXT", "TEXT", "customerProfile.name"),
-    Column("country", "TEXT", "TEXT", "customerProfile.address.country"),
-    Column("deal_value", "REAL", "DOUBLE PRECISION", "details.dealValue"),
-    Column("currency", "TEXT", "TEXT", "details.currency"),
-    Column("created_date_time", "TEXT", "TEXT", "createdDateTime (7 fractional digits)"),
+    # MariaDB keys need a length; the table's binary collation compares ids byte for byte.
+    Column(
+        "id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY", "id", "VARCHAR PRIMARY KEY", "VARCHAR(255) PRIMARY KEY"
+    ),
+    _text("status", "status"),
+    _text("substatus", "substatus"),
+    _text("type", "type"),
+    _text("qualification", "qualification"),
+    _text("direction", "direction"),
+    _text("customer_name", "customerProfile.name"),
+    _text("country", "customerProfile.address.country"),
+    Column("deal_value", "REAL", "DOUBLE PRECISION", "details.dealValue", "DOUBLE", "DOUBLE"),
+    _text("currency", "details.currency"),
+    Column("created_date_time", "TEXT", "TIMESTAMPTZ", "createdDateTime", "TIMESTAMP_NS", "DATETIME(6)"),
     Column(
         "updated_date_time",
         "TEXT NOT NULL",
-        'TEXT COLLATE "C" NOT NULL',
-        "updatedDateTime (7 fractional digits)",
+        "TIMESTAMPTZ NOT NULL",
+        "updatedDateTime",
+        "TIMESTAMP_NS NOT NULL",
+        "DATETIME(6) NOT NULL",
     ),
-    Column("raw_json", "TEXT NOT NULL", "JSONB NOT NULL", "the whole referral"),
+    Column(
+        "raw_json", "TEXT NOT NULL", "JSONB NOT NULL", "the whole referral", "JSON NOT NULL", "JSON NOT NULL"
+    ),
 )
 
 _NAMES = tuple(column.name for column in COLUMNS)
@@ -90,23 +111,27 @@ class Dialect:
     """
     What differs between the databases the loader writes to.
 
-    :param name: the dialect's name (SQLAlchemy's: ``sqlite``, ``postgresql``).
-    :param max_parameters: bound parameters one statement may carry (a multi-row ``VALUES``
-        chunk is sized to stay under it).
+    :param name: the dialect's name (SQLAlchemy's: ``sqlite``, ``postgresql``, ``duckdb``, ``mysql``).
+    :param max_parameters: bound parameters one statement may carry (the deprecated multi-row
+        ``VALUES`` upsert of :func:`upsert_sql` is sized to stay under it).
     :param json_value: the SQL expression of the ``raw_json`` value around its placeholder.
     :param table_lock: the statement that makes loads of one table wait for each other until
         their transactions end (``{key}``: a number per table); empty where the database does
-        that by itself (SQLite has one writer at a time).
+        that by itself (SQLite) or the target module takes another lock (DuckDB, MariaDB).
+    :param column_field: the :class:`Column` field holding this dialect's types.
+    :param table_options: what follows the column list in ``CREATE TABLE``.
     """
 
     name: str
     max_parameters: int
     json_value: str = "{}"
     table_lock: str = ""
+    column_field: str = "sqlite"
+    table_options: str = ""
 
     def column_type(self, column: Column) -> str:
         """The column's type and constraints in this dialect."""
-        return column.sqlite if self.name == "sqlite" else column.postgres
+        return str(getattr(column, self.column_field))
 
 
 # 999 is SQLite's limit before 3.32 (32,766 since); PostgreSQL's protocol allows 65,535.
@@ -118,13 +143,31 @@ POSTGRES = Dialect(
     max_parameters=65_535,
     json_value="CAST({} AS JSONB)",
     table_lock="SELECT pg_advisory_xact_lock({key})",
+    column_field="postgres",
 )
-DIALECTS: Mapping[str, Dialect] = {"sqlite": SQLITE, "postgresql": POSTGRES, "postgres": POSTGRES}
+DUCKDB = Dialect("duckdb", max_parameters=65_535, column_field="duckdb")
+# utf8mb4_bin: text compares byte for byte (ids are case-sensitive elsewhere too).
+MARIADB = Dialect(
+    "mysql",
+    max_parameters=65_535,
+    column_field="mysql",
+    table_options=" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+)
+DIALECTS: Mapping[str, Dialect] = {
+    "sqlite": SQLITE,
+    "postgresql": POSTGRES,
+    "postgres": POSTGRES,
+    "duckdb": DUCKDB,
+    "mysql": MARIADB,
+    "mariadb": MARIADB,
+}
+#: The databases :func:`dialect_named` accepts, for messages.
+SUPPORTED = "SQLite, PostgreSQL, DuckDB and MariaDB (MySQL)"
 
 
 def dialect_named(name: str) -> Dialect:
     """
-    The dialect of that name (``sqlite``, ``postgresql`` or ``postgres``).
+    The dialect of that name (``sqlite``, ``postgresql``/``postgres``, ``duckdb``, ``mysql``/``mariadb``).
 
     :param name: a SQLAlchemy dialect name or an Airflow connection type.
     :raises ValueError: for any other database, naming the supported ones.
@@ -133,8 +176,8 @@ def dialect_named(name: str) -> Dialect:
         return DIALECTS[name.lower()]
     except KeyError:
         raise ValueError(
-            f"the referrals warehouse supports SQLite and PostgreSQL, not {name!r} "
-            "(its upsert is INSERT ... ON CONFLICT ... DO UPDATE ... WHERE)"
+            f"the referrals warehouse supports {SUPPORTED}, not {name!r}: use a sqlite, postgres, "
+            "duckdb or mysql connection (see docs/warehouse.md for other warehouses)"
         ) from None
 
 
@@ -153,40 +196,51 @@ def create_table_sql(dialect: Dialect, table: str = "referrals") -> str:
     """
     ``CREATE TABLE IF NOT EXISTS`` of the referrals table in ``dialect``.
 
-    :param dialect: :data:`SQLITE` or :data:`POSTGRES`.
+    :param dialect: :data:`SQLITE`, :data:`POSTGRES`, :data:`DUCKDB` or :data:`MARIADB`.
     :param table: the table's name, optionally schema-qualified.
     """
     columns = ",\n".join(f"    {column.name} {dialect.column_type(column)}" for column in COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {checked_table(table)} (\n{columns}\n)"
+    return f"CREATE TABLE IF NOT EXISTS {checked_table(table)} (\n{columns}\n){dialect.table_options}"
+
+
+def table_key(table: str) -> int:
+    """A number per table name, the same in every process (the key of the table's lock)."""
+    return zlib.crc32(f"airflow_provider_partner.warehouse:{checked_table(table)}".encode())
 
 
 def table_lock_sql(dialect: Dialect, table: str = "referrals") -> str | None:
     """
-    The statement that serializes loads of ``table`` until the transaction ends, if ``dialect`` needs one.
+    The statement that serializes loads of ``table`` until the transaction ends, if ``dialect`` has one.
 
     On PostgreSQL a transaction-level advisory lock whose key is derived from the table's name
-    (the same in every process); ``None`` on SQLite.
+    (the same in every process); ``None`` elsewhere (SQLite has one writer; DuckDB and MariaDB
+    loads take their own locks, see their modules).
 
-    :param dialect: :data:`SQLITE` or :data:`POSTGRES`.
+    :param dialect: a dialect.
     :param table: the table's name, optionally schema-qualified.
     """
     if not dialect.table_lock:
         return None
-    key = zlib.crc32(f"airflow_provider_partner.warehouse:{checked_table(table)}".encode())
-    return dialect.table_lock.format(key=key)
+    return dialect.table_lock.format(key=table_key(table))
 
 
 def upsert_sql(dialect: Dialect, placeholder: str, rows: int, table: str = "referrals") -> str:
     """
-    The upsert of ``rows`` referrals in one statement (a multi-row ``VALUES``).
+    Deprecated: the previous release's multi-row ``VALUES`` upsert (SQLite and PostgreSQL text columns).
 
-    Its parameters are the rows of :func:`referral_row`, flattened in order.
+    :func:`~airflow_provider_partner.warehouse.load_referrals` stages and merges instead; this
+    statement sends 7-digit text date-times, which PostgreSQL's ``TIMESTAMPTZ`` columns round.
 
     :param dialect: :data:`SQLITE` or :data:`POSTGRES`.
     :param placeholder: the driver's positional placeholder (``?`` for sqlite3, ``%s`` for psycopg2).
     :param rows: how many rows the statement inserts.
     :param table: the table's name, optionally schema-qualified.
     """
+    warnings.warn(
+        "upsert_sql is deprecated: load_referrals stages and merges each load (docs/warehouse.md)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if rows < 1 or rows * len(COLUMNS) > dialect.max_parameters:
         raise ValueError(f"{rows} rows do not fit one {dialect.name} statement")
     table = checked_table(table)
@@ -197,14 +251,15 @@ def upsert_sql(dialect: Dialect, placeholder: str, rows: int, table: str = "refe
         f"INSERT INTO {table} ({', '.join(_NAMES)})\nVALUES "
         + ",\n       ".join([row] * rows)
         + f"\nON CONFLICT (id) DO UPDATE SET\n    {updates}\n"
-        # Unqualified: the target's own name, without its schema, is how the row is referred to.
         + f"WHERE excluded.updated_date_time > {table.rpartition('.')[2]}.updated_date_time"
     )
 
 
 def referral_row(referral: Mapping[str, Any]) -> tuple[Any, ...]:
     """
-    The table row of one referral, in :data:`COLUMNS` order.
+    The table row of one referral, in :data:`COLUMNS` order, date-times in the API's 7-digit spelling.
+
+    The target modules turn the two date-times into their database's form.
 
     :param referral: a referral as the API returns it (``id`` and ``updatedDateTime`` required).
     :raises ValueError: if ``id`` is missing or ``updatedDateTime`` is no date-time.

@@ -16,17 +16,22 @@ import pytest
 
 from airflow_provider_partner.examples.warehouse import example_warehouse_hook
 from airflow_provider_partner.warehouse import (
+    DUCKDB,
+    MARIADB,
     POSTGRES,
     SQLITE,
     count_rows,
     create_table_sql,
     dialect_of,
     load_referrals,
+    mysql,
+    postgres,
     table_lock_sql,
     upsert_referrals,
     upsert_sql,
     warehouse_hook,
 )
+from airflow_provider_partner.warehouse.staging import on_conflict_sql
 
 CONN_ID = "test_warehouse"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
@@ -168,26 +173,30 @@ def test_rows_go_in_chunks_while_the_file_streams(tmp_path: Path) -> None:
             yield _ref(f"r{i}", "2026-11-02T00:00:00Z")
 
     cursor = _Recording(conn.cursor(), 13, consumed)
-    assert upsert_referrals(cursor, SQLITE, "?", referrals(), batch_size=2) == (5, 5)
+    with pytest.deprecated_call(match="upsert_referrals is deprecated"):
+        assert upsert_referrals(cursor, SQLITE, "?", referrals(), batch_size=2) == (5, 5)
     # (rows in the statement, referrals read so far): never more read than one chunk ahead.
     assert cursor.statements == [(2, 2), (2, 4), (1, 5)]
     conn.rollback()
     conn.close()
 
 
-def test_sqlite_chunks_stay_under_its_parameter_limit() -> None:
-    assert upsert_sql(SQLITE, "?", 76).count("?") == 76 * 13
-    with pytest.raises(ValueError, match="77 rows do not fit one sqlite statement"):
+def test_the_deprecated_upsert_stays_under_sqlites_parameter_limit() -> None:
+    with pytest.deprecated_call(match="upsert_sql is deprecated"):
+        assert upsert_sql(SQLITE, "?", 76).count("?") == 76 * 13
+    with pytest.raises(ValueError, match="77 rows do not fit one sqlite statement"), pytest.deprecated_call():
         upsert_sql(SQLITE, "?", 77)
 
 
-def test_the_dialects_differ_only_in_types_and_the_json_cast() -> None:
+def test_the_dialects_differ_in_types_and_the_merge() -> None:
     assert "raw_json TEXT NOT NULL" in create_table_sql(SQLITE)
-    assert 'updated_date_time TEXT COLLATE "C" NOT NULL' in create_table_sql(POSTGRES)
-    sql = upsert_sql(POSTGRES, "%s", 1, "analytics.referrals")
+    assert "updated_date_time TIMESTAMPTZ NOT NULL" in create_table_sql(POSTGRES)
+    assert "updated_date_time TIMESTAMP_NS NOT NULL" in create_table_sql(DUCKDB)
+    assert create_table_sql(MARIADB).endswith(") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+    sql = on_conflict_sql("analytics.referrals", postgres.NEWER)
     assert sql.startswith("INSERT INTO analytics.referrals (id, status,")
-    assert "%s, CAST(%s AS JSONB))" in sql
-    assert sql.endswith("WHERE excluded.updated_date_time > referrals.updated_date_time")
+    assert "WHERE excluded.updated_date_time > referrals.updated_date_time\n    OR (" in sql
+    assert [line.split(" ")[0] for line in mysql.merge_sql("referrals")[0].splitlines()[:1]] == ["UPDATE"]
     with pytest.raises(ValueError, match="table must be a plain name"):
         create_table_sql(SQLITE, "referrals; DROP TABLE x")
     with pytest.raises(ValueError, match="table must be a plain name"):
@@ -223,15 +232,23 @@ def test_the_example_uses_its_connection_else_the_embedded_file(db: Path, tmp_pa
 
 def test_the_docs_show_the_statements_the_code_runs() -> None:
     doc = DOC.read_text(encoding="utf-8")
-    for sql in (create_table_sql(SQLITE), create_table_sql(POSTGRES), upsert_sql(POSTGRES, "%s", 2)):
-        assert f"```sql\n{sql}\n```" in doc
+    statements = [create_table_sql(dialect) for dialect in (SQLITE, POSTGRES, DUCKDB, MARIADB)]
+    statements += [on_conflict_sql("referrals", postgres.NEWER), *mysql.merge_sql("referrals")]
+    missing = [sql for sql in statements if f"```sql\n{sql}\n```" not in doc]
+    assert missing == []
 
 
 def test_other_databases_are_refused_by_name() -> None:
     from airflow_provider_partner.warehouse.schema import dialect_named
 
-    with pytest.raises(ValueError, match="supports SQLite and PostgreSQL, not 'mysql'"):
-        dialect_named("mysql")
+    message = "supports SQLite, PostgreSQL, DuckDB and MariaDB (MySQL), not 'mssql': use a sqlite,"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        dialect_named("mssql")
+    assert (dialect_named("mariadb"), dialect_named("postgres"), dialect_named("duckdb")) == (
+        MARIADB,
+        POSTGRES,
+        DUCKDB,
+    )
 
 
 def test_stored_instants_read_back_as_sqlite_date_times(db: Path, tmp_path: Path) -> None:

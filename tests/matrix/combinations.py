@@ -118,6 +118,8 @@ MATRIX_PYTEST_ARGS: tuple[str, ...] = (
     "--ignore=tests/system",
     # Their servers and filesystems (the objectstores extra) are in the main venv only.
     "--ignore=tests/objectstores",
+    # The SQL warehouses' hooks and drivers (the warehouses extra) are in the main venv only.
+    "--ignore=tests/warehouse",
     "--durations=15",
 )
 
