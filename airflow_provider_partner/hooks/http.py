@@ -6,7 +6,7 @@ One :class:`PartnerCenterHttp` per hook. Every call gets a new ``MS-CorrelationI
 retry from a new request. Retries (``tenacity``) cover 429/500/502/503/504, connection errors and
 bodies cut off in transit, with exponential backoff plus jitter, ``Retry-After`` honoured up to a
 cap, and bounded attempts and total time. A 401 triggers one forced token refresh and a retry.
-Every failure becomes one of the exceptions of :mod:`.errors`, an HTTP status always a
+Every failure becomes one of the exceptions of :mod:`airflow_provider_partner.errors`, an HTTP status always a
 :class:`~.errors.PartnerCenterHTTPError` subclass.
 """
 
