@@ -199,6 +199,7 @@ def iterate_pages(
     max_pages: int | None = None,
     max_empty_pages: int | None = None,
     first: PageResponse | None = None,
+    summary_level: int = logging.INFO,
 ) -> Iterator[ReferralPage]:
     """
     Yield validated pages one at a time, following nextLinks under :class:`NextLinkPolicy`.
@@ -220,6 +221,8 @@ def iterate_pages(
         carry a nextLink: a server that hands out a fresh ``$skiptoken`` on every page.
     :param first: the response to the first request, already received (by a planner that read
         its ``@odata.count``): it is page 1, and paging goes on from its nextLink.
+    :param summary_level: the level of the closing "Finished: N page(s) ..." line (a caller that
+        summarises the whole run itself, such as the extraction engine, passes DEBUG).
     """
     policy, circling = NextLinkPolicy(endpoint, params), _Circling(max_pages, max_empty_pages)
     url = endpoint
@@ -263,7 +266,7 @@ def iterate_pages(
     finally:
         if ahead is not None:
             ahead.close()
-    _log_progress(number, records, started, done=True)
+    _log_progress(number, records, started, level=summary_level)
 
 
 def _follow(
@@ -307,11 +310,13 @@ class _Circling:
             )
 
 
-def _log_progress(pages: int, records: int, started: float, *, done: bool = False) -> None:
+def _log_progress(pages: int, records: int, started: float, *, level: int | None = None) -> None:
+    # level None: a progress line while paging (INFO); else the closing line at that level.
     elapsed = max(time.monotonic() - started, 1e-6)
-    log.info(
+    log.log(
+        logging.INFO if level is None else level,
         "%s %d page(s), %d referral(s) in %.1f s (%.0f referrals/s)",
-        "Finished:" if done else "Progress:",
+        "Progress:" if level is None else "Finished:",
         pages,
         records,
         elapsed,

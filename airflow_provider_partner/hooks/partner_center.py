@@ -7,6 +7,7 @@ DAG files import this module at parse time, so it imports nothing heavy: ``reque
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +52,9 @@ class PartnerCenterHook(BaseHook):
     default_conn_name = "partner_center_default"
     conn_type = "partner_center"
     hook_name = "Microsoft Partner Center"
+    #: The level of the paging layer's "Finished: N page(s) ..." line; the extraction engine,
+    #: which writes one summary line per extraction, sets DEBUG on the hooks it pages with.
+    paging_summary_level: int = logging.INFO
 
     def __init__(
         self,
@@ -207,6 +211,7 @@ class PartnerCenterHook(BaseHook):
             params=params,
             top=top,
             log_every=self.log_every_pages,
+            summary_level=self.paging_summary_level,
             prefetch=prefetch,
             max_pages=self.settings.max_pages,
             max_empty_pages=self.settings.max_empty_pages,
