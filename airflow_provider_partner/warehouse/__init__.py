@@ -26,6 +26,15 @@ the provider; common-sql and the database drivers load when a load runs.
 
 from __future__ import annotations
 
+from airflow_provider_partner.warehouse.delta import (
+    DEFAULT_DELTA_PROPERTIES,
+    DeltaConflictError,
+    DeltaLoadResult,
+    merge_referrals_delta,
+    optimize_referrals_delta,
+    vacuum_referrals_delta,
+)
+from airflow_provider_partner.warehouse.delta_rows import delta_column_names
 from airflow_provider_partner.warehouse.load import (
     DEFAULT_BATCH_SIZE,
     LoadResult,
@@ -54,22 +63,29 @@ from airflow_provider_partner.warehouse.schema import (
 __all__ = [
     "COLUMNS",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_DELTA_PROPERTIES",
     "DUCKDB",
     "MARIADB",
     "POSTGRES",
     "SQLITE",
     "Column",
+    "DeltaConflictError",
+    "DeltaLoadResult",
     "Dialect",
     "LoadResult",
     "count_rows",
     "create_table_sql",
+    "delta_column_names",
     "dialect_of",
     "load_referrals",
+    "merge_referrals_delta",
+    "optimize_referrals_delta",
     "read_referrals",
     "referral_row",
     "table_lock_sql",
     "transaction",
     "upsert_referrals",
     "upsert_sql",
+    "vacuum_referrals_delta",
     "warehouse_hook",
 ]
