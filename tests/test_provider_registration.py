@@ -36,7 +36,7 @@ def test_connection_form_marks_secrets_as_password_fields() -> None:
     secrets = {
         name for name, f in conn_type["conn-fields"].items() if f["schema"].get("format") == "password"
     }
-    assert secrets == {"refresh_token", "user_password"}
+    assert secrets == {"refresh_token"}  # the legacy user_password is a documented extra, not a form field
 
 
 def _airflow_cli(*args: str) -> list[dict[str, str]]:

@@ -1,11 +1,17 @@
 """
 The ``partner_center`` connection, declared once as data.
 
-Every extra field is one :class:`ExtraField`: its name, form label and description, kind,
-default and bounds. From this one table come the extras the hook accepts, the defaults of
-:class:`~airflow_provider_partner.hooks.connection.PartnerCenterSettings`, how each value is
-parsed (by its kind), and the connection form (``conn-fields`` and ``ui-field-behaviour``) that
-``get_provider_info`` hands to Airflow.
+Every extra field is one :class:`ExtraField`: its name, label and description, kind, default,
+bounds, and whether the connection form shows it. From this one table come the extras the hook
+accepts, the defaults of :class:`~airflow_provider_partner.hooks.connection.PartnerCenterSettings`,
+how each value is parsed (by its kind), and the connection form (``conn-fields`` and
+``ui-field-behaviour``) that ``get_provider_info`` hands to Airflow.
+
+The form is lean: it shows the few extras a person must decide (:data:`FORM_FIELDS`), with no
+default filled in, because Airflow's form saves the value of every field it shows: a pre-filled
+default would be frozen into each connection and a later release could not improve it. Every
+other extra (timeouts, retries, page caps, proxies, ...) is documented in ``docs/connection.md``
+and set, when needed, in the form's "Extra Fields JSON".
 
 This module is pure data and imports nothing of the provider: Airflow's providers manager loads
 ``get_provider_info`` (which imports it) while ``airflow.sdk`` itself is still importing, so even
@@ -29,6 +35,7 @@ __all__ = [
     "DEFAULT_TENANT",
     "EXTRA_FIELDS",
     "FIELDS",
+    "FORM_FIELDS",
     "KNOWN_EXTRAS",
     "REFERRALS_PATH",
     "UI_FIELD_BEHAVIOUR",
@@ -80,9 +87,11 @@ class ExtraField:
     :param label: the form label.
     :param description: the form help text (what the field does, not how it is tested).
     :param kind: how the value is entered and parsed.
-    :param default: the value an empty field stands for (``None``: no value).
+    :param default: the value an unset (absent, null or empty) extra stands for (``None``: no value).
+        It is never shown in the form nor saved into a connection.
     :param minimum: smallest accepted value of a number or integer.
     :param setting: the :class:`PartnerCenterSettings` attribute it fills (``None``: ``name``).
+    :param in_form: whether the connection form shows it (a documented extra otherwise).
     """
 
     name: str
@@ -92,6 +101,7 @@ class ExtraField:
     default: Any = None
     minimum: float | None = None
     setting: str | None = None
+    in_form: bool = False
 
     @property
     def attribute(self) -> str:
@@ -99,24 +109,56 @@ class ExtraField:
         return self.setting or self.name
 
     def form(self) -> dict[str, Any]:
-        """The field's ``conn-fields`` entry (label, description, JSON schema)."""
+        """
+        The field's ``conn-fields`` entry (label, description, JSON schema), with no default.
+
+        Airflow's form starts each field at its schema's default and saves it as it stands, so a
+        default here would be saved into every new connection.
+        """
         schema: dict[str, Any] = {"type": [_FORM_TYPES[self.kind], "null"]}
         if self.kind is FieldKind.SECRET:
             schema["format"] = "password"
-        if self.default is not None:
-            schema["default"] = self.default
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         return {"label": self.label, "description": self.description, "schema": schema}
 
 
 EXTRA_FIELDS: tuple[ExtraField, ...] = (
+    # The form's fields, in form order: what a person must decide.
     ExtraField(
         "tenant_id",
         "Tenant ID",
-        "Entra ID tenant (directory) id or domain of the partner organisation (default: organizations).",
+        "Entra ID tenant of your partner organisation: its ID or a domain such as "
+        "contoso.onmicrosoft.com. Empty: organizations (any work account).",
         default=DEFAULT_TENANT,
+        in_form=True,
     ),
+    ExtraField(
+        "credential_store",
+        "Credential store (token cache location)",
+        "Where partner-center-login saved the sign-in, and the rotating tokens are kept: "
+        "variable://KEY for an Airflow Variable (encrypted), or a file or object storage URL "
+        "such as s3://aws_default@bucket/partner/cache.json.",
+        setting="credential_store",
+        in_form=True,
+    ),
+    ExtraField(
+        "refresh_token",
+        "Refresh token (bootstrap)",
+        "Optional: a refresh token from partner-center-login, used only while the credential "
+        "store holds none. Leave empty when the credential store is set.",
+        FieldKind.SECRET,
+        in_form=True,
+    ),
+    ExtraField(
+        "ca_bundle",
+        "CA bundle",
+        "Optional: path of a PEM file of CA certificates, present on every worker, trusted for "
+        "TLS to the API and to Entra ID (for a TLS-inspecting proxy).",
+        setting="verify",
+        in_form=True,
+    ),
+    # Documented extras: set in the form's Extra Fields JSON, or wherever the connection is defined.
     ExtraField(
         "authority_host",
         "Authority host",
@@ -133,33 +175,11 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         setting="scopes",
     ),
     ExtraField(
-        "refresh_token",
-        "Refresh token",
-        "Initial refresh token from `partner-center-login` (device code sign-in with MFA). "
-        "Rotated tokens are kept in the token cache below.",
-        FieldKind.SECRET,
-    ),
-    ExtraField(
-        "credential_store",
-        "Credential store (token cache location)",
-        "Where the rotating MSAL token cache is persisted: `variable://<key>` for an Airflow "
-        "Variable (kept encrypted with Airflow's Fernet key), or an ObjectStoragePath URL such as "
-        "`file:///secure/partner-cache.json` or `s3://aws_default@bucket/partner/cache.json`. "
-        "Written by `partner-center-login`. (Formerly `token_cache`, still accepted.)",
-        setting="credential_store",
-    ),
-    ExtraField(
         "username",
         "Username (legacy password grant)",
-        "Only for tenants without MFA on App+User calls; prefer the refresh token.",
+        "Only for tenants without MFA on App+User calls; prefer the credential store.",
     ),
     ExtraField("user_password", "User password (legacy password grant)", "See Username.", FieldKind.SECRET),
-    ExtraField(
-        "ca_bundle",
-        "CA bundle",
-        "Path to a PEM CA bundle used to verify TLS (API and authority).",
-        setting="verify",
-    ),
     ExtraField(
         "verify",
         "Verify TLS",
@@ -249,8 +269,10 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ),
 )
 
-#: The extras by name, in form order.
+#: The extras by name.
 FIELDS: Mapping[str, ExtraField] = {field.name: field for field in EXTRA_FIELDS}
+#: The extras the connection form shows, in form order.
+FORM_FIELDS: tuple[ExtraField, ...] = tuple(field for field in EXTRA_FIELDS if field.in_form)
 #: Former names still accepted, mapped to the current one. ``token_cache`` was renamed because
 #: Airflow masks the value of every extra whose name contains "token": the location of the
 #: cache (not a secret) was shown as ``***`` in every log line.
@@ -258,24 +280,29 @@ ALIASES: Mapping[str, str] = {"token_cache": "credential_store"}
 #: Every extra the hook accepts; any other key is refused as a probable typo.
 KNOWN_EXTRAS = frozenset(FIELDS) | frozenset(ALIASES)
 
-#: How the form shows the standard fields (the extras come from :func:`conn_fields`).
+#: How the form shows the standard fields (the extras come from :func:`conn_fields`). Port is shown
+#: because the Test button of Airflow 3.3.0 to 3.3.2 refuses a connection without one (the list
+#: sends ``Number(null)``, 0, which its ``_same_endpoint`` check takes for another destination).
+#: The hook uses Port only with a bare host name; 443 is the API's port.
 UI_FIELD_BEHAVIOUR: Mapping[str, Any] = {
-    "hidden-fields": ["schema", "port", "extra"],
+    "hidden-fields": ["schema"],
     "relabeling": {
         "host": "API base URL",
+        "port": "Port (enter 443)",
         "login": "Application (client) ID",
         "password": "Client secret (empty for a public client)",
     },
     "placeholders": {
         "host": DEFAULT_API_URL,
+        "port": "443",
         "login": "00000000-0000-0000-0000-000000000000",
     },
 }
 
 
 def conn_fields() -> dict[str, dict[str, Any]]:
-    """The ``conn-fields`` of the connection form, one entry per :data:`EXTRA_FIELDS` item."""
-    return {field.name: field.form() for field in EXTRA_FIELDS}
+    """The ``conn-fields`` of the connection form, one entry per :data:`FORM_FIELDS` item."""
+    return {field.name: field.form() for field in FORM_FIELDS}
 
 
 def ui_field_behaviour() -> dict[str, Any]:
@@ -305,7 +332,7 @@ _WIDGET_CLASSES = {
 
 def form_widgets() -> dict[str, Any]:
     """
-    The extras as WTForms fields, for Airflow 3.1's connection form (``get_connection_form_widgets``).
+    The form's extras as WTForms fields, for Airflow 3.1's form (``get_connection_form_widgets``).
 
     Airflow 3.2+ reads :func:`conn_fields` from the provider info instead and never calls this.
     The imports are those Airflow 3.1's api-server provides (or stands in for) while it reads
@@ -317,14 +344,14 @@ def form_widgets() -> dict[str, Any]:
     from wtforms.validators import Optional
 
     widgets: dict[str, Any] = {}
-    for field in EXTRA_FIELDS:
+    for field in FORM_FIELDS:
         class_name = _WIDGET_CLASSES.get(field.kind, "StringField")
         secret = field.kind is FieldKind.SECRET
+        # No default, as in conn_fields(): the form would save it into every connection.
         widgets[field.name] = getattr(wtforms, class_name)(
             lazy_gettext(field.label),
             validators=[Optional()],
             description=field.description,
-            default=field.default,
             widget=BS3PasswordFieldWidget() if secret else BS3TextFieldWidget(),
         )
     return widgets

@@ -13,7 +13,14 @@ import pytest
 from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_partner.hooks.connection import PartnerCenterSettings, settings_from_connection
-from airflow_provider_partner.hooks.connection_schema import ALIASES, EXTRA_FIELDS, KNOWN_EXTRAS, FieldKind
+from airflow_provider_partner.hooks.connection_schema import (
+    ALIASES,
+    EXTRA_FIELDS,
+    FIELDS,
+    FORM_FIELDS,
+    KNOWN_EXTRAS,
+    FieldKind,
+)
 from airflow_provider_partner.hooks.partner_center import PartnerCenterHook
 from airflow_provider_partner.stores import LeaseGuarantee, ObjectStorageTextStore, open_store
 from airflow_provider_partner.stores.variables import VariableTextStore
@@ -24,15 +31,55 @@ def parse(host: str | None = None, login: str | None = "app-id", password: str |
     return settings_from_connection("pc", host=host, login=login, password=password, extras=extras)
 
 
-def test_connection_form_declares_exactly_the_extras_the_hook_reads() -> None:
-    assert set(CONN_FIELDS) | set(ALIASES) == KNOWN_EXTRAS  # former names are accepted, not shown
+# The form's extra fields, in form order: what a person must decide (the rest are documented extras).
+FORM = ["tenant_id", "credential_store", "refresh_token", "ca_bundle"]
+
+# The extra the former 18-field form saved for a user who filled in the tenant and the credential
+# store: every field it showed, today's defaults frozen in and the untouched ones null (captured
+# from Airflow 3.3.2's UI).
+FROZEN_FORM_EXTRA = {
+    "tenant_id": "contoso.onmicrosoft.com",
+    "authority_host": "https://login.microsoftonline.com",
+    "scope": "https://api.partner.microsoft.com/user_impersonation",
+    "refresh_token": None,
+    "credential_store": "variable://partner_center_credentials",
+    "username": None,
+    "user_password": None,
+    "ca_bundle": None,
+    "verify": True,
+    "timeout": 60,
+    "attempt_timeout": 120,
+    "max_response_mb": 32,
+    "max_pages": 100000,
+    "max_empty_pages": 10,
+    "max_retries": 8,
+    "backoff_factor": 1,
+    "max_retry_wait": 120,
+    "max_retry_time": 900,
+    "proxies": None,
+}
 
 
-def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> None:
-    names = [field.name for field in EXTRA_FIELDS]
-    assert list(CONN_FIELDS) == names
-    assert frozenset(names) | frozenset(ALIASES) == KNOWN_EXTRAS
+def _all_settings(extras: dict) -> dict:
+    settings = settings_from_connection("pc", host=None, login="app-id", password=None, extras=extras)
+    return {name: getattr(settings, name) for name in PartnerCenterSettings.__dataclass_fields__}
+
+
+def test_the_form_shows_the_fields_a_person_decides_and_the_hook_reads_every_documented_extra() -> None:
+    assert list(CONN_FIELDS) == FORM
+    assert [field.name for field in FORM_FIELDS] == FORM
+    assert frozenset(FIELDS) | frozenset(ALIASES) == KNOWN_EXTRAS  # former names are accepted, not shown
     assert dict(ALIASES) == {"token_cache": "credential_store"}
+    assert [name for name in FIELDS if name not in FORM] == [
+        "authority_host", "scope", "username", "user_password", "verify", "timeout", "attempt_timeout",
+        "max_response_mb", "max_pages", "max_empty_pages", "max_retries", "backoff_factor",
+        "max_retry_wait", "max_retry_time", "proxies",
+    ]  # fmt: skip
+
+
+def test_the_form_fills_in_no_default_and_an_unset_extra_stands_for_its_default() -> None:
+    for name, entry in CONN_FIELDS.items():
+        assert "default" not in entry["schema"], name
     empty = settings_from_connection(
         "pc", host=None, login="app-id", password=None, extras={}, require_credentials=False
     )
@@ -44,16 +91,37 @@ def test_form_known_extras_and_settings_defaults_all_come_from_the_schema() -> N
         "backoff_factor", "max_retry_wait", "max_retry_time",
     ]  # fmt: skip
     for field in defaults:
-        # The default shown in the form, the one an empty extra stands for, and the dataclass's.
-        assert CONN_FIELDS[field.name]["schema"]["default"] == field.default
+        # The default an absent, a null and an empty extra stand for, and the dataclass's.
+        for unset in (None, ""):
+            assert getattr(parse(**{field.name: unset}), field.attribute) == getattr(empty, field.attribute)
         explicit = parse(**{field.name: field.default})
         assert getattr(empty, field.attribute) == getattr(explicit, field.attribute), field.name
         assert getattr(empty, field.attribute) == declared[field.attribute].default, field.name
-    for field in EXTRA_FIELDS:
-        if field.default is None:
-            assert "default" not in CONN_FIELDS[field.name]["schema"], field.name
-    secrets = {f.name for f in EXTRA_FIELDS if f.kind is FieldKind.SECRET}
-    assert secrets == {"refresh_token", "user_password"}
+    assert {f.name for f in EXTRA_FIELDS if f.kind is FieldKind.SECRET} == {"refresh_token", "user_password"}
+
+
+def test_a_connection_with_the_old_forms_frozen_defaults_keeps_its_settings() -> None:
+    # What the lean form saves for the same user (Airflow's form also saves its untouched fields,
+    # as null), and the two keys alone: the same settings, field by field.
+    lean = {
+        "tenant_id": "contoso.onmicrosoft.com",
+        "credential_store": "variable://partner_center_credentials",
+        "refresh_token": None,
+        "ca_bundle": None,
+    }
+    set_only = {key: value for key, value in lean.items() if value is not None}
+    frozen = _all_settings(FROZEN_FORM_EXTRA)
+    assert frozen == _all_settings(lean) == _all_settings(set_only)
+    assert (frozen["tenant_id"], frozen["credential_store"]) == tuple(set_only.values())
+    assert (frozen["timeout"], frozen["max_retries"], frozen["verify"], frozen["proxies"]) == (
+        60.0,
+        8,
+        True,
+        {},
+    )
+    # The old form's keys under their legacy prefix (forms before Airflow 3) read the same.
+    legacy = {f"extra__partner_center__{key}": value for key, value in FROZEN_FORM_EXTRA.items()}
+    assert _all_settings(legacy) == frozen
 
 
 def test_the_form_speaks_to_users_not_to_tests() -> None:
@@ -62,9 +130,12 @@ def test_the_form_speaks_to_users_not_to_tests() -> None:
     # The same behaviour, in the key spelling of the hook method Airflow 3.1 calls (hidden_fields).
     behaviour = {key.replace("-", "_"): value for key, value in conn_type["ui-field-behaviour"].items()}
     assert PartnerCenterHook.get_ui_field_behaviour() == behaviour
-    assert behaviour["hidden_fields"] == ["schema", "port", "extra"]
-    assert conn_type["ui-field-behaviour"]["hidden-fields"] == ["schema", "port", "extra"]
-    assert conn_type["ui-field-behaviour"]["placeholders"]["host"] == "https://api.partner.microsoft.com"
+    # Exactly what the api-server serves is checked in test_connection_form.py, on every Airflow line.
+    assert behaviour["hidden_fields"] == ["schema"]  # Port shows: the Test button of Airflow 3.3 needs it
+    # Help texts are plain text: the form shows them as they are, so no Markdown.
+    for field in EXTRA_FIELDS:
+        for text in (field.label, field.description):
+            assert not any(mark in text for mark in ("`", "**", "](")), text
 
 
 def test_defaults() -> None:
