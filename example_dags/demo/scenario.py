@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from example_dags.demo.deployment import DemoError, LocalAirflow, log_tail, wait_for
 from example_dags.demo.emulator import Emulator
+from example_dags.demo.ui import trigger_log_shown
 
 WAREHOUSE, FOLLOWUP = "referrals_warehouse_load", "referrals_followup"
 CONN_ID = "partner_center_default"  # the connection of every example DAG's Partner Center tasks
@@ -239,7 +240,16 @@ def followup(airflow: LocalAirflow, emulator: Emulator) -> dict[str, Any]:
 
     wait_for("the follow-up sensor to be deferred", sensor_deferred, 90, logs=airflow.logs)
     deferred_after = (dt.datetime.now(dt.timezone.utc) - triggered).total_seconds()
-    say(f"follow-up sensor deferred {deferred_after:.1f} s after the trigger; releasing {RELEASED} referrals")
+    # The UI's log view of the waiting sensor: its file and, once the trigger runs, the trigger's.
+    shown = wait_for(
+        "the log view to show the deferred sensor's trigger log",
+        lambda: trigger_log_shown(airflow, FOLLOWUP, run_id, "wait_for_new_referrals"),
+        60,
+        every=0.5,
+        logs=airflow.logs,
+    )
+    say(f"follow-up sensor deferred {deferred_after:.1f} s after the trigger; its log view: {shown}")
+    say(f"releasing {RELEASED} referrals")
     updates_before = emulator.admin("stats")["requests"].get("update", 0)
     released_at = dt.datetime.now(dt.timezone.utc)
     released = [r["id"] for r in emulator.admin("release_incoming", {"n": RELEASED})]

@@ -131,13 +131,33 @@ def check_log(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str, tri
     :return: a line saying what the log view shows.
     """
     log = task_log(airflow, dag_id, run_id, task_id)
-    files = [source for source in log["sources"] if source.startswith("/")]
-    triggers = [source for source in files if ".trigger." in source]
-    if not log["lines"] or not files or (trigger and not triggers):
+    shown = _shown(log, trigger)
+    if shown is None:
         raise DemoError(
             f"the log view of {dag_id}.{task_id} ({run_id}) shows {len(log['lines'])} line(s) from "
             f"{log['sources']}: expected the task's log file{' and its trigger log file' if trigger else ''}"
         )
-    return f"{task_id} {len(log['lines'])} lines from {len(files)} file(s)" + (
+    return f"{task_id} {shown}"
+
+
+def trigger_log_shown(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str) -> str | None:
+    """
+    While ``task_id`` is deferred: what the log view shows once it has the trigger's log file.
+
+    :return: a line saying so, ``None`` while the triggerer has not written its file yet.
+    """
+    log = task_log(airflow, dag_id, run_id, task_id)
+    shown = _shown(log, trigger=True)
+    asked = [source for source in log["sources"] if not source.startswith("/")]
+    return f"{shown}; {len(asked)} other source(s) (no log server runs)" if shown else None
+
+
+def _shown(log: dict[str, Any], trigger: bool) -> str | None:
+    """What a log view shows, or ``None`` without lines, a log file or (if asked) a trigger's."""
+    files = [source for source in log["sources"] if source.startswith("/")]
+    triggers = [source for source in files if ".trigger." in source]
+    if not log["lines"] or not files or (trigger and not triggers):
+        return None
+    return f"{len(log['lines'])} lines from {len(files)} file(s)" + (
         f", the triggerer's {Path(triggers[0]).name} among them" if triggers else ""
     )
