@@ -22,6 +22,8 @@ RUN_ELSEWHERE = {
     "referrals_warehouse_load": "test_warehouse_dag.py",
     "referrals_sample_queries": "test_sample_queries_dag.py",
     "referrals_followup": "test_followup_dag.py",
+    # In tests/warehouse (the main venv's deltalake; the matrix venvs skip it).
+    "referrals_delta_lake": "../warehouse/test_delta_dag.py",
 }
 RUN_HERE = ("referrals_event_driven", "partner_center_token_keepalive")
 

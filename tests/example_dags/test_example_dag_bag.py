@@ -17,6 +17,7 @@ def test_example_dags_folder_parses_without_errors(airflow_db: Path) -> None:
     # .airflowignore keeps the helpers and the demo runner out of the DAG bag.
     dag_ids = {
         "referrals_warehouse_load",
+        "referrals_delta_lake",
         "referrals_sample_queries",
         "referrals_followup",
         "referrals_event_driven",
