@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from typing import Any
 
-from airflow_provider_partner.warehouse.schema import POSTGRES, table_lock_sql
+from airflow_provider_partner.warehouse.schema import POSTGRES, checked_table, table_lock_sql
 from airflow_provider_partner.warehouse.staging import STAGE, STAGE_COLUMNS, StagedTarget, on_conflict_sql
 
 __all__ = ["NEWER", "PostgresTarget", "migration_sql", "sub_microsecond_sql"]
@@ -48,11 +48,17 @@ NEWER = (
 
 
 def migration_sql(table: str) -> str:
-    """The ``ALTER TABLE`` that turns the previous release's text date-times into ``TIMESTAMPTZ``."""
+    """
+    The ``ALTER TABLE`` that turns the previous release's text date-times into ``TIMESTAMPTZ``.
+
+    Its texts are all ``YYYY-MM-DDTHH:MM:SS.fffffffZ``: cut to 6 digits before the cast, which
+    would round the 7th (a rounded-up row would then refuse a newer version of its microsecond).
+    """
+    cast = "TYPE TIMESTAMPTZ USING (left({0}, 26) || 'Z')::timestamptz"
     return (
-        f"ALTER TABLE {table} "
-        "ALTER COLUMN created_date_time TYPE TIMESTAMPTZ USING created_date_time::timestamptz, "
-        "ALTER COLUMN updated_date_time TYPE TIMESTAMPTZ USING updated_date_time::timestamptz"
+        f"ALTER TABLE {checked_table(table)} "
+        f"ALTER COLUMN created_date_time {cast.format('created_date_time')}, "
+        f"ALTER COLUMN updated_date_time {cast.format('updated_date_time')}"
     )
 
 

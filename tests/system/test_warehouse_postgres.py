@@ -63,10 +63,11 @@ def test_load_referrals_on_postgres_latest_wins_in_one_transaction(
         "quotes); is this a JSONL referrals file (.jsonl or .jsonl.gz)?"
     )
     # The three statements before the bad line were rolled back: no r0..r2.
+    # timestamptz columns (microseconds); raw_json keeps the referral as it came.
     assert out["rows"] == [
-        ["a", "Closed", "2026-11-03T00:00:00.0000000Z", 5.0, "jsonb", "Closed"],
-        ["b", "New", "2026-11-02T00:00:00.5000000Z", 5.0, "jsonb", "New"],
-        ["c", "New", "2026-11-03T00:00:00.0000000Z", 5.0, "jsonb", "New"],
+        ["a", "Closed", "2026-11-03T00:00:00.000000", 5.0, "jsonb", "Closed", "2026-11-03T00:00:00Z"],
+        ["b", "New", "2026-11-02T00:00:00.500000", 5.0, "jsonb", "New", "2026-11-02T00:00:00.5Z"],
+        ["c", "New", "2026-11-03T00:00:00.000000", 5.0, "jsonb", "New", "2026-11-03T00:00:00Z"],
     ]
     # 4 loads at once into a new table, each the same 40 ids (two orders): all succeed, taking
     # turns; whatever their order, the newest file's version of every row is what stays.
@@ -87,7 +88,8 @@ def test_load_referrals_on_postgres_latest_wins_in_one_transaction(
     ]
     assert out["schema_rows"] == [["a", "Closed"], ["b", "New"], ["c", "New"]]
     types = {name: (kind, collation) for name, kind, collation in out["types"]}
-    assert types["updated_date_time"] == ("text", "C")
+    assert types["updated_date_time"] == ("timestamp with time zone", None)
+    assert types["created_date_time"] == ("timestamp with time zone", None)
     assert types["deal_value"] == ("double precision", None)
     assert types["raw_json"] == ("jsonb", None)
     assert list(types) == [
@@ -132,7 +134,9 @@ def pg_warehouse_airflow(
 
 
 def _table(url: str) -> dict[str, str]:
-    return {row[0]: row[1] for row in psql_rows(url, "SELECT id, updated_date_time FROM referrals")}
+    """``id -> updatedDateTime`` as the API spelled it (the column holds it to the microsecond)."""
+    sql = "SELECT id, raw_json->>'updatedDateTime' FROM referrals"
+    return {row[0]: row[1] for row in psql_rows(url, sql)}
 
 
 def _checksum(url: str) -> str:

@@ -97,7 +97,8 @@ def main(folder: Path) -> dict[str, Any]:
     except ValueError as err:
         out["bad"] = str(err).replace(str(folder), "<folder>")
     out["rows"] = hook.get_records(
-        "SELECT id, status, updated_date_time, deal_value, pg_typeof(raw_json)::text, raw_json->>'status' "
+        "SELECT id, status, to_char(updated_date_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+        "deal_value, pg_typeof(raw_json)::text, raw_json->>'status', raw_json->>'updatedDateTime' "
         "FROM referrals ORDER BY id"
     )
     out["as_timestamps"] = hook.get_records(

@@ -42,8 +42,14 @@ def mariadb() -> Iterator[MariaDB]:
 
 @pytest.fixture(params=TARGETS)
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    """A fresh, empty database of one target behind the Airflow connection ``warehouse_<hex>``."""
-    kind = str(request.param)
+    """
+    A fresh, empty database of one target behind the Airflow connection ``warehouse_<hex>``.
+
+    Parametrized by :data:`TARGETS`; a test may ask for :data:`OTHER_DRIVERS` too (``indirect``).
+    """
+    kind, _, driver = str(request.param).partition(":")
+    if driver == "psycopg2":
+        monkeypatch.setattr("airflow.providers.postgres.hooks.postgres.USE_PSYCOPG3", False)
     conn_id = f"warehouse_{uuid.uuid4().hex[:12]}"
     if kind == "sqlite":
         connection = {"conn_type": "sqlite", "host": str(tmp_path / "warehouse.db")}
@@ -55,6 +61,6 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     else:
         server: MariaDB = request.getfixturevalue("mariadb")
         server.admin(f"CREATE DATABASE {conn_id}")
-        connection = server.connection(conn_id)
+        connection = server.connection(conn_id, driver)
     monkeypatch.setenv(*airflow_connection_env(conn_id, connection))
-    return Warehouse(kind, conn_id)
+    return Warehouse(kind, conn_id, driver)

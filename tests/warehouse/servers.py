@@ -31,6 +31,9 @@ from system.system_deployment import Service, SystemTestError, free_port, postgr
 
 #: The targets, in the order the parametrized fixture runs them.
 TARGETS: tuple[str, ...] = ("sqlite", "duckdb", "postgres", "mariadb")
+#: The targets through their hooks' other drivers: PostgresHook on psycopg2 (psycopg 3 when both
+#: are installed), MySqlHook on mysql-connector-python (the connection extra ``client``).
+OTHER_DRIVERS: tuple[str, ...] = ("postgres:psycopg2", "mariadb:mysql-connector-python")
 #: The tests' MariaDB account (its password is a throwaway of the test server).
 MARIADB_USER = "loader"
 
@@ -67,8 +70,8 @@ class MariaDB:
         finally:
             conn.close()
 
-    def connection(self, database: str) -> dict[str, Any]:
-        """The Airflow ``mysql`` connection of ``database`` (TCP, the tests' user)."""
+    def connection(self, database: str, client: str = "") -> dict[str, Any]:
+        """The Airflow ``mysql`` connection of ``database`` (TCP, the tests' user; ``client``: its driver)."""
         return {
             "conn_type": "mysql",
             "host": "127.0.0.1",
@@ -76,6 +79,7 @@ class MariaDB:
             "login": MARIADB_USER,
             "password": self.password,
             "schema": database,
+            **({"extra": {"client": client}} if client else {}),
         }
 
 

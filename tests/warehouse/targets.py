@@ -47,6 +47,8 @@ class Warehouse:
 
     kind: str
     conn_id: str
+    #: the hook's driver where it is not its default
+    driver: str = ""
 
     @property
     def digits(self) -> int:
@@ -57,14 +59,16 @@ class Warehouse:
         """``load_referrals`` through the connection id (each call opens its own hook)."""
         return dict(load_referrals(self.conn_id, path, table, **kwargs))
 
-    def records(self, sql: str) -> list[tuple[Any, ...]]:
-        """Rows of ``sql``, on a connection of its own."""
+    def records(self, sql: str, fetch: bool = True) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` (none unless ``fetch``), on a connection of its own, committed."""
         hook = warehouse_hook(self.conn_id)
         conn = hook.get_conn()
         try:
             cursor = conn.cursor()
             cursor.execute(sql)
-            return [tuple(row) for row in cursor.fetchall()]
+            rows = [tuple(row) for row in cursor.fetchall()] if fetch else []
+            conn.commit()
+            return rows
         finally:
             conn.close()
 

@@ -17,6 +17,7 @@ import pytest
 from airflow_provider_partner.instants import sort_key
 from airflow_provider_partner.warehouse.schema import column_names
 from warehouse.referral_files import Days, newest, three_days, write_jsonl
+from warehouse.servers import OTHER_DRIVERS, TARGETS
 from warehouse.targets import Warehouse, instant_at
 
 pytestmark = pytest.mark.timeout(240)
@@ -43,15 +44,33 @@ def _changes(before: Mapping[str, Mapping[str, Any]], referrals: Sequence[Mappin
     )
 
 
+# The package of each target's connection: by default, then by the driver a connection names.
+_DRIVER_PACKAGES = {"sqlite": "sqlite3", "duckdb": "duckdb", "postgres": "psycopg", "mariadb": "MySQLdb"}
+_DRIVER_PACKAGES |= {"psycopg2": "psycopg2", "mysql-connector-python": "mysql"}
+
+
+def _driver(warehouse: Warehouse) -> str:
+    """The top-level package of the connection the hook opens."""
+    from airflow_provider_partner.warehouse import warehouse_hook
+
+    conn = warehouse_hook(warehouse.conn_id).get_conn()
+    try:
+        return type(conn).__module__.split(".")[0].removeprefix("_")
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def days(tmp_path: Path) -> Days:
     return three_days(tmp_path)
 
 
+@pytest.mark.parametrize("warehouse", TARGETS + OTHER_DRIVERS, indirect=True)
 def test_a_three_day_load_keeps_each_ids_newest_version_and_a_rerun_changes_nothing(
     warehouse: Warehouse, days: Days
 ) -> None:
     held: dict[str, Mapping[str, Any]] = {}
+    assert _driver(warehouse) == _DRIVER_PACKAGES[warehouse.driver or warehouse.kind]
     for path, referrals in zip(days.files, days.referrals, strict=True):
         changed = _changes(held, referrals)
         held = newest(held.values(), referrals)
@@ -109,6 +128,7 @@ def test_the_seventh_digit_decides_where_the_column_holds_microseconds(
     assert load("both", 3, 5)["changed"] == 0
 
 
+@pytest.mark.parametrize("warehouse", TARGETS + OTHER_DRIVERS, indirect=True)
 def test_two_concurrent_loads_lose_nothing(warehouse: Warehouse, days: Days, tmp_path: Path) -> None:
     referrals = list(days.referrals[1])
     newer = [{**r, "status": "Newer", "updatedDateTime": "2026-11-06T00:00:00.0000001Z"} for r in referrals]
