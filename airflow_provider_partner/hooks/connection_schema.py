@@ -281,7 +281,7 @@ ALIASES: Mapping[str, str] = {"token_cache": "credential_store"}
 KNOWN_EXTRAS = frozenset(FIELDS) | frozenset(ALIASES)
 
 #: How the form shows the standard fields (the extras come from :func:`conn_fields`). Port is shown
-#: because the Test button of Airflow 3.3.0 to 3.3.2 refuses a connection without one (the list
+#: because the Test button of Airflow 3.3 (3.3.2 checked) refuses a connection without one (the list
 #: sends ``Number(null)``, 0, which its ``_same_endpoint`` check takes for another destination).
 #: The hook uses Port only with a bare host name; 443 is the API's port.
 UI_FIELD_BEHAVIOUR: Mapping[str, Any] = {

@@ -275,7 +275,7 @@ def test_the_list_test_button_succeeds_with_port_443(api_server: dict[str, Any])
 def test_the_list_test_button_without_a_port_is_refused_by_airflow_3_3(api_server: dict[str, Any]) -> None:
     answer = api_server["test_no_port"]
     assert answer["sent"]["port"] == 0  # Number(null)
-    if api_server["refuses_port_0"]:  # Airflow 3.3.0 to 3.3.2, before apache/airflow#73298
+    if api_server["refuses_port_0"]:  # Airflow 3.3 (3.3.2 here), before apache/airflow#73298
         assert (answer["status"], answer["body"]) == (400, {"detail": REFUSED})
     else:  # Airflow 3.1 and 3.2 merge the request into the stored connection without that check
         expected = api_server["expected_success"]("pc_form_no_port")
