@@ -148,8 +148,10 @@ def trigger_log_shown(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: 
     """
     log = task_log(airflow, dag_id, run_id, task_id)
     shown = _shown(log, trigger=True)
-    asked = [source for source in log["sources"] if not source.startswith("/")]
-    return f"{shown}; {len(asked)} other source(s) (no log server runs)" if shown else None
+    if shown is None:
+        return None
+    refused = any(source.startswith("Could not read served logs") for source in log["sources"])
+    return shown + ("; no log server to ask ('Could not read served logs')" if refused else "")
 
 
 def _shown(log: dict[str, Any], trigger: bool) -> str | None:

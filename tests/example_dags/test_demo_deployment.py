@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -41,25 +40,28 @@ def _listening(groups: set[int]) -> set[tuple[str, int, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The demo's deployment, its stdout, and the processes it started; stopped afterwards."""
+def test_the_demo_deployment_as_a_person_meets_it(tmp_path: Path) -> None:
+    # One test, not one per check: under pytest-xdist's worksteal, tests of a module can run on
+    # both workers, and each would start a deployment of its own.
     import io
     from contextlib import redirect_stdout
 
     from example_dags.run_demo import deploy
 
-    root = tmp_path_factory.mktemp("demo")
     out = io.StringIO()
     with ExitStack() as stack:
         with redirect_stdout(out):
-            airflow, info = deploy(stack, root / "run", root / "cache")
-        groups = {c.proc.pid for c in airflow.components.values() if c.proc is not None}
-        yield {"airflow": airflow, "info": info, "stdout": out.getvalue(), "groups": groups | {info["pid"]}}
-    assert _listening(groups | {info["pid"]}) == set()
+            airflow, info = deploy(stack, tmp_path / "run", tmp_path / "cache")
+        groups = {c.proc.pid for c in airflow.components.values() if c.proc is not None} | {info["pid"]}
+        demo = {"airflow": airflow, "info": info, "stdout": out.getvalue(), "groups": groups}
+        _every_socket_of_the_demo_is_on_loopback(demo)
+        _the_connections_are_in_the_metadata_database_with_only_what_a_user_sets(demo)
+        _the_test_button_succeeds_and_no_secret_is_printed(demo)
+        _the_pages_demo_ui_prints_answer_and_show_existing_objects(demo)
+    assert _listening(groups) == set()  # stopped: nothing of the demo listens any more
 
 
-def test_every_socket_of_the_demo_is_on_loopback(demo: dict[str, Any]) -> None:
+def _every_socket_of_the_demo_is_on_loopback(demo: dict[str, Any]) -> None:
     airflow, info = demo["airflow"], demo["info"]
     listening = _listening(demo["groups"])
     assert {(ip, port) for ip, port, _ in listening} == {
@@ -69,7 +71,7 @@ def test_every_socket_of_the_demo_is_on_loopback(demo: dict[str, Any]) -> None:
     assert not any("serve-logs" in name for _, _, name in listening)
 
 
-def test_the_connections_are_in_the_metadata_database_with_only_what_a_user_sets(
+def _the_connections_are_in_the_metadata_database_with_only_what_a_user_sets(
     demo: dict[str, Any],
 ) -> None:
     airflow, info = demo["airflow"], demo["info"]
@@ -97,7 +99,7 @@ def test_the_connections_are_in_the_metadata_database_with_only_what_a_user_sets
     )
 
 
-def test_the_test_button_succeeds_and_no_secret_is_printed(demo: dict[str, Any]) -> None:
+def _the_test_button_succeeds_and_no_secret_is_printed(demo: dict[str, Any]) -> None:
     from example_dags.demo.ui import test_button
 
     info, stdout = demo["info"], demo["stdout"]
@@ -115,7 +117,7 @@ def test_the_test_button_succeeds_and_no_secret_is_printed(demo: dict[str, Any])
         assert info[secret] not in stdout, secret
 
 
-def test_the_pages_demo_ui_prints_answer_and_show_existing_objects(demo: dict[str, Any]) -> None:
+def _the_pages_demo_ui_prints_answer_and_show_existing_objects(demo: dict[str, Any]) -> None:
     from example_dags.demo.ui import pages
 
     airflow = demo["airflow"]
