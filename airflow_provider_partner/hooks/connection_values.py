@@ -39,6 +39,7 @@ __all__ = [
     "verify",
 ]
 
+_HTTPS_PORT = 443
 _PROXY_KEYS = {"http", "https", "all", "no_proxy"}
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -92,7 +93,8 @@ def api_url(host: str | None, port: int | None, schema: str | None) -> str:
     The API URL from the connection's host, port and schema (the default when host is empty).
 
     :param host: the host field.
-    :param port: the port field.
+    :param port: the port field, used only with a bare host name (443, the https port, adds nothing:
+        the form asks for it so that Airflow 3.3's Test button finds a port).
     :param schema: the schema field (a URL scheme when host has none).
     """
     if not host:
@@ -100,7 +102,7 @@ def api_url(host: str | None, port: int | None, schema: str | None) -> str:
     text = host.strip()
     if "://" not in text and schema and schema.strip().lower() in {"http", "https"}:
         text = f"{schema.strip().lower()}://{text}"
-    if port and "://" not in text:
+    if port and port != _HTTPS_PORT and "://" not in text:
         text = f"{text}:{port}"
     return https_url("host", text, allow_path=True)
 

@@ -162,6 +162,23 @@ def test_host_forms(host: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        (None, 443, "https://api.partner.microsoft.com"),
+        ("api.partner.microsoft.com", 443, "https://api.partner.microsoft.com"),
+        ("gw.example.com", 8443, "https://gw.example.com:8443"),
+        ("https://127.0.0.1:8443", 443, "https://127.0.0.1:8443"),  # a URL keeps its own port
+        ("api.partner.microsoft.com", 0, "https://api.partner.microsoft.com"),  # Airflow 3.1/3.2's Test
+    ],
+)
+def test_port_counts_only_for_a_bare_host_name(host: str | None, port: int, expected: str) -> None:
+    settings = settings_from_connection(
+        "pc", host=host, login="app-id", password=None, port=port, extras={"refresh_token": "rt-1"}
+    )
+    assert settings.api_url == expected
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"host": "http://api.partner.microsoft.com"}, "Connection field host must be an https URL"),
