@@ -14,17 +14,21 @@ released after the commit.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
 
 from airflow_provider_partner.warehouse.schema import MARIADB, checked_table, column_names, table_key
 from airflow_provider_partner.warehouse.staging import (
     STAGE,
+    STAGE_COLUMNS,
     StagedTarget,
     newest_staged_sql,
     stage_insert_sql,
     stage_table_sql,
+    tab_separated,
 )
 
 __all__ = ["LOCK_TIMEOUT_S", "NEWER", "MariaDBTarget", "sub_microsecond_sql"]
@@ -32,6 +36,7 @@ __all__ = ["LOCK_TIMEOUT_S", "NEWER", "MariaDBTarget", "sub_microsecond_sql"]
 #: How long a load waits for another load of the same table, in seconds.
 LOCK_TIMEOUT_S = 600
 _INSERT = stage_insert_sql("%s")
+_LOAD = f"LOAD DATA LOCAL INFILE %s INTO TABLE {STAGE} CHARACTER SET utf8mb4 ({', '.join(STAGE_COLUMNS)})"
 
 
 def sub_microsecond_sql(row: str) -> str:
@@ -79,7 +84,11 @@ class MariaDBTarget(StagedTarget):
     def session(self) -> Iterator[Any]:
         """``GET_LOCK``, ``CREATE TABLE`` (auto-committed), then one transaction; the lock released last."""
         lock = f"airflow_provider_partner.warehouse:{table_key(self.table)}"
-        with closing(self.hook.get_conn()) as conn:
+        with (
+            tempfile.TemporaryDirectory(prefix="referrals-mariadb-") as folder,
+            closing(self.hook.get_conn()) as conn,
+        ):
+            self._chunk = Path(folder) / "chunk.tsv"
             self.hook.set_autocommit(conn, True)
             with closing(conn.cursor()) as cursor:
                 cursor.execute("SELECT GET_LOCK(%s, %s)", (lock, LOCK_TIMEOUT_S))
@@ -115,8 +124,16 @@ class MariaDBTarget(StagedTarget):
         cursor.execute(f"DROP TEMPORARY TABLE {STAGE}")
 
     def stage(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """``executemany``: both drivers send it as multi-row ``INSERT`` statements."""
-        cursor.executemany(_INSERT, rows)
+        """
+        ``LOAD DATA LOCAL INFILE`` of a chunk file where the hook allows it (``MySqlHook(local_infile=True)``
+        and the server's ``local_infile``), else ``executemany``, which both drivers send as
+        multi-row ``INSERT`` statements.
+        """
+        if not getattr(self.hook, "local_infile", False):
+            cursor.executemany(_INSERT, rows)
+            return
+        self._chunk.write_text(tab_separated(rows), encoding="utf-8")
+        cursor.execute(_LOAD, (str(self._chunk),))
 
     def apply(self, cursor: Any) -> int:
         """The newer versions updated, then the new ids inserted; their affected rows."""

@@ -20,13 +20,17 @@ from contextlib import closing, contextmanager
 from typing import Any
 
 from airflow_provider_partner.warehouse.schema import POSTGRES, checked_table, table_lock_sql
-from airflow_provider_partner.warehouse.staging import STAGE, STAGE_COLUMNS, StagedTarget, on_conflict_sql
+from airflow_provider_partner.warehouse.staging import (
+    STAGE,
+    STAGE_COLUMNS,
+    StagedTarget,
+    on_conflict_sql,
+    tab_separated,
+)
 
 __all__ = ["NEWER", "PostgresTarget", "migration_sql", "sub_microsecond_sql"]
 
 _COPY = f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
-# COPY's text format: backslash first, then the characters that would end a field or a row.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def sub_microsecond_sql(row: str) -> str:
@@ -60,14 +64,6 @@ def migration_sql(table: str) -> str:
         f"ALTER COLUMN created_date_time {cast.format('created_date_time')}, "
         f"ALTER COLUMN updated_date_time {cast.format('updated_date_time')}"
     )
-
-
-def _field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value).translate(_ESCAPES)
 
 
 class PostgresTarget(StagedTarget):
@@ -123,7 +119,7 @@ class PostgresTarget(StagedTarget):
 
     def stage(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """``COPY FROM STDIN`` in the text format (psycopg2's ``copy_expert`` or psycopg 3's ``copy``)."""
-        data = "".join("\t".join(map(_field, row)) + "\n" for row in rows)
+        data = tab_separated(rows)
         if hasattr(cursor, "copy_expert"):
             cursor.copy_expert(_COPY, io.StringIO(data))
         else:

@@ -45,6 +45,7 @@ __all__ = [
     "stage_insert_sql",
     "stage_table_sql",
     "staged_chunks",
+    "tab_separated",
 ]
 
 #: The staging table's name (a temporary table: each connection has its own).
@@ -109,6 +110,24 @@ def stage_table_sql(dialect: Dialect, key_type: str, temporary: str = "TEMPORARY
     columns = [f"    {column.name} {_bare_type(dialect.column_type(column))}" for column in COLUMNS]
     columns += ["    load_seq BIGINT NOT NULL", f"    updated_key {key_type} NOT NULL"]
     return f"CREATE {temporary} TABLE {STAGE} (\n" + ",\n".join(columns) + f"\n){suffix}"
+
+
+# The text format of PostgreSQL's COPY and MariaDB's LOAD DATA: backslash first, then the
+# characters that would end a field or a row; NULL is \N.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value).translate(_ESCAPES)
+
+
+def tab_separated(rows: Sequence[tuple[Any, ...]]) -> str:
+    """Rows as ``COPY ... FROM STDIN`` (text format) and ``LOAD DATA`` (its defaults) read them."""
+    return "".join("\t".join(map(_field, row)) + "\n" for row in rows)
 
 
 def stage_insert_sql(placeholder: str) -> str:

@@ -61,6 +61,6 @@ def warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     else:
         server: MariaDB = request.getfixturevalue("mariadb")
         server.admin(f"CREATE DATABASE {conn_id}")
-        connection = server.connection(conn_id, driver)
+        connection = server.connection(conn_id, "" if driver == "local_infile" else driver)
     monkeypatch.setenv(*airflow_connection_env(conn_id, connection))
     return Warehouse(kind, conn_id, driver)

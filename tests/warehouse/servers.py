@@ -31,9 +31,14 @@ from system.system_deployment import Service, SystemTestError, free_port, postgr
 
 #: The targets, in the order the parametrized fixture runs them.
 TARGETS: tuple[str, ...] = ("sqlite", "duckdb", "postgres", "mariadb")
-#: The targets through their hooks' other drivers: PostgresHook on psycopg2 (psycopg 3 when both
-#: are installed), MySqlHook on mysql-connector-python (the connection extra ``client``).
-OTHER_DRIVERS: tuple[str, ...] = ("postgres:psycopg2", "mariadb:mysql-connector-python")
+#: The targets through their hooks' other drivers and paths: PostgresHook on psycopg2 (psycopg 3
+#: when both are installed), MySqlHook on mysql-connector-python (the connection extra ``client``)
+#: and ``MySqlHook(local_infile=True)``, whose loads stage with ``LOAD DATA LOCAL INFILE``.
+OTHER_DRIVERS: tuple[str, ...] = (
+    "postgres:psycopg2",
+    "mariadb:mysql-connector-python",
+    "mariadb:local_infile",
+)
 #: The tests' MariaDB account (its password is a throwaway of the test server).
 MARIADB_USER = "loader"
 

@@ -57,6 +57,11 @@ class Warehouse:
 
     def load(self, path: Any, table: str = "referrals", **kwargs: Any) -> dict[str, int]:
         """``load_referrals`` through the connection id (each call opens its own hook)."""
+        if self.driver == "local_infile":
+            from airflow.providers.mysql.hooks.mysql import MySqlHook
+
+            hook = MySqlHook(mysql_conn_id=self.conn_id, local_infile=True)
+            return dict(load_referrals(hook, path, table, **kwargs))
         return dict(load_referrals(self.conn_id, path, table, **kwargs))
 
     def records(self, sql: str, fetch: bool = True) -> list[tuple[Any, ...]]:
