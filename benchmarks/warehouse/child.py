@@ -1,0 +1,83 @@
+"""
+One measured load in a fresh process: ``python -m benchmarks.warehouse.child '<spec JSON>'``.
+
+Prints one JSON line: the load's seconds (imports and hooks excluded), the process's RSS when
+the load starts and its peak (``ru_maxrss``: the whole process, native memory of DuckDB, delta-rs
+and the drivers included; a database server's memory is not), the rows the contender wrote (the
+provider's ``changed``), and the table's rows and edited rows counted afterwards. With
+``"profile": "<file>"`` the load runs under pyinstrument and its text report is written there.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+import traceback
+from typing import Any
+
+import orjson
+import psutil
+
+from benchmarks.warehouse.contenders import CONTENDERS, inspect
+
+
+def _step(spec: dict[str, Any], load: Any, prepared: Any, profile: str | None) -> dict[str, Any]:
+    rss_start = psutil.Process().memory_info().rss
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        profiler.start()
+    started = time.perf_counter()
+    written = load(spec, prepared)
+    seconds = time.perf_counter() - started
+    # The peak of the whole process so far: only the first step's is its own.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if profiler is not None:
+        profiler.stop()
+        with open(profile, "w") as out:
+            out.write(profiler.output_text(unicode=True, color=False, show_all=False))
+    rows, edited = inspect(spec, prepared)
+    return {
+        "seconds": seconds,
+        "rss_start": rss_start,
+        "rss_peak": peak,
+        "written": written,
+        "rows": rows,
+        "edited": edited,
+    }
+
+
+def measure(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """
+    Run the steps of ``spec`` (``{"steps": [{"name", "files"}, ...], ...}``) one after the other.
+
+    :return: each step's figures by its name (:mod:`this module <benchmarks.warehouse.child>`).
+    """
+    prepare, load = CONTENDERS[spec["contender"]]
+    prepared = prepare(spec)
+    return {
+        step["name"]: _step({**spec, "files": step["files"]}, load, prepared, step.get("profile"))
+        for step in spec["steps"]
+    }
+
+
+def main() -> int:
+    """Measure the load given as the first argument; print the figures (or the error) as JSON."""
+    spec = orjson.loads(sys.argv[1])
+    # insert_rows logs every 1,000 rows and dlt every step: the figures, not the logs, go to stdout.
+    logging.disable(logging.INFO)
+    try:
+        out = measure(spec)
+    except Exception as err:  # noqa: BLE001 - reported as the figure's error
+        traceback.print_exc()
+        out = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]}
+    sys.stdout.write("\nRESULT " + orjson.dumps(out).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
