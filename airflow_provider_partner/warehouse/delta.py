@@ -200,11 +200,15 @@ def _merge_once(
     from deltalake import CommitProperties
 
     table = _open_or_create(location, properties)
-    if staged.unique == 0:
+    # Only rows the table does not already hold (or holds older) go to the merge: a replay
+    # merges nothing and commits nothing, and a day's load joins only its changes with the table.
+    current = table.to_pyarrow_table(columns=["id", UPDATED_EXACT_COLUMN])
+    changes = staged.newer_than(current)
+    if not changes.true_count:
         return 0, table
     metrics = (
         table.merge(
-            staged.reader(),
+            staged.reader(changes),
             predicate="t.id = s.id",
             source_alias="s",
             target_alias="t",

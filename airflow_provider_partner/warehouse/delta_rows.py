@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Rows per Arrow record batch read from the input and handed to the merge.
-DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 2_000
 #: The exact ``updatedDateTime`` (API spelling, 7 fractional digits): what the merge compares.
 UPDATED_EXACT_COLUMN = "updated_date_time_exact"
 #: The whole referral, the JSON line as the operator wrote it.
@@ -161,16 +161,49 @@ class StagedRows:
     :param keep: per input row, whether it is its ``id``'s winner (a ``pyarrow.BooleanArray``).
     :param read: referrals read.
     :param unique: rows after deduplication.
+    :param ids: every spilled row's ``id`` (a ``pyarrow.ChunkedArray``, in spill order).
+    :param keys: every spilled row's exact ``updatedDateTime`` key, likewise.
     """
 
     path: str
     keep: Any
     read: int
     unique: int
+    ids: Any
+    keys: Any
 
-    def reader(self) -> Any:
-        """A fresh ``pyarrow.RecordBatchReader`` over the winners (each call reads the file again)."""
+    def newer_than(self, current: Any) -> Any:
+        """
+        Per spilled row, whether it is a winner that the table's current rows do not already match.
+
+        A winner is kept when its ``id`` is not in ``current`` or its key is strictly newer, so
+        a replay merges nothing at all; the merge still compares (``current`` may be stale by the
+        time it commits, and a stale view only ever keeps too much).
+
+        :param current: a ``pyarrow.Table`` of the table's ``id`` and exact key columns.
+        :return: a ``pyarrow.BooleanArray`` over the spilled rows.
+        """
         import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows = pa.array(range(len(self.ids)), pa.int64())
+        staged = pa.table({"id": self.ids, "key": self.keys, "row": rows}).filter(self.keep)
+        held = current.rename_columns(["id", "held"])
+        joined = staged.join(held, keys="id", join_type="left outer")
+        newer = pc.or_kleene(
+            pc.is_null(joined.column("held")), pc.greater(joined.column("key"), joined.column("held"))
+        )
+        return pc.is_in(rows, value_set=joined.column("row").filter(newer).combine_chunks())
+
+    def reader(self, mask: Any = None) -> Any:
+        """
+        A fresh ``pyarrow.RecordBatchReader`` over the winners (each call reads the file again).
+
+        :param mask: the rows to read (:meth:`newer_than`); the winners by default.
+        """
+        import pyarrow as pa
+
+        keep = self.keep if mask is None else mask
 
         source = pa.ipc.open_file(pa.memory_map(self.path))
         schema = source.schema
@@ -179,7 +212,7 @@ class StagedRows:
             offset = 0
             for index in range(source.num_record_batches):
                 batch = source.get_batch(index)
-                mask = self.keep.slice(offset, batch.num_rows)
+                mask = keep.slice(offset, batch.num_rows)
                 offset += batch.num_rows
                 kept = batch.filter(mask)
                 if kept.num_rows:
@@ -243,12 +276,13 @@ def stage_referrals(paths: Iterable[Any], batch_size: int = DEFAULT_BATCH_SIZE) 
                         rows = []
                 if rows:
                     read += _spill(writer, rows, schema, ids, keys)
-        keep = _winners(pa.chunked_array(ids, pa.string()), pa.chunked_array(keys, pa.string()))
+        id_column, key_column = pa.chunked_array(ids, pa.string()), pa.chunked_array(keys, pa.string())
+        keep = _winners(id_column, key_column)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(spill)
         raise
-    return StagedRows(spill, keep, read, int(keep.true_count))
+    return StagedRows(spill, keep, read, int(keep.true_count), id_column, key_column)
 
 
 def _spill(writer: Any, rows: list[tuple[Any, ...]], schema: Any, ids: list[Any], keys: list[Any]) -> int:
