@@ -181,6 +181,33 @@ def test_rows_go_in_chunks_while_the_file_streams(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_the_staged_load_reads_one_chunk_ahead_at_most(db: Path) -> None:
+    from airflow_provider_partner.warehouse.sqlite import SqliteTarget
+
+    consumed: list[int] = []
+    staged: list[tuple[int, int]] = []
+
+    def referrals() -> Iterator[dict[str, Any]]:
+        for i in range(5):
+            consumed.append(i)
+            yield _ref(f"r{i}", "2026-11-02T00:00:00Z")
+
+    class Recording(SqliteTarget):
+        def stage(self, cursor: Any, rows: Any) -> None:
+            # (rows in the chunk, referrals read so far): the file is never read further ahead.
+            staged.append((len(rows), len(consumed)))
+            super().stage(cursor, rows)
+
+    assert Recording(warehouse_hook(CONN_ID), "referrals").load(referrals(), batch_size=2) == (5, 5, 5)
+    assert staged == [(2, 2), (2, 4), (1, 5)]
+
+
+def test_an_empty_file_changes_nothing(db: Path, tmp_path: Path) -> None:
+    load_referrals(CONN_ID, _write(tmp_path / "a.jsonl", [_ref("a", "2026-11-02T00:00:00Z")]))
+    empty = _write(tmp_path / "empty.jsonl", [])
+    assert load_referrals(CONN_ID, empty) == {"read": 0, "changed": 0, "rows": 1}
+
+
 def test_the_deprecated_upsert_stays_under_sqlites_parameter_limit() -> None:
     with pytest.deprecated_call(match="upsert_sql is deprecated"):
         assert upsert_sql(SQLITE, "?", 76).count("?") == 76 * 13
