@@ -202,6 +202,12 @@ def test_the_staged_load_reads_one_chunk_ahead_at_most(db: Path) -> None:
     assert staged == [(2, 2), (2, 4), (1, 5)]
 
 
+def test_raw_json_keeps_every_field_even_an_integer_beyond_64_bits(db: Path, tmp_path: Path) -> None:
+    record = {**_ref("a", "2026-11-02T00:00:00Z"), "custom": {"big": 2**70, "text": "ø\t\\"}}
+    load_referrals(CONN_ID, _write(tmp_path / "big.jsonl", [record]))
+    assert json.loads(_rows(db, "raw_json")[0][0]) == record
+
+
 def test_an_empty_file_changes_nothing(db: Path, tmp_path: Path) -> None:
     load_referrals(CONN_ID, _write(tmp_path / "a.jsonl", [_ref("a", "2026-11-02T00:00:00Z")]))
     empty = _write(tmp_path / "empty.jsonl", [])

@@ -203,7 +203,19 @@ _TYPES = {
 }
 
 
-def test_columns_are_typed_and_nested_objects_are_json(warehouse: Warehouse, days: Days) -> None:
+@pytest.mark.parametrize("warehouse", TARGETS + OTHER_DRIVERS, indirect=True)
+def test_columns_are_typed_and_nested_objects_are_json(
+    warehouse: Warehouse, days: Days, tmp_path: Path
+) -> None:
+    # Text that COPY's and LOAD DATA's formats escape, and an integer beyond 64 bits.
+    first = days.referrals[0][0]
+    tricky = {
+        **first,
+        "id": "tricky",
+        "customerProfile": {**first["customerProfile"], "name": 'O\'Brien\t\\N "Søn"\r\n'},
+        "custom": {"big": 2**70},
+    }
+    write_jsonl(days.files[0], [*days.referrals[0], tricky])
     warehouse.load(days.files[0])
     types = warehouse.types()
     # The same flat columns on every target (and in the Delta Lake table).
@@ -211,7 +223,7 @@ def test_columns_are_typed_and_nested_objects_are_json(warehouse: Warehouse, day
     assert (types["created_date_time"], types["updated_date_time"], types["raw_json"]) == _TYPES[
         warehouse.kind
     ]
-    referrals = {r["id"]: r for r in days.referrals[0]}
+    referrals = {r["id"]: r for r in [*days.referrals[0], tricky]}
     # The database's own JSON functions read the nested objects.
     names = warehouse.json_field("customerProfile.name")
     assert names == {rid: r["customerProfile"]["name"] for rid, r in sorted(referrals.items())}
