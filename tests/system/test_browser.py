@@ -1,0 +1,363 @@
+"""
+What a user sees, in a real browser: headless Chromium (Debian's ``chromium-headless-shell``)
+driven by Playwright against a LocalExecutor deployment's api-server (Airflow 3.3 UI, simple
+auth manager), in order: log in; the Partner Center connection form (its fields and labels and
+only those); Save (the extra holds exactly what was entered); Test; the operator's extra links;
+the asset events and their extras. Screenshots of each step go to
+``.artifacts/browser/<timestamp>/`` (kept; the path is printed). No secret may appear in a
+page's HTML after Save, on any photographed page, or in any component's log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from browser_expected import (
+    REDACTED,
+    Hidden,
+    artifacts_folder,
+    assert_absent,
+    assert_same_secret,
+    chromium_executable,
+    documented_links,
+    expected_form_labels,
+    form_definition,
+    standard_labels,
+)
+from browser_pages import (
+    TIMEOUT_MS,
+    Screens,
+    connection_test_result,
+    editor_text,
+    event_card,
+    extra_inputs,
+    extra_links,
+    form_labels,
+    goto_connections,
+    helper_texts,
+    json_editor,
+    log_in,
+    open_add_form,
+    open_connections,
+    open_section,
+    replace_editor_text,
+    shown_extra,
+)
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from system_checks import record_figure
+from system_deployment import Airflow, EmulatorProcess, deployment, wait_until
+
+HOOK_NAME = "Microsoft Partner Center"
+CONN_ID = "partner_center_browser"
+CREDENTIAL_STORE = "variable://partner_center_browser_token_cache"
+WAREHOUSE = "referrals_warehouse_load"
+OPERATOR_TASK = "extract_referrals"
+#: The form as it must look (a literal list, beside the one derived from the provider's schema:
+#: a change to the schema must be a deliberate change here too).
+LITERAL_FORM_LABELS = [
+    "Connection ID",
+    "Connection Type",
+    "Description",
+    "API base URL",
+    "Application (client) ID",
+    "Client secret (empty for a public client)",
+    "Port (enter 443)",
+    "Tenant ID",
+    "Credential store (token cache location)",
+    "Refresh token (bootstrap)",
+    "CA bundle",
+]
+#: Extras Airflow's REST API redacts by their name (the values are checked through the CLI).
+REDACTED_EXTRAS = {"refresh_token"}
+
+
+def _fresh_refresh_token(emu: EmulatorProcess) -> str:
+    # A refresh token nobody used yet: the emulator revokes one once redeemed, and the other
+    # deployments of the suite start from the emulator's own.
+    admin = emu.admin("users")["admin"]["username"]
+    issued = emu.admin("issue_refresh_token", {"username": admin})
+    return str(issued["refresh_token"] if isinstance(issued, dict) else issued)
+
+
+class _QuietAirflow(Airflow):
+    """The deployment, its repr without the environment (which holds the connections' secrets)."""
+
+    def __repr__(self) -> str:
+        return f"Airflow(api_url={self.api_url!r}, home={str(self.home)!r})"
+
+
+@pytest.fixture(scope="module")
+def browser_airflow(
+    system_venv: Path,
+    system_root: Path,
+    create_database: Callable[[str], str],
+    emu: EmulatorProcess,
+    request: pytest.FixtureRequest,
+) -> Iterator[Airflow]:
+    """A LocalExecutor deployment of its own (the other scenarios' deployments are per module)."""
+    with deployment(
+        system_venv,
+        system_root / "airflow-browser",
+        create_database("airflow_browser"),
+        emu,
+        refresh_token=_fresh_refresh_token(emu),
+    ) as airflow:
+        # pytest prints a failed test's arguments: this one's repr must not show the env's secrets.
+        airflow.__class__ = _QuietAirflow
+        yield airflow
+        if request.session.testsfailed:
+            print(f"\n===== Airflow logs (browser) =====\n{airflow.diagnostics()}")
+
+
+@pytest.fixture(scope="module")
+def entered(emu: EmulatorProcess) -> dict[str, Any]:
+    """What the user types into the form: the suite's emulator, a fresh refresh token."""
+    return Hidden(
+        {
+            "host": emu.info["api_url"],
+            "login": emu.info["client_id"],
+            "password": emu.info["client_secret"],
+            "port": 443,
+            "extra": {
+                "tenant_id": emu.info["tenant_id"],
+                "authority_host": emu.info["authority_host"],
+                "refresh_token": _fresh_refresh_token(emu),
+                "credential_store": CREDENTIAL_STORE,
+                "ca_bundle": emu.info["ca_bundle"],
+            },
+            "username": emu.info["username"],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def secrets(entered: dict[str, Any], browser_airflow: Airflow) -> dict[str, str]:
+    """The values that must never show: by name (failure messages name them, never show them)."""
+    default = json.loads(browser_airflow.env["AIRFLOW_CONN_PARTNER_CENTER_DEFAULT"])
+    return Hidden(
+        {
+            "the client secret": entered["password"],
+            "the refresh token entered in the form": entered["extra"]["refresh_token"],
+            "the default connection's refresh token": default["extra"]["refresh_token"],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def screens(secrets: dict[str, str], request: pytest.FixtureRequest) -> Iterator[Screens]:
+    """This run's screenshot folder (kept after the run; its path is printed at the end)."""
+    shots = Screens(artifacts_folder(), secrets)
+    yield shots
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    line = f"browser screenshots ({len(shots.taken)}): {shots.folder}"
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium from the system (Playwright's own browser download does not work here)."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(chromium_executable()), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, browser_airflow: Airflow) -> Iterator[Page]:
+    """One tab for the whole scenario (the login's cookie carries over); clipboard for Monaco."""
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def warehouse_run(browser_airflow: Airflow) -> Callable[[], dict[str, Any]]:
+    """
+    Unpause the warehouse DAG now (the scheduler makes its latest interval's run); the returned
+    call waits for that run to succeed and returns it. Started before the form tests, so the
+    run goes on while they work.
+    """
+    airflow = browser_airflow
+    airflow.unpause(WAREHOUSE)
+
+    def finished() -> dict[str, Any]:
+        runs = wait_until(
+            f"a run of {WAREHOUSE}",
+            lambda: airflow.api("GET", f"dags/{WAREHOUSE}/dagRuns?limit=10")["dag_runs"],
+            120,
+            0.5,
+            airflow.diagnostics,
+        )
+        run = airflow.wait_run_done(WAREHOUSE, runs[0]["dag_run_id"], 300)
+        assert run["state"] == "success", airflow.diagnostics()
+        return run
+
+    return finished
+
+
+@pytest.mark.timeout(300)
+def test_log_in_through_the_login_page(
+    page: Page, browser_airflow: Airflow, screens: Screens, warehouse_run: Callable[[], dict[str, Any]]
+) -> None:
+    page.goto(f"{browser_airflow.api_url}/")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT_MS)
+    screens.shot(page, "login")
+    log_in(page, browser_airflow.api_url, "admin", browser_airflow.password)
+    screens.shot(page, "home")
+
+
+@pytest.mark.timeout(300)
+def test_the_connection_form_shows_the_providers_fields_only(page: Page, screens: Screens) -> None:
+    open_connections(page)
+    dialog = open_add_form(page, HOOK_NAME)
+    screens.shot(page, "connection-form-standard", element=dialog)
+    open_section(dialog, "Extra Fields")
+    screens.shot(page, "connection-form-extra", element=dialog)
+
+    fields, _ = form_definition()
+    assert form_labels(dialog) == expected_form_labels()
+    assert form_labels(dialog) == LITERAL_FORM_LABELS
+    assert extra_inputs(dialog) == list(fields)
+    texts = helper_texts(dialog)
+    assert texts == {name: field["description"] for name, field in fields.items()}
+    assert [name for name, text in texts.items() if "`" in text] == []  # plain text, no Markdown
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden(timeout=TIMEOUT_MS)
+
+
+@pytest.mark.timeout(300)
+def test_save_stores_only_what_was_entered(
+    page: Page, browser_airflow: Airflow, entered: dict[str, Any], screens: Screens, secrets: dict[str, str]
+) -> None:
+    airflow = browser_airflow
+    fields, behaviour = form_definition()
+    labels = standard_labels(behaviour)
+    goto_connections(page, airflow.api_url)
+    dialog = open_add_form(page, HOOK_NAME)
+    dialog.get_by_role("textbox", name="Connection ID").fill(CONN_ID)
+    for name in ("host", "login", "password", "port"):
+        if name in labels:  # Port: shown for the Test button of Airflow 3.3 (docs/connection.md)
+            dialog.get_by_label(labels[name], exact=True).fill(str(entered[name]))
+
+    extra = entered["extra"]
+    in_form = {key: value for key, value in extra.items() if key in fields}
+    open_section(dialog, "Extra Fields")
+    for key, value in in_form.items():
+        dialog.locator(f"#element_{key}").fill(value)
+    screens.shot(page, "connection-form-filled", html=False, element=dialog)
+    if in_form != extra:
+        # What the form has no field for goes into the JSON, as a user adds it there; the JSON
+        # must hold exactly what was typed into the fields before (no defaults, no nulls).
+        open_section(dialog, "Extra Fields JSON")
+        editor = json_editor(dialog)
+        typed = json.loads(editor_text(page, editor))
+        if typed != in_form:
+            pytest.fail(f"the Extra Fields JSON holds keys {sorted(typed)}, entered {sorted(in_form)}")
+        replace_editor_text(page, editor, json.dumps(extra))
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden(timeout=TIMEOUT_MS)
+    row = page.get_by_role("row").filter(has_text=CONN_ID)
+    expect(row).to_be_visible(timeout=TIMEOUT_MS)
+    screens.shot(page, "connection-saved")
+
+    stored = airflow.api("GET", f"connections/{CONN_ID}")
+    assert {k: stored[k] for k in ("conn_type", "host", "login", "password", "port", "schema")} == {
+        "conn_type": "partner_center",
+        "host": entered["host"],
+        "login": entered["login"],
+        "password": REDACTED,
+        "port": entered["port"] if "port" in labels else None,
+        "schema": None,
+    }
+    expected_extra = {k: REDACTED if k in REDACTED_EXTRAS else v for k, v in extra.items()}
+    assert json.loads(stored["extra"]) == expected_extra
+    # The secrets themselves, which the REST API redacts: as the metadata database holds them.
+    exported = json.loads(airflow.cli("connections", "get", CONN_ID, "-o", "json").stdout)
+    [record] = exported if isinstance(exported, list) else [exported]
+    assert_same_secret(record["password"], entered["password"], "client secret")
+    assert sorted(record["extra_dejson"]) == sorted(extra)
+    assert_same_secret(record["extra_dejson"]["refresh_token"], extra["refresh_token"], "refresh token")
+    assert_absent(secrets, page.content(), "the connection list's HTML after Save")
+
+
+@pytest.mark.timeout(300)
+def test_the_test_button_succeeds(
+    page: Page, browser_airflow: Airflow, entered: dict[str, Any], screens: Screens
+) -> None:
+    goto_connections(page, browser_airflow.api_url)
+    row = page.get_by_role("row").filter(has_text=CONN_ID)
+    message = connection_test_result(page, row)
+    screens.shot(page, "connection-test")
+    screens.shot(page, "connection-test-result", element=page.get_by_role("status").first)
+    expected = re.compile(
+        r"Test Connection Successful\s+Connected to "
+        + re.escape(entered["host"])
+        + " as "
+        + re.escape(entered["username"])
+        + r"; read referral [\w-]+\. Credential store "
+        + re.escape(CREDENTIAL_STORE)
+        + r": the refresh token is [0-9.]+ days old"
+    )
+    assert expected.search(message), message
+
+
+@pytest.mark.timeout(400)
+def test_the_operators_extra_links_resolve_to_the_documented_urls(
+    page: Page, browser_airflow: Airflow, screens: Screens, warehouse_run: Callable[[], dict[str, Any]]
+) -> None:
+    run = warehouse_run()
+    shown = extra_links(page, browser_airflow.api_url, WAREHOUSE, run["dag_run_id"], OPERATOR_TASK)
+    screens.shot(page, "extra-links")
+    assert shown == documented_links("operator")
+    rest = browser_airflow.api(
+        "GET", f"dags/{WAREHOUSE}/dagRuns/{run['dag_run_id']}/taskInstances/{OPERATOR_TASK}/links"
+    )
+    assert rest["extra_links"] == shown
+
+
+@pytest.mark.timeout(400)
+def test_the_asset_pages_show_the_events_and_their_extras(
+    page: Page, browser_airflow: Airflow, screens: Screens, warehouse_run: Callable[[], dict[str, Any]]
+) -> None:
+    airflow = browser_airflow
+    run = warehouse_run()
+    query = urlencode({"source_dag_id": WAREHOUSE, "source_run_id": run["dag_run_id"], "limit": 100})
+    events = airflow.api("GET", f"assets/events?{query}")["asset_events"]
+    assert events, f"the run {run['dag_run_id']} produced no asset event"
+    for event in events:
+        total = airflow.api("GET", f"assets/events?asset_id={event['asset_id']}&limit=1")["total_entries"]
+        source = f"/dags/{WAREHOUSE}/runs/{run['dag_run_id']}/tasks/{event['source_task_id']}"
+        card = event_card(page, airflow.api_url, event["asset_id"], source, total)
+        if event["extra"]:
+            shown = shown_extra(page, card)
+            assert shown == event["extra"], f"asset {event['name']}: the page shows another extra"
+        else:  # the card shows no JSON view for an empty extra
+            expect(card.locator(".monaco-editor")).to_have_count(0, timeout=TIMEOUT_MS)
+        screens.shot(page, f"asset-{event['asset_id']}-events")
+    record_figure("browser_asset_events", [{e["name"]: e["extra"]} for e in events])
+
+
+def test_no_secret_in_any_component_log(browser_airflow: Airflow, secrets: dict[str, str]) -> None:
+    logs = [*browser_airflow.logs.glob("*.log"), *(browser_airflow.home / "logs").glob("**/*.log")]
+    assert any(path.name == "api-server.log" for path in logs)
+    for path in logs:
+        assert_absent(secrets, path.read_text(encoding="utf-8", errors="replace"), f"the log {path.name}")
+    record_figure("browser", {"logs_checked": len(logs), "checked_at": dt.datetime.now(dt.timezone.utc)})
