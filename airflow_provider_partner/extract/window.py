@@ -36,7 +36,10 @@ __all__ = [
     "Window",
     "WindowSource",
     "blank",
+    "describe_window",
+    "duration",
     "format_output_path",
+    "iso_duration",
     "parse_bound",
     "resolve_window",
     "user_filter",
@@ -75,6 +78,66 @@ class Window:
         object.__setattr__(self, "interval_start", instants.parse(self.interval_start, "interval_start"))
         if self.end is not None:
             object.__setattr__(self, "end", instants.parse(self.end, "end"))
+
+
+#: How the operator's log names where a window came from.
+_SOURCE_NAMES: dict[str, str] = {
+    "operator": "window_start/window_end of the task",
+    "params": "the params window_start/window_end",
+    "data_interval": "the data interval",
+    "logical_date": "the run's logical date",
+}
+
+
+def duration(seconds: float) -> str:
+    """
+    A duration for people, its two largest units: ``3 d 4 h``, ``2 h 5 min``, ``7 min``, ``40 s``.
+
+    :param seconds: the length (fractions of a second are dropped).
+    """
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "min"), (secs, "s")]
+    first = next((i for i, (value, _) in enumerate(units) if value), len(units) - 1)
+    shown = [f"{value} {unit}" for value, unit in units[first : first + 2] if value]
+    return " ".join(shown) or "0 s"
+
+
+def iso_duration(value: dt.timedelta) -> str:
+    """
+    An ISO 8601 duration, as ``timedelta`` arguments are written in docs: ``PT2H``, ``P1DT30M``.
+
+    :param value: a non-negative ``timedelta``.
+    """
+    minutes, seconds = divmod(value.seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    micros = f".{value.microseconds:06d}".rstrip("0") if value.microseconds else ""
+    day = f"{value.days}D" if value.days else ""
+    clock = "".join(f"{amount}{unit}" for amount, unit in ((hours, "H"), (minutes, "M")) if amount) + (
+        f"{seconds}{micros}S" if seconds or micros else ""
+    )
+    if not clock:
+        return f"P{day}" if day else "PT0S"
+    return f"P{day}T{clock}"
+
+
+def describe_window(window: Window, lookback: dt.timedelta = dt.timedelta(0)) -> str:
+    """
+    Where a window came from, for the log: ``the data interval, start moved back 2 h by lookback=PT2H``.
+
+    :param window: the resolved window.
+    :param lookback: the task's ``lookback`` (it widens data intervals only; said so otherwise).
+    """
+    text = _SOURCE_NAMES[window.source]
+    if lookback <= dt.timedelta(0):
+        return text
+    if window.source == "data_interval":
+        return (
+            f"{text}, start moved back {duration(lookback.total_seconds())} by "
+            f"lookback={iso_duration(lookback)}"
+        )
+    return f"{text}; lookback={iso_duration(lookback)} not applied: it widens data intervals only"
 
 
 def blank(value: Any) -> bool:

@@ -19,6 +19,7 @@ from airflow_provider_partner.errors import PartnerCenterConfigError
 from airflow_provider_partner.extract.slices import WINDOW_FIELDS, ExtractionPlan
 from airflow_provider_partner.extract.window import (
     Window,
+    describe_window,
     format_output_path,
     resolve_window,
     user_filter,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from airflow_provider_partner.extract.engine import Extraction, ExtractionResult
     from airflow_provider_partner.operators.lineage import ExtractionFacts
 
-__all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator", "asset_uri"]
+__all__ = ["WINDOW_FIELDS", "PartnerCenterReferralsOperator", "asset_uri", "output_outlet"]
 
 
 def _is_dynamic(path: str) -> bool:
@@ -58,6 +59,18 @@ def asset_uri(path: str) -> str:
     parts = urlsplit(_storage_url(path))
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def output_outlet(path: str, alias: str | None = None) -> Asset | AssetAlias:
+    """
+    Return what an output path is declared as: its ``Asset``, or an ``AssetAlias`` when templated.
+
+    :param path: the output path as written in the DAG (URL or absolute local path, templated or not).
+    :param alias: the alias's name for a templated path (default: the template as an asset URI).
+    """
+    if not _is_dynamic(path):
+        return Asset(asset_uri(path))
+    return AssetAlias(alias or asset_uri(path))
 
 
 def _non_negative_int(value: Any) -> bool:
@@ -136,6 +149,11 @@ class PartnerCenterReferralsOperator(BaseOperator):
     :param max_xcom_records: XCom mode only: fail when more referrals than this are found.
     :param window_start: explicit window start (templated; ISO-8601 or datetime), with ``window_end``.
     :param window_end: explicit window end (exclusive).
+    :param output_asset_alias: the name of the ``AssetAlias`` a templated ``output_path`` is
+        declared as (its file is known only at run time; the alias records which one each run
+        wrote, as an asset event with the run's facts). Default: the path template itself, as an
+        asset URI (``file:///data/referrals/{{ ds }}.jsonl``). A literal ``output_path`` is
+        declared as its ``Asset`` instead; ``outlets=[...]`` replaces either (``[]``: none).
     :param resume: file mode: keep a checkpoint beside the output while paging (the referrals
         spooled so far and where each slice's paging was), so that a retry of a killed try goes on
         from it instead of fetching every page again; removed when the file is published. The
@@ -177,12 +195,14 @@ class PartnerCenterReferralsOperator(BaseOperator):
         window_start: str | dt.datetime | None = None,
         window_end: str | dt.datetime | None = None,
         resume: bool = True,
+        output_asset_alias: str | None = None,
         **kwargs: Any,
     ) -> None:
         path_text = str(output_path) if output_path is not None else None
-        if path_text and not _is_dynamic(path_text) and kwargs.get("outlets") is None:
-            # Declared at parse time, so downstream DAGs can be scheduled on the file.
-            kwargs["outlets"] = [Asset(asset_uri(path_text))]
+        if path_text and kwargs.get("outlets") is None:
+            # Declared at parse time, so downstream DAGs can be scheduled on the file (or, for a
+            # templated path, on the alias: Airflow then schedules them on each file it resolves to).
+            kwargs["outlets"] = [output_outlet(path_text, output_asset_alias)]
         super().__init__(**kwargs)
         validate_arguments(
             window_field=window_field,
@@ -241,20 +261,13 @@ class PartnerCenterReferralsOperator(BaseOperator):
             return result.records
         result = extraction.to_file(target, self.output_format, self._checkpoint(context, plan, target))
         self._record_lineage(plan, result, target)
-        self.log.info("Wrote %d referral(s) to %s", result.count, target)
         extra = self._event_extra(result, window, target)
         self._emit_asset_events(context, extra, asset_uri(str(target)))
         resumed = {"resumed_pages": result.resumed_pages} if result.resumed_pages else {}
+        # The asset event's facts, and how the run went.
         return {
-            "path": str(target),
-            "format": self.output_format,
-            "count": result.count,
-            "window_start": extra["window_start"],
-            "window_end": extra["window_end"],
+            **extra,
             "filter": self.query_filter,
-            "pages": result.pages,
-            "received": result.received,
-            "duplicates_removed": result.duplicates_removed,
             "parallelism": result.slices,
             "seconds": result.seconds,
             **resumed,
@@ -285,11 +298,11 @@ class PartnerCenterReferralsOperator(BaseOperator):
             task_id=self.task_id,
         )
         self.log.info(
-            "Window %s <= %s < %s (from the %s)",
+            "Window %s <= %s < %s (%s)",
             window.start,
             self.window_field,
             window.end,
-            window.source.replace("_", " "),
+            describe_window(window, self.lookback),
         )
         return window
 
@@ -311,10 +324,14 @@ class PartnerCenterReferralsOperator(BaseOperator):
     def _event_extra(
         self, result: ExtractionResult, window: Window | None, target: ObjectStoragePath | None
     ) -> dict[str, Any]:
+        # The same names as the return value's: a reader of events and of XCom learns one set.
         return {
-            "count": result.count,
             "window_start": window.start.literal() if window else None,
             "window_end": window.end.literal() if window and window.end else None,
+            "count": result.count,
+            "received": result.received,
+            "duplicates_removed": result.duplicates_removed,
+            "pages": result.pages,
             "format": self.output_format if target is not None else "xcom",
             "path": str(target) if target is not None else None,
         }

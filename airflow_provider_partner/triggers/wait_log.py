@@ -14,7 +14,7 @@ interval, and the line that matters (a count that moved, a failed check) drowns 
 
 It is pure (a logger and a clock in, lines out): the sensor (poke mode), the deferrable sensor's
 trigger and the ``AssetWatcher`` event trigger share it, and tests drive it with a fake clock.
-DAG files import it through the sensor: it imports the standard library only.
+DAG files import it through the sensor: it imports nothing heavy (``extract/window``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
+
+from airflow_provider_partner.extract.window import duration
 
 __all__ = ["DEFAULT_HEARTBEAT", "QuietWaitLog", "duration"]
 
@@ -188,18 +190,3 @@ class QuietWaitLog:
         if self.checks is None:
             return f"since {_instant(self.since)}, {waited}"
         return f"{self.checks} checks since {_instant(self.since)}, {waited}"
-
-
-def duration(seconds: float) -> str:
-    """``3 d 4 h``, ``2 h 5 min``, ``7 min``, ``40 s``: the two largest units."""
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    if minutes:
-        return f"{minutes} min"
-    return f"{secs} s"

@@ -11,7 +11,7 @@ import tempfile
 import threading
 
 import pytest
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 from operator_helpers import UTC, expected_referrals, midnight_today, read_jsonl
 
 from airflow_provider_partner.errors import (
@@ -55,6 +55,9 @@ def test_xcom_mode_returns_exactly_the_interval_and_fills_the_asset_event(emu, m
         "count": len(expected),
         "window_start": f"{start:%Y-%m-%dT%H:%M:%SZ}",
         "window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        "received": len(expected),
+        "duplicates_removed": 0,
+        "pages": -(-len(expected) // 100),  # the emulator's default page size
         "format": "xcom",
         "path": None,
     }
@@ -113,6 +116,9 @@ def test_file_output_has_each_referral_once_and_a_manifest(emu, make_context, tm
         "count": len(expected),
         "window_start": manifest["window_start"],
         "window_end": manifest["window_end"],
+        "received": len(expected),
+        "duplicates_removed": 0,
+        "pages": pages,
         "format": output_format,
         "path": f"file://{target}",
     }
@@ -315,7 +321,10 @@ def test_templates_render_filter_path_and_window(emu, day, tmp_path):
         window_start="{{ params.start }}",
         window_end="{{ params.end }}",
     )
-    assert op.outlets == []  # known only at run time: pass an AssetAlias to record it
+    # Known only at run time: an alias named after the template records which file each run wrote.
+    assert op.outlets == [
+        AssetAlias(f"file://{tmp_path}/{{{{ params.name }}}}_{{window_start:%Y%m%d}}.jsonl")
+    ]
     params = {"status": "New", "name": "new", "start": day[0].isoformat(), "end": day[1].isoformat()}
     context = {"params": params, "data_interval_start": None, "data_interval_end": None}
 
