@@ -2,9 +2,11 @@
 ``make bench-warehouse``: 200,000 referrals into each warehouse target, beside the peers.
 
 ``python -m benchmarks.warehouse [--quick] [--records N] [--small N] [--targets sqlite,postgres]
-[--contenders provider,dlt] [--profile] [--no-docs]``. ``--quick`` (20,000 referrals, 2,000 for the
-memory pair) and any partial run print but leave ``docs/performance.md`` alone. The figures of
-every run go to ``.venv-bench/warehouse-last-run.json``.
+[--contenders provider,dlt] [--inputs DIR] [--json PATH] [--profile] [--no-docs]``;
+``--combine A.json B.json ...`` renders runs of some targets each (run side by side) as one.
+``--quick`` (20,000 referrals, 2,000 for the memory pair) and any partial run print but leave
+``docs/performance.md`` alone. The figures of every run go to ``--json``
+(``.venv-bench/warehouse-last-run.json``).
 
 Exit status 1 when one of the provider's checks fails (a replay that changes rows, an older file
 that wins, a wrong count), 0 otherwise; a contender that fails is a figure, not an error.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -47,10 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--json", type=Path, default=RAW, help=f"where the figures go (default {RAW.relative_to(ROOT)})")
     add("--profile", action="store_true", help="the provider's first loads under pyinstrument")
     add("--no-docs", action="store_true", help="do not write docs/performance.md")
+    add("--inputs", type=Path, help="folder of the input files, reused when they are there (default: temp)")
     add(
-        "--merge",
-        action="store_true",
-        help="keep the other targets of the last run of the same sizes (re-run some targets only)",
+        "--combine",
+        type=Path,
+        nargs="+",
+        help="no run: the --json files of runs of some targets each, as one section (docs on a full set)",
     )
     return parser
 
@@ -73,23 +78,16 @@ def _profile_lines(path: Path, limit: int = 40) -> list[str]:
     return lines[:limit]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the warehouse benchmark; print the section, and write it to the docs on a full run."""
-    args = _parser().parse_args(argv)
-    if args.quick:
-        args.records, args.small = 20_000, 2_000
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    contenders = tuple(c.strip() for c in args.contenders.split(",") if c.strip())
-    unknown = (set(targets) - set(TARGETS)) | (set(contenders) - set(CONTENDER_NAMES))
-    if unknown:
-        raise SystemExit(f"unknown targets or contenders: {', '.join(sorted(unknown))}")
+def _measure(
+    args: argparse.Namespace, targets: tuple[str, ...], contenders: tuple[str, ...]
+) -> dict[str, Any]:
+    """Generate (or reuse) the inputs and run every load of ``targets``; the figures."""
     started = time.monotonic()
 
     def log(line: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {line}", flush=True)
 
-    raw = args.json
-    child_log = raw.with_suffix(".children.log")
+    raw, child_log = args.json, args.json.with_suffix(".children.log")
     raw.parent.mkdir(exist_ok=True)
     child_log.write_text("")
     results: dict[str, Any] = {
@@ -97,23 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         "versions": _versions(),
         "records": args.records,
         "small": args.small,
+        "contenders": list(contenders),
         "targets": {},
         "measured": {},
     }
-    if args.merge and raw.exists():
-        last = orjson.loads(raw.read_bytes())
-        if (last["records"], last["small"]) == (args.records, args.small):
-            results["targets"] = {t: v for t, v in last["targets"].items() if t not in targets}
-            results["measured"] = {t: v for t, v in last.get("measured", {}).items() if t not in targets}
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as tmp:
         root = Path(tmp)
         # PostgreSQL runs as an unprivileged user when we are root: it must reach its folder.
         os.chmod(root, 0o755)  # noqa: S103
-        log(f"generating {args.records:,} and {args.small:,} referrals (not measured)")
-        (root / "large").mkdir()
-        (root / "small").mkdir()
-        large = make_inputs(args.records, root / "large")
-        small = make_inputs(args.small, root / "small")
+        inputs = args.inputs or root
+        log(f"{args.records:,} and {args.small:,} referrals in {inputs} (generation not measured)")
+        large = make_inputs(args.records, inputs / f"large-{args.records}")
+        small = make_inputs(args.small, inputs / f"small-{args.small}")
         results["files"], results["small_files"] = len(large.daily), len(small.daily)
         results["edits"] = large.edits
         results["megabytes"] = sum(p.stat().st_size for p in large.daily) / 1e6
@@ -128,19 +121,53 @@ def main(argv: list[str] | None = None) -> int:
             raw.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     if profiles is not None:
         results["profiles"] = {t: _profile_lines(profiles / f"warehouse-profile-{t}.txt") for t in targets}
-    results["targets"] = {t: results["targets"][t] for t in TARGETS if t in results["targets"]}
     results["seconds"] = time.monotonic() - started
     results["load_at_end"] = bench_report.load()
     raw.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+    log(f"figures in {raw}, children's errors in {child_log}")
+    return results
+
+
+def _combine(paths: list[Path]) -> dict[str, Any]:
+    """The figures of several runs (one per target, run side by side) as one run's."""
+    runs = [orjson.loads(path.read_bytes()) for path in paths]
+    results: dict[str, Any] = {**runs[0], "targets": {}, "measured": {}, "runs": len(runs)}
+    for run in runs:
+        if (run["records"], run["small"]) != (results["records"], results["small"]):
+            raise SystemExit(f"{paths}: runs of different sizes cannot be combined")
+        results["targets"].update(run["targets"])
+        results["measured"].update(run["measured"])
+        results.setdefault("profiles", {}).update(run.get("profiles", {}))
+    results["seconds"] = max(run["seconds"] for run in runs)
+    results["load_at_end"] = runs[-1]["load_at_end"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the warehouse benchmark; print the section, and write it to the docs on a full run."""
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.records, args.small = 20_000, 2_000
+    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+    contenders = tuple(c.strip() for c in args.contenders.split(",") if c.strip())
+    unknown = (set(targets) - set(TARGETS)) | (set(contenders) - set(CONTENDER_NAMES))
+    if unknown:
+        raise SystemExit(f"unknown targets or contenders: {', '.join(sorted(unknown))}")
+    # A SIGTERM unwinds like Ctrl-C: the servers stop and the temp folder goes.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    results = _combine(args.combine) if args.combine else _measure(args, targets, contenders)
+    results["targets"] = {t: results["targets"][t] for t in TARGETS if t in results["targets"]}
+    if args.combine:
+        RAW.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     block = report.render(results)
     print()
     print(block)
-    full = set(results["targets"]) == set(TARGETS) and set(contenders) == set(CONTENDER_NAMES)
-    if args.quick or args.no_docs or not full or args.records != 200_000:
-        log(f"docs untouched; figures in {raw}, children's errors in {child_log}")
-    else:
+    full = set(results["targets"]) == set(TARGETS) and set(results["contenders"]) == set(CONTENDER_NAMES)
+    if not args.quick and not args.no_docs and full and results["records"] == 200_000:
         report.write_doc(DOC, block)
-        log(f"written to {DOC}; figures in {raw}, children's errors in {child_log}")
+        print(f"written to {DOC}")
+    else:
+        print("docs untouched (a quick, partial or --no-docs run)")
     failed = report.checks(results)
     for line in failed:
         print(f"CHECK FAILED: {line}", file=sys.stderr)

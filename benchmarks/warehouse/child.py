@@ -1,7 +1,9 @@
 """
 One measured load in a fresh process: ``python -m benchmarks.warehouse.child '<spec JSON>'``.
 
-Prints one JSON line: the load's seconds (imports and hooks excluded), the process's RSS when
+Prints one JSON line: the load's seconds (imports and hooks excluded), its CPU seconds here and
+in the database server's processes (a busy machine stretches the clock, much less the CPU
+time), the process's RSS when
 the load starts and its peak (``ru_maxrss``: the whole process, native memory of DuckDB, delta-rs
 and the drivers included; a database server's memory is not), the rows the contender wrote (the
 provider's ``changed``), and the table's rows and edited rows counted afterwards. With
@@ -10,6 +12,7 @@ provider's ``changed``), and the table's rows and edited rows counted afterwards
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import sys
@@ -23,8 +26,33 @@ import psutil
 from benchmarks.warehouse.contenders import CONTENDERS, inspect
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(pid: int | None) -> float:
+    """
+    CPU seconds of a database server so far: its main process, its exited children (PostgreSQL's
+    backends, reaped by the postmaster) and its live ones; 0 for an in-process target.
+    """
+    if not pid:
+        return 0.0
+    main = psutil.Process(pid)
+    own = main.cpu_times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in main.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _step(spec: dict[str, Any], load: Any, prepared: Any, profile: str | None) -> dict[str, Any]:
     rss_start = psutil.Process().memory_info().rss
+    server = spec["where"].get("pid")
+    cpu_start, server_start = _cpu(), server_cpu(server)
     profiler = None
     if profile:
         from pyinstrument import Profiler
@@ -34,6 +62,7 @@ def _step(spec: dict[str, Any], load: Any, prepared: Any, profile: str | None) -
     started = time.perf_counter()
     written = load(spec, prepared)
     seconds = time.perf_counter() - started
+    cpu, server_seconds = _cpu() - cpu_start, server_cpu(server) - server_start
     # The peak of the whole process so far: only the first step's is its own.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     if profiler is not None:
@@ -43,6 +72,8 @@ def _step(spec: dict[str, Any], load: Any, prepared: Any, profile: str | None) -
     rows, edited = inspect(spec, prepared)
     return {
         "seconds": seconds,
+        "cpu": cpu,
+        "server_cpu": server_seconds,
         "rss_start": rss_start,
         "rss_peak": peak,
         "written": written,

@@ -68,10 +68,20 @@ def make_inputs(records: int, folder: Path) -> Inputs:
     """
     Generate ``records`` referrals and write them as daily files under ``folder``.
 
+    A folder that already holds this size's files (its ``inputs.json``) is reused as it is: the
+    generator is seeded, so they would be the same.
+
     :param records: referrals to generate.
-    :param folder: an existing, empty folder.
+    :param folder: a folder, created if needed.
     :return: the files (:class:`Inputs`).
     """
+    manifest = folder / "inputs.json"
+    if manifest.exists():
+        known = orjson.loads(manifest.read_bytes())
+        if known["records"] == records and known["seed"] == _SEED:
+            daily = tuple(folder / name for name in known["daily"])
+            return Inputs(records, daily, folder / "edit.jsonl", daily[-1], known["edits"])
+    folder.mkdir(parents=True, exist_ok=True)
     from partner_center_emulator.clock import TICKS_PER_SECOND, parse_to_ticks
     from partner_center_emulator.data import Generator
 
@@ -86,4 +96,8 @@ def make_inputs(records: int, folder: Path) -> Inputs:
     newest = sorted(by_day[days[-1]], key=lambda r: str(r["id"]))[:EDITS]
     edited = [{**r, "status": EDITED, "updatedDateTime": _later(str(r["updatedDateTime"]))} for r in newest]
     edit = _write(folder / "edit.jsonl", edited)
+    names = [path.name for path in daily]
+    manifest.write_bytes(
+        orjson.dumps({"records": records, "seed": _SEED, "daily": names, "edits": len(edited)})
+    )
     return Inputs(records=records, daily=daily, edit=edit, older=daily[-1], edits=len(edited))

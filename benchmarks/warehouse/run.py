@@ -1,9 +1,9 @@
 """
 The runs: every target and contender, each load in a fresh child process, servers started once.
 
-Per target and contender, three children: the first load of the large size's daily files; the
-replay of the same files, then the edit file, then the older file (one child: only the replay's
-peak memory would be its own, and it is not reported); the first load of the small size.
+Per target and contender, two children: the first load of the large size's daily files, then
+the replay of the same files, the edit file and the older file (only the first load's peak
+memory is its own, and only it is reported); the first load of the small size.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def _where(target: str, size: int, root: Path, server: Server | None) -> dict[st
             "user": server.user,
             "password": server.password,
             "database": server.database,
+            "pid": server.pid,
         }
     if target == "delta":
         folder = root / f"delta-{size}"
@@ -117,8 +118,15 @@ def run_target(
                 out[contender] = {step: {"error": _NOT_APPLICABLE[target, contender]} for step in _STEPS}
                 continue
             for inputs, plan in (
-                (large, [("first", large.daily)]),
-                (large, [("replay", large.daily), ("edit", (large.edit,)), ("older", (large.older,))]),
+                (
+                    large,
+                    [
+                        ("first", large.daily),
+                        ("replay", large.daily),
+                        ("edit", (large.edit,)),
+                        ("older", (large.older,)),
+                    ],
+                ),
                 (small, [("small", small.daily)]),
             ):
                 where = _where(target, inputs.records, root, server)

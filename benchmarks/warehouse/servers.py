@@ -38,6 +38,7 @@ class Server:
     :param user: a user with every right on :data:`DATABASE`.
     :param password: that user's password (a throwaway of the test server; may be empty).
     :param database: the database the contenders write to.
+    :param pid: the server's main process (for its CPU time).
     """
 
     host: str
@@ -45,6 +46,18 @@ class Server:
     user: str
     password: str
     database: str
+    pid: int
+
+
+def _pid_of(program: str, port: int) -> int:
+    """The process of ``program`` started with ``port`` on its command line."""
+    import psutil
+
+    for process in psutil.process_iter(["name", "cmdline"]):
+        line = process.info["cmdline"] or []
+        if line and line[0].endswith(program) and (str(port) in line or f"--port={port}" in line):
+            return int(process.pid)
+    raise RuntimeError(f"no {program} process on port {port}")
 
 
 @contextlib.contextmanager
@@ -52,7 +65,9 @@ def postgres_server(root: Path) -> Iterator[Server]:
     """A fresh PostgreSQL cluster in ``root`` with the database :data:`DATABASE`."""
     with test_servers.postgres_server(root) as create:
         conn = test_servers.postgres_connection(create(DATABASE))
-        yield Server(conn["host"], conn["port"], conn["login"], "", DATABASE)
+        yield Server(
+            conn["host"], conn["port"], conn["login"], "", DATABASE, _pid_of("postgres", conn["port"])
+        )
 
 
 @contextlib.contextmanager
@@ -62,4 +77,5 @@ def mariadb_server(root: Path) -> Iterator[Server]:
     with test_servers.mariadb_server(root) as server:
         server.admin(f"CREATE DATABASE {DATABASE}")
         conn = server.connection(DATABASE)
-        yield Server(conn["host"], conn["port"], conn["login"], conn["password"], DATABASE)
+        pid = _pid_of("mariadbd", conn["port"])
+        yield Server(conn["host"], conn["port"], conn["login"], conn["password"], DATABASE, pid)
