@@ -38,7 +38,8 @@ WATERMARK_LOCATION = None if HAS_ASSET_STATE_STORE else "variable://partner_cent
 # [START event_driven]
 NEW_REFERRALS = Asset(
     name="partner_center_new_referrals",
-    uri="partner-center://referrals/incoming/new",
+    # The provider's scheme: the referrals endpoint, and the query the watcher asks it.
+    uri="partnercenter://api.partner.microsoft.com/v1.0/engagements/referrals?direction=Incoming&status=New",
     watchers=[
         AssetWatcher(
             name="partner_center_new_referrals_watcher",

@@ -7,6 +7,11 @@ table ``referrals`` of the connection ``partner_center_warehouse`` (any ``sqlite
 connection); while that connection is not defined, into the SQLite file
 ``$PARTNER_CENTER_DATA_DIR/warehouse.db``. Reruns and backfills replace the day's file and never
 duplicate warehouse rows: the newest ``updatedDateTime`` of each ``id`` wins.
+
+Both tasks record asset events with their facts. The day's file is known only at run time, so the
+extract declares the asset alias ``partner_center_referrals_daily``; each run attaches the file's
+asset (``file://.../referrals/<day>.jsonl``) with the window and the counts. The load updates the
+asset ``partner_center_referrals_warehouse`` with the day and the rows read, changed and in total.
 """
 
 from __future__ import annotations
@@ -42,19 +47,26 @@ with DAG(
         output_path=f"file://{DATA_DIR}/referrals/" + "{{ data_interval_start | ds }}.jsonl",
         output_format="jsonl",
         lookback=dt.timedelta(hours=2),
+        # A templated path is declared as an asset alias: each run attaches its day's file to it.
+        output_asset_alias="partner_center_referrals_daily",
     )
 
     @task(outlets=[WAREHOUSE_ASSET])
-    def load_warehouse(manifest: dict[str, Any]) -> dict[str, Any]:
+    def load_warehouse(
+        manifest: dict[str, Any], data_interval_start: Any = None, outlet_events: Any = None
+    ) -> dict[str, Any]:
         """Upsert the extracted file into the warehouse; returns what changed."""
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_provider_partner.examples.warehouse import example_warehouse_hook
+        from airflow_provider_partner.examples.warehouse import example_warehouse_hook, load_event_extra
         from airflow_provider_partner.warehouse import dialect_of, load_referrals
 
         hook = example_warehouse_hook(WAREHOUSE_CONN_ID, WAREHOUSE_DB)
         # Streamed in chunks, one transaction: a failed load leaves the table as it was.
         result = load_referrals(hook, ObjectStoragePath(manifest["path"]))
+        outlet_events[WAREHOUSE_ASSET].extra.update(
+            load_event_extra(result, day=f"{data_interval_start:%Y-%m-%d}", path=manifest["path"])
+        )
         # "received" counts lookback/paging repeats; "count" is what the file holds.
         fetched = manifest.get("received", manifest["count"])
         return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from airflow_provider_partner.warehouse import warehouse_hook
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-__all__ = ["WAREHOUSE_CONN_ID", "embedded_sqlite_hook", "example_warehouse_hook"]
+__all__ = ["WAREHOUSE_CONN_ID", "embedded_sqlite_hook", "example_warehouse_hook", "load_event_extra"]
 
 log = logging.getLogger(__name__)
 
@@ -75,3 +76,25 @@ def example_warehouse_hook(conn_id: str, default_db: str | Path) -> DbApiHook:
     except connection_not_found_error():
         log.info("No connection %r: loading into the embedded SQLite warehouse %s", conn_id, default_db)
         return embedded_sqlite_hook(default_db)
+
+
+def load_event_extra(result: Mapping[str, int], *, day: str, path: str) -> dict[str, int | str]:
+    """
+    The extra of the warehouse asset's event: which day was loaded, from which file, what changed.
+
+    Shown in the Assets view of Airflow's UI and passed to DAGs scheduled on the warehouse.
+
+    :param result: what :func:`~airflow_provider_partner.warehouse.load_referrals` returned
+        (``read``, ``changed``, ``rows``).
+    :param day: the run's day (its data interval's start, ``YYYY-MM-DD``).
+    :param path: the file that was loaded.
+    :return: ``{"day", "path", "rows_read", "rows_changed", "rows_total"}``: referrals read from
+        the file, rows inserted or replaced, rows in the table afterwards.
+    """
+    return {
+        "day": day,
+        "path": path,
+        "rows_read": result["read"],
+        "rows_changed": result["changed"],
+        "rows_total": result["rows"],
+    }
