@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test azurite
+.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test azurite docs
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too. The objectstores extra
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@bash .ci/system-deps build
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores,warehouses]'
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores,warehouses,docs]'
 	@touch $(STAMP)
 
 # azurite, Microsoft's Azure Storage emulator, for the object-store tests (tests/objectstores): an
@@ -65,9 +65,16 @@ matrix: $(STAMP)
 constraints: $(STAMP)
 	$(BIN)/python tests/matrix/constraints.py
 
-# The whole suite: static checks, the unit/integration tests on the main combination (.venv), the
-# matrix of the other combinations, then the system suite.
-test: lint typecheck unit matrix system-test
+# The docs site (docs/index.md, "About these docs"): Sphinx reads docs/*.md with myst-parser and
+# writes the API reference from the source with sphinx-autoapi, into docs/_build/html (open its
+# index.html). Warnings are errors: a link to a missing page, heading, image or repository file
+# fails the build. -E: a fresh environment every time, so no page's warnings are skipped as cached.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -E -q -b html -d docs/_build/doctrees docs docs/_build/html
+
+# The whole suite: static checks, the docs build, the unit/integration tests on the main
+# combination (.venv), the matrix of the other combinations, then the system suite.
+test: lint typecheck docs unit matrix system-test
 
 # The benchmarks run in their own environment: the peers they compare with (HttpOperator, dlt)
 # must never become dependencies of the provider. BENCH_ARGS, e.g. "--quick", are passed on.
@@ -109,4 +116,4 @@ system-test: system-deps system-venv
 	PARTNER_CENTER_SYSTEM_TESTS=1 PARTNER_CENTER_SYSTEM_VENV=$(SYSTEM_VENV) $(BIN)/pytest tests/system $(SYSTEM_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix $(SYSTEM_VENV) $(SYSTEM_DIST) .tools .demo .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .venv-matrix $(SYSTEM_VENV) $(SYSTEM_DIST) .tools .demo .mypy_cache .ruff_cache docs/_build
