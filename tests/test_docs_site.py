@@ -179,3 +179,13 @@ def test_the_sites_toctree_names_every_page() -> None:
     }
     pages = {path.stem for path in (REPO_ROOT / "docs").glob("*.md")} - {"index"}
     assert pages - entries == set()
+
+
+def test_make_test_builds_the_docs_with_these_options_before_the_unit_tests() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = re.search(r"^docs: .*\n\t(.+)$", makefile, re.MULTILINE)
+    assert recipe is not None
+    assert recipe[1].startswith(" ".join(["$(BIN)/sphinx-build", *MAKE_DOCS_OPTIONS[3:]]) + " ")
+    prerequisites = re.search(r"^test: (.+)$", makefile, re.MULTILINE)
+    assert prerequisites is not None
+    assert prerequisites[1].split().index("docs") < prerequisites[1].split().index("unit")
