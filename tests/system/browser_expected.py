@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from system_checks import psql_rows
 from system_deployment import REPO_ROOT, SystemTestError
 
 #: Where Debian's packages put the browser; ``PARTNER_CENTER_CHROMIUM`` overrides. The headless
@@ -110,6 +113,26 @@ def documented_links(task: str) -> dict[str, str]:
     if not links:
         raise SystemTestError(f"docs/lineage.md documents no extra link for the {task}")
     return links
+
+
+def stored_connection(database_url: str, fernet_key: str, conn_id: str) -> Hidden:
+    """
+    A connection's password and extra as the metadata database holds them, decrypted.
+
+    :return: ``{"password": ..., "extra": {...}}`` (its repr shows no value).
+    """
+    if not re.fullmatch(r"\w+", conn_id):
+        raise SystemTestError(f"not a plain connection id: {conn_id!r}")
+    columns = "password, extra, is_encrypted, is_extra_encrypted"
+    sql = f"SELECT {columns} FROM connection WHERE conn_id = '{conn_id}'"  # noqa: S608 - a plain word
+    [(password, extra, encrypted, extra_encrypted)] = psql_rows(database_url, sql)
+    fernet = Fernet(fernet_key.encode())
+
+    def plain(text: str, is_encrypted: str) -> str:
+        return fernet.decrypt(text.encode()).decode() if is_encrypted == "t" else text
+
+    extras = json.loads(plain(extra, extra_encrypted))
+    return Hidden({"password": plain(password, encrypted), "extra": extras})
 
 
 def assert_absent(secrets: Mapping[str, str], text: str, where: str) -> None:

@@ -43,17 +43,15 @@ class Screens:
             assert_absent(self.secrets, page.content(), f"the HTML of the page {name!r}")
         path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
         if element is not None:
-            element.screenshot(path=path, timeout=TIMEOUT_MS)
+            element.screenshot(path=path, animations="disabled", timeout=TIMEOUT_MS)
         else:
-            page.screenshot(path=path, full_page=True, timeout=TIMEOUT_MS)
+            page.screenshot(path=path, full_page=True, animations="disabled", timeout=TIMEOUT_MS)
         self.taken.append(path)
         return path
 
 
 def log_in(page: Page, base_url: str, username: str, password: str) -> None:
-    """Sign in through the simple auth manager's login page, as a person does."""
-    page.goto(f"{base_url}/", timeout=TIMEOUT_MS)
-    expect(page).to_have_url(re.compile(r"/auth/login"), timeout=TIMEOUT_MS)
+    """Sign in through the simple auth manager's login page (open), as a person does."""
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
@@ -119,6 +117,7 @@ def editor_text(page: Page, editor: Locator) -> str:
     editor.click()
     page.keyboard.press("ControlOrMeta+A")
     page.keyboard.press("ControlOrMeta+C")
+    page.keyboard.press("ControlOrMeta+Home")  # the selection off again (screenshots)
     return str(page.evaluate("navigator.clipboard.readText()"))
 
 

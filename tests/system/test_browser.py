@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from browser_expected import (
     expected_form_labels,
     form_definition,
     standard_labels,
+    stored_connection,
 )
 from browser_pages import (
     TIMEOUT_MS,
@@ -51,7 +53,7 @@ from browser_pages import (
     shown_extra,
 )
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from system_checks import record_figure
+from system_checks import LOOKBACK, jsonl_ids, parse_time, record_figure, warehouse_ids
 from system_deployment import Airflow, EmulatorProcess, deployment, wait_until
 
 HOOK_NAME = "Microsoft Partner Center"
@@ -59,6 +61,7 @@ CONN_ID = "partner_center_browser"
 CREDENTIAL_STORE = "variable://partner_center_browser_token_cache"
 WAREHOUSE = "referrals_warehouse_load"
 OPERATOR_TASK = "extract_referrals"
+LOAD_TASK = "load_warehouse"
 #: The form as it must look (a literal list, beside the one derived from the provider's schema:
 #: a change to the schema must be a deliberate change here too).
 LITERAL_FORM_LABELS = [
@@ -102,6 +105,7 @@ def browser_airflow(
     request: pytest.FixtureRequest,
 ) -> Iterator[Airflow]:
     """A LocalExecutor deployment of its own (the other scenarios' deployments are per module)."""
+    began = time.monotonic()
     with deployment(
         system_venv,
         system_root / "airflow-browser",
@@ -111,9 +115,21 @@ def browser_airflow(
     ) as airflow:
         # pytest prints a failed test's arguments: this one's repr must not show the env's secrets.
         airflow.__class__ = _QuietAirflow
+        ready = time.monotonic()
         yield airflow
         if request.session.testsfailed:
             print(f"\n===== Airflow logs (browser) =====\n{airflow.diagnostics()}")
+        stopping = time.monotonic()
+    # What this module adds to the suite: its deployment's start and stop, and its tests.
+    record_figure(
+        "browser_module",
+        {
+            "deployment_start_s": round(ready - began, 1),
+            "tests_s": round(stopping - ready, 1),
+            "deployment_stop_s": round(time.monotonic() - stopping, 1),
+            "total_s": round(time.monotonic() - began, 1),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +233,9 @@ def warehouse_run(browser_airflow: Airflow) -> Callable[[], dict[str, Any]]:
 def test_log_in_through_the_login_page(
     page: Page, browser_airflow: Airflow, screens: Screens, warehouse_run: Callable[[], dict[str, Any]]
 ) -> None:
-    page.goto(f"{browser_airflow.api_url}/")
+    # The address the UI sends a signed-out visitor to (straight there: the UI's own bundle,
+    # loaded first otherwise, took 15 s of a loaded machine to redirect).
+    page.goto(f"{browser_airflow.api_url}/auth/login?next=%2F")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=TIMEOUT_MS)
     screens.shot(page, "login")
     log_in(page, browser_airflow.api_url, "admin", browser_airflow.password)
@@ -290,11 +308,13 @@ def test_save_stores_only_what_was_entered(
     expected_extra = {k: REDACTED if k in REDACTED_EXTRAS else v for k, v in extra.items()}
     assert json.loads(stored["extra"]) == expected_extra
     # The secrets themselves, which the REST API redacts: as the metadata database holds them.
-    exported = json.loads(airflow.cli("connections", "get", CONN_ID, "-o", "json").stdout)
-    [record] = exported if isinstance(exported, list) else [exported]
+    env = airflow.env
+    record = stored_connection(
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], env["AIRFLOW__CORE__FERNET_KEY"], CONN_ID
+    )
+    assert sorted(record["extra"]) == sorted(extra)
     assert_same_secret(record["password"], entered["password"], "client secret")
-    assert sorted(record["extra_dejson"]) == sorted(extra)
-    assert_same_secret(record["extra_dejson"]["refresh_token"], extra["refresh_token"], "refresh token")
+    assert_same_secret(record["extra"]["refresh_token"], extra["refresh_token"], "refresh token")
     assert_absent(secrets, page.content(), "the connection list's HTML after Save")
 
 
@@ -341,18 +361,52 @@ def test_the_asset_pages_show_the_events_and_their_extras(
     run = warehouse_run()
     query = urlencode({"source_dag_id": WAREHOUSE, "source_run_id": run["dag_run_id"], "limit": 100})
     events = airflow.api("GET", f"assets/events?{query}")["asset_events"]
-    assert events, f"the run {run['dag_run_id']} produced no asset event"
-    for event in events:
+    by_task = {event["source_task_id"]: event for event in events}
+    assert sorted(by_task) == [OPERATOR_TASK, LOAD_TASK], events
+    check_event_extras(airflow, run, by_task[OPERATOR_TASK]["extra"], by_task[LOAD_TASK]["extra"])
+
+    for event in events:  # the UI shows each event's extra as the REST API gives it
         total = airflow.api("GET", f"assets/events?asset_id={event['asset_id']}&limit=1")["total_entries"]
         source = f"/dags/{WAREHOUSE}/runs/{run['dag_run_id']}/tasks/{event['source_task_id']}"
         card = event_card(page, airflow.api_url, event["asset_id"], source, total)
-        if event["extra"]:
-            shown = shown_extra(page, card)
-            assert shown == event["extra"], f"asset {event['name']}: the page shows another extra"
-        else:  # the card shows no JSON view for an empty extra
-            expect(card.locator(".monaco-editor")).to_have_count(0, timeout=TIMEOUT_MS)
-        screens.shot(page, f"asset-{event['asset_id']}-events")
-    record_figure("browser_asset_events", [{e["name"]: e["extra"]} for e in events])
+        shown = shown_extra(page, card)
+        assert shown == event["extra"], f"asset {event['name']}: the page shows another extra"
+        screens.shot(page, f"asset-events-{event['source_task_id']}")
+        screens.shot(page, f"asset-event-{event['source_task_id']}", element=card)
+    record_figure("browser_asset_events", {e["source_task_id"]: e["extra"] for e in events})
+
+
+def check_event_extras(
+    airflow: Airflow, run: dict[str, Any], extracted: dict[str, Any], loaded: dict[str, Any]
+) -> None:
+    """The two events' extras: the file's window, counts and path; the load's day and rows."""
+    start, end = parse_time(run["data_interval_start"]), parse_time(run["data_interval_end"])
+    assert start is not None
+    assert end is not None
+    path = f"file://{airflow.home}/data/referrals/{start:%Y-%m-%d}.jsonl"
+    written = jsonl_ids(Path(path.removeprefix("file://")))
+    assert extracted == {
+        "window_start": f"{start - LOOKBACK:%Y-%m-%dT%H:%M:%SZ}",
+        "window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        "count": len(written),
+        "received": extracted["received"],
+        "duplicates_removed": extracted["received"] - len(written),
+        "pages": extracted["pages"],
+        "format": "jsonl",
+        "path": path,
+    }
+    assert extracted["pages"] >= 1
+    result = airflow.xcom(WAREHOUSE, run["dag_run_id"], LOAD_TASK)
+    assert loaded == {
+        "day": f"{start:%Y-%m-%d}",
+        "path": path,
+        "rows_read": result["read"],
+        "rows_changed": result["changed"],
+        "rows_total": result["rows"],
+    }
+    # The deployment's first load into an empty table: every row read is new, and is all there is.
+    assert (result["read"], result["changed"], result["rows"]) == (len(written),) * 3
+    assert warehouse_ids(airflow.home / "data" / "warehouse.db") == set(written)
 
 
 def test_no_secret_in_any_component_log(browser_airflow: Airflow, secrets: dict[str, str]) -> None:
