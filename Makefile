@@ -12,11 +12,13 @@ STAMP := $(VENV)/.installed
 # (the S3, Azure and GCS filesystems and servers of tests/objectstores) goes into this venv only:
 # the matrix venvs install the test extra alone. So does the warehouses extra (the hooks and
 # drivers of tests/warehouse); its mysqlclient compiles against libmariadb-dev (system-deps build).
+# And the browser extra (Playwright, which tests/system/test_browser.py drives Debian's
+# chromium-headless-shell with; the system venv does not need it).
 $(STAMP): pyproject.toml emulator/pyproject.toml Makefile
 	@bash .ci/system-deps build
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade uv
-	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores,warehouses,docs]'
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,objectstores,warehouses,docs,browser]'
 	@touch $(STAMP)
 
 # azurite, Microsoft's Azure Storage emulator, for the object-store tests (tests/objectstores): an
