@@ -189,7 +189,8 @@ def test_the_sensors_trigger_logs_the_first_check_a_change_and_a_recovery_at_inf
         "1 of 3 referral(s) so far (changed); next check in 0 s",
         "Checks work again after 1 failed check(s): 1 of 3 referral(s) so far; next check in 0 s",
     ]
-    warnings = _emitted(logs, "warning")
+    # Airflow 3.1 adds one of its own about the connection type's name: only the wait's count here.
+    warnings = [line for line in _emitted(logs, "warning") if "referral" in line]
     assert len(warnings) == 1
     assert warnings[0].startswith(
         "Check for new referrals failed (1 of 3 tolerated in a row), will try again: The API kept "
