@@ -71,6 +71,11 @@ autoapi_ignore = ["*/_[!_]*.py"]
 # name imported from compat ("Cannot resolve import of airflow_provider_partner.compat.conf").
 suppress_warnings = ["autoapi.python_import_resolution"]
 
+# Each API page is one module, named in its title: its entries and "On this page" list say
+# `PartnerCenterReferralsOperator.execute()`, not the whole dotted path again.
+add_module_names = False
+toc_object_entries_show_parents = "hide"
+
 # --- HTML -------------------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"airflow-provider-partner {release}"
