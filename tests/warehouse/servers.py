@@ -91,12 +91,15 @@ class MariaDB:
 @contextlib.contextmanager
 def mariadb_server(root: Path) -> Iterator[MariaDB]:
     """A fresh MariaDB in ``root`` on a free loopback port; stopped and removed after."""
-    data, socket_path = root / "data", root / "mariadb.sock"
+    data, socket_path, scratch = root / "data", root / "mariadb.sock", root / "tmp"
+    # Its own temporary folder: two bootstraps sharing /tmp failed on each other's temporary tables.
+    scratch.mkdir()
     installed = subprocess.run(
         [
             _binary("mariadb-install-db", "mysql_install_db"),
             "--no-defaults",
             f"--datadir={data}",
+            f"--tmpdir={scratch}",
             "--user=root",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
@@ -116,6 +119,7 @@ def mariadb_server(root: Path) -> Iterator[MariaDB]:
             _binary("mariadbd", "mysqld"),
             "--no-defaults",
             f"--datadir={data}",
+            f"--tmpdir={scratch}",
             f"--socket={socket_path}",
             f"--pid-file={root / 'mariadb.pid'}",
             f"--port={port}",
