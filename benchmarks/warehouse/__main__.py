@@ -128,14 +128,35 @@ def _measure(
     return results
 
 
+def _journal(path: Path, base: dict[str, Any]) -> dict[str, Any]:
+    """The loads a journal of the children holds (an interrupted run's finished ones) as a run."""
+    targets: dict[str, dict[str, Any]] = {}
+    for line in path.read_bytes().splitlines():
+        entry = orjson.loads(line)
+        result = entry["result"]
+        small = entry["table"].endswith(f"_{base['small']}")
+        if "error" in result:
+            steps = ("small",) if small else ("first", "replay", "edit", "older")
+            result = {step: result for step in steps}
+        targets.setdefault(entry["target"], {}).setdefault(entry["contender"], {}).update(result)
+    return {**base, "targets": targets, "measured": dict.fromkeys(targets, f"journal {path.name}")}
+
+
 def _combine(paths: list[Path]) -> dict[str, Any]:
-    """The figures of several runs (one per target, run side by side) as one run's."""
-    runs = [orjson.loads(path.read_bytes()) for path in paths]
+    """
+    The figures of several runs (one per target, run side by side) as one run's; a ``.jsonl``
+    journal of the children (after the ``.json`` files) adds the loads of interrupted runs.
+    """
+    runs = [orjson.loads(path.read_bytes()) for path in paths if path.suffix != ".jsonl"]
+    runs += [_journal(path, runs[0]) for path in paths if path.suffix == ".jsonl"]
     results: dict[str, Any] = {**runs[0], "targets": {}, "measured": {}, "runs": len(runs)}
+    results["contenders"] = sorted({c for run in runs for c in run["contenders"]})
     for run in runs:
         if (run["records"], run["small"]) != (results["records"], results["small"]):
             raise SystemExit(f"{paths}: runs of different sizes cannot be combined")
-        results["targets"].update(run["targets"])
+        # A later run of some contenders of a target (a retry) replaces those contenders only.
+        for target, by_contender in run["targets"].items():
+            results["targets"].setdefault(target, {}).update(by_contender)
         results["measured"].update(run["measured"])
         results.setdefault("profiles", {}).update(run.get("profiles", {}))
     results["seconds"] = max(run["seconds"] for run in runs)

@@ -18,12 +18,16 @@ import resource
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 import orjson
 import psutil
 
 from benchmarks.warehouse.contenders import CONTENDERS, inspect
+
+#: Every child's result, one JSON line each (``--combine`` can read it after an interrupted run).
+JOURNAL = Path(__file__).resolve().parents[2] / ".venv-bench" / "warehouse-journal.jsonl"
 
 
 def _cpu() -> float:
@@ -107,6 +111,10 @@ def main() -> int:
         traceback.print_exc()
         out = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]}
     sys.stdout.write("\nRESULT " + orjson.dumps(out).decode() + "\n")
+    # Also kept beside the run's figures, so an interrupted run's finished loads are not lost.
+    with JOURNAL.open("ab") as journal:
+        kept = {key: spec[key] for key in ("target", "contender", "table")}
+        journal.write(orjson.dumps({**kept, "result": out}) + b"\n")
     return 0
 
 

@@ -54,6 +54,8 @@ def conn_env(target: str, where: dict[str, Any]) -> dict[str, str]:
             "password": where["password"],
             "schema": where["database"],
         }
+        if target == "mariadb":
+            conn["extra"] = {"charset": "utf8mb4"}
     else:
         return {}
     return {f"AIRFLOW_CONN_BENCH_{target.upper()}": orjson.dumps(conn).decode()}
@@ -71,7 +73,8 @@ def _hook(target: str) -> Any:
     if target == "mariadb":
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-        return MySqlHook(mysql_conn_id="bench_mariadb")
+        # LOAD DATA LOCAL INFILE allowed: the provider stages with it then (docs/warehouse.md).
+        return MySqlHook(mysql_conn_id="bench_mariadb", local_infile=True)
     from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
     return DuckDBHook(duckdb_conn_id="bench_duckdb")
@@ -164,6 +167,8 @@ def _dlt_destination(spec: dict[str, Any]) -> Any:
         user = f"{where['user']}:{where['password']}" if where["password"] else where["user"]
         scheme = "mysql+pymysql" if target == "mariadb" else "postgresql"
         url = f"{scheme}://{user}@{where['host']}:{where['port']}/{where['database']}"
+        if target == "mariadb":
+            url += "?charset=utf8mb4"
         if target == "mariadb":
             return dlt.destinations.sqlalchemy(credentials=url)
         return dlt.destinations.postgres(credentials=url)

@@ -9,8 +9,9 @@ __all__ = ["BEGIN", "END", "checks", "render", "write_doc"]
 
 BEGIN = "<!-- warehouse-bench:begin (written by `make bench-warehouse`; edit outside these markers) -->"
 END = "<!-- warehouse-bench:end -->"
-#: Where the section goes the first time: after the block of ``make bench``.
-_AFTER = "<!-- bench:end -->"
+#: Where the section goes the first time: before this heading, under its own.
+_BEFORE = "## What each figure is"
+_HEADING = "## Warehouse loads (`make bench-warehouse`)"
 #: "Flat": the large size's peak within this factor of the small size's.
 FLAT = 1.25
 _LABELS = {
@@ -237,11 +238,11 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write_doc(path: Path, block: str) -> None:
-    """Put ``block`` between this section's markers (after ``make bench``'s block the first time)."""
+    """Put ``block`` between this section's markers (a new section of its own the first time)."""
     text = path.read_text()
     if BEGIN not in text or END not in text:
-        anchor = text.index(_AFTER) + len(_AFTER) if _AFTER in text else len(text)
-        text = f"{text[:anchor]}\n\n{BEGIN}\n{END}\n{text[anchor:].lstrip(chr(10))}"
+        anchor = text.index(_BEFORE) if _BEFORE in text else len(text)
+        text = f"{text[:anchor]}{_HEADING}\n\n{BEGIN}\n{END}\n\n{text[anchor:]}"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
     path.write_text(f"{head}{BEGIN}\n{block}{END}{tail}")

@@ -75,7 +75,11 @@ def mariadb_server(root: Path) -> Iterator[Server]:
     """A fresh MariaDB server in ``root`` with the database :data:`DATABASE`."""
     root.mkdir(parents=True, exist_ok=True)
     with test_servers.mariadb_server(root) as server:
-        server.admin(f"CREATE DATABASE {DATABASE}")
+        # The server runs without Debian's config (--no-defaults): its default is latin1, which
+        # refuses the referrals' names; every database made here, dlt's datasets too, is utf8mb4.
+        server.admin("SET GLOBAL character_set_server = 'utf8mb4'")
+        server.admin("SET GLOBAL collation_server = 'utf8mb4_unicode_ci'")
+        server.admin(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
         conn = server.connection(DATABASE)
         pid = _pid_of("mariadbd", conn["port"])
         yield Server(conn["host"], conn["port"], conn["login"], conn["password"], DATABASE, pid)
