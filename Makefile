@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench soak clean system-deps system-venv system-test azurite docs
+.PHONY: demo demo-ui test lint typecheck unit matrix constraints bench bench-warehouse soak clean system-deps system-venv system-test azurite docs
 
 # The test extra needs partner-center-emulator; [tool.uv.sources] makes uv install it editable
 # from ./emulator, so its pyproject.toml is a dependency of the stamp too. The objectstores extra
@@ -91,6 +91,13 @@ $(BENCH_STAMP): pyproject.toml emulator/pyproject.toml Makefile
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks.run $(BENCH_ARGS)
+	$(BENCH_VENV)/bin/python -m benchmarks.warehouse $(WAREHOUSE_ARGS)
+
+# The warehouse loads alone (docs/performance.md, "W1"): 200,000 referrals into SQLite, DuckDB,
+# Delta Lake, PostgreSQL and MariaDB (Debian's servers, started on free ports) beside insert_rows
+# and dlt: an hour or more on a busy 2-core machine. WAREHOUSE_ARGS, e.g. "--quick", are passed on.
+bench-warehouse: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks.warehouse $(WAREHOUSE_ARGS)
 
 # The soak (docs/performance.md, "Soak"): a real triggerer and one interpreter through thousands of
 # token rotations in accelerated time (about 15 min); SOAK_ARGS, e.g. "--rotations 300", are passed on.
