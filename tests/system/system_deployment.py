@@ -397,11 +397,12 @@ class Airflow:
 
     venv: Path
     home: Path
-    env: dict[str, str]
+    # Secrets (connections, the admin password, the API token) stay out of a failing test's report.
+    env: dict[str, str] = field(repr=False)
     api_url: str
-    password: str
+    password: str = field(repr=False)
     services: dict[str, Service] = field(default_factory=dict)
-    _token: str | None = None
+    _token: str | None = field(default=None, repr=False)
 
     @property
     def logs(self) -> Path:
