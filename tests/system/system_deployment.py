@@ -98,7 +98,7 @@ class Service:
     name: str
     command: list[str]
     log_path: Path
-    env: dict[str, str] | None = None
+    env: dict[str, str] | None = field(default=None, repr=False)
     cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _terminated: bool = field(default=False, init=False)
