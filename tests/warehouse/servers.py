@@ -124,6 +124,7 @@ def mariadb_server(root: Path) -> Iterator[MariaDB]:
             f"--pid-file={root / 'mariadb.pid'}",
             f"--port={port}",
             "--bind-address=127.0.0.1",
+            "--character-set-server=utf8mb4",  # as a production server is set up (the default: latin1)
             "--user=root",
             "--skip-name-resolve",
             "--skip-log-bin",
