@@ -1,5 +1,6 @@
 """Tables created by the previous release (date-times as text): PostgreSQL refuses them with the
-ALTER TABLE that migrates them; SQLite's are the same table and keep loading."""
+ALTER TABLE that migrates them; SQLite's are the same table and keep loading. And DuckDB's one
+writing process per file, as the docs say."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_partner.warehouse import load_referrals
+from airflow_provider_partner.warehouse import load_referrals, warehouse_hook
 from warehouse.referral_files import write_jsonl
 from warehouse.servers import airflow_connection_env, postgres_connection
 from warehouse.targets import Warehouse
@@ -96,3 +97,24 @@ def test_a_previous_release_sqlite_table_keeps_loading(
         "a": ("Newer", "2026-11-02T10:00:00.1234569", "2026-11-01T00:00:00.0000000"),
         "b": ("B", "2026-11-02T10:00:00.1234560", "2026-11-01T00:00:00.0000000"),
     }
+
+
+def test_a_duckdb_file_has_one_writing_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What docs/warehouse.md says of DuckDB: while a load holds the file, another process cannot open it."""
+    import subprocess
+    import sys
+
+    from airflow_provider_partner.warehouse.duckdb import DuckDBTarget
+
+    path = tmp_path / "w.duckdb"
+    monkeypatch.setenv(*airflow_connection_env("one_writer", {"conn_type": "duckdb", "host": str(path)}))
+    probe = (
+        f"import duckdb\ntry:\n    duckdb.connect({str(path)!r})\nexcept Exception as err:\n    print(err)"
+    )
+    target = DuckDBTarget(warehouse_hook("one_writer"), "referrals")
+    with target.session():
+        other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "Could not set lock on file" in other.stdout, other.stdout + other.stderr
+    # Once the load is done, the next process's load goes ahead.
+    newer = write_jsonl(tmp_path / "a.jsonl", [_version(9, "Newer")])
+    assert load_referrals("one_writer", newer) == {"read": 1, "changed": 1, "rows": 1}
