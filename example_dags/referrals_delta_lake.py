@@ -44,13 +44,18 @@ with DAG(
     )
 
     @task(outlets=[DELTA_ASSET])
-    def merge_into_delta(manifest: dict[str, Any]) -> dict[str, Any]:
+    def merge_into_delta(
+        manifest: dict[str, Any], data_interval_start: Any = None, outlet_events: Any = None
+    ) -> dict[str, Any]:
         """Merge the extracted file into the Delta table (one commit); returns what changed."""
         # deltalake is imported by the merge, at run time: the DAG parses without it.
+        from airflow_provider_partner.examples.warehouse import load_event_extra
         from airflow_provider_partner.warehouse import merge_referrals_delta
 
         # Concurrent runs are safe: a conflicting commit is re-run on the new table version.
         result = merge_referrals_delta(manifest["path"], DELTA_TABLE)
+        extra = load_event_extra(result, day=f"{data_interval_start:%Y-%m-%d}", path=manifest["path"])
+        outlet_events[DELTA_ASSET].extra.update({**extra, "table_version": result["version"]})
         return {**result, "path": manifest["path"], "written": manifest["count"]}
 
     merge_into_delta(extract.output)

@@ -76,3 +76,26 @@ def test_a_day_merges_its_window_into_the_default_table(
     assert all(json.loads(row["raw_json"]) == window[row["id"]] for row in rows)
 
     assert [h["operation"] for h in _table(lake).history()] == ["MERGE", "CREATE TABLE"]
+    # The asset's event says which day, from which file, what changed, and the table's version.
+    assert _events("partner_center_referrals_delta") == [
+        {
+            "day": f"{start:%Y-%m-%d}",
+            "path": merged["path"],
+            "rows_read": len(window),
+            "rows_changed": len(window),
+            "rows_total": len(window),
+            "table_version": 1,
+        }
+    ]
+
+
+def _events(uri: str) -> list[dict[str, Any]]:
+    """The extras of the events of the asset ``uri`` (its name: the URI Airflow gives it), oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        events = session.scalars(query.where(AssetModel.uri == uri).order_by(AssetEvent.id))
+        return [dict(event.extra) for event in events]
