@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from partner_center_emulator.clock import format_ticks, parse_to_ticks
 
 from airflow_provider_partner.instants import sort_key
 from airflow_provider_partner.warehouse.schema import column_names
@@ -113,7 +114,7 @@ def test_an_older_file_replayed_loses_and_an_edit_wins(
     assert warehouse.table()[days.edited_id] == before[days.edited_id]
     assert result["changed"] == _changes(newest(days.referrals[2]), days.referrals[0])
     edit = {**days.referrals[2][-1], "status": "Active", "substatus": "Engaged"}
-    later = edit["updatedDateTime"][:-2] + str(int(edit["updatedDateTime"][-2]) + 1) + "Z"
+    later = format_ticks(parse_to_ticks(edit["updatedDateTime"]) + 1)  # 100 ns newer
     path = write_jsonl(tmp_path / "edit.jsonl", [{**edit, "updatedDateTime": later}])
     assert warehouse.load(path)["changed"] == 1
     assert warehouse.table()[days.edited_id][0] == "Active"
