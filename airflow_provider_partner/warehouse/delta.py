@@ -264,7 +264,8 @@ def optimize_referrals_delta(
     Compact the table's small files into larger ones (delta-rs ``optimize.compact``): one commit.
 
     Each load's merge adds files; compaction now and then (say weekly) keeps reads fast. It
-    rewrites data but not rows; a load running at the same time may conflict and retry.
+    rewrites data but not rows. A load committing meanwhile makes it raise ``CommitFailedError``
+    (run it again); a compaction committing first makes a load retry.
 
     :param table_location: the table, as for :func:`merge_referrals_delta`.
     :param storage_options: delta-rs storage options over the connection's.
