@@ -45,6 +45,8 @@ def _alias(name: str) -> tuple[list[str], list[list[str]]]:
         return uris, sources
 
 
+# Asset aliases and events differ between Airflow lines, not Pythons: once per line in the matrix.
+@pytest.mark.airflow_line
 def test_the_warehouse_load_records_the_file_through_its_alias_and_the_load_with_its_rows(
     partner_center_emulator: Any, airflow_db: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

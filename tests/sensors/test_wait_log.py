@@ -201,7 +201,7 @@ def test_the_sensors_trigger_logs_the_first_check_a_change_and_a_recovery_at_inf
     assert list_requests(emu) >= 9
 
 
-def test_the_event_trigger_logs_its_watermark_and_each_event_at_info_and_quiet_checks_at_debug(
+def test_the_event_trigger_logs_its_watermark_and_each_event_at_info_and_no_quiet_check(
     emu: Any, tmp_path: Any
 ) -> None:
     start = Watermark.start(None, emu.now()).created_after
