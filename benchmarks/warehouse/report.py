@@ -177,9 +177,10 @@ def _measured(results: dict[str, Any]) -> list[str]:
         return []
     return [
         "",
-        f"The targets ran as {results['runs']} runs side by side (one per target, each its "
-        "contenders one after the other) to fit the time left; each target's figures are from one run. "
-        "Ended: " + "; ".join(f"{t} {when}" for t, when in measured.items()) + ".",
+        f"This section combines {results['runs']} runs made side by side to fit the time left: "
+        "one per target (its contenders one after the other), and where a target's provider run "
+        "was slow, a second run of its peers with a server of its own (same build, same "
+        "settings). Last ended: " + "; ".join(f"{t} {when}" for t, when in measured.items()) + ".",
     ]
 
 
