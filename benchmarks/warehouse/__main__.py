@@ -144,11 +144,13 @@ def _journal(path: Path, base: dict[str, Any]) -> dict[str, Any]:
 
 def _combine(paths: list[Path]) -> dict[str, Any]:
     """
-    The figures of several runs (one per target, run side by side) as one run's; a ``.jsonl``
-    journal of the children (after the ``.json`` files) adds the loads of interrupted runs.
+    The figures of several runs (one per target, run side by side) as one run's, later runs'
+    contenders over earlier ones'; a ``.jsonl`` journal of the children adds the loads of
+    interrupted runs (what no finished run has).
     """
     runs = [orjson.loads(path.read_bytes()) for path in paths if path.suffix != ".jsonl"]
-    runs += [_journal(path, runs[0]) for path in paths if path.suffix == ".jsonl"]
+    # A journal fills in only what no finished run has: the runs' own figures come last and win.
+    runs = [_journal(path, runs[0]) for path in paths if path.suffix == ".jsonl"] + runs
     results: dict[str, Any] = {**runs[0], "targets": {}, "measured": {}, "runs": len(runs)}
     results["contenders"] = sorted({c for run in runs for c in run["contenders"]})
     for run in runs:
@@ -177,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM unwinds like Ctrl-C: the servers stop and the temp folder goes.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     results = _combine(args.combine) if args.combine else _measure(args, targets, contenders)
-    results["targets"] = {t: results["targets"][t] for t in TARGETS if t in results["targets"]}
+    results["targets"] = {
+        t: {c: results["targets"][t][c] for c in CONTENDER_NAMES if c in results["targets"][t]}
+        for t in TARGETS
+        if t in results["targets"]
+    }
     if args.combine:
         RAW.write_text(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     block = report.render(results)

@@ -28,6 +28,12 @@ _TARGET_LABELS = {
 }
 
 
+def _label(target: str, contender: str) -> str:
+    if (target, contender) == ("delta", "provider"):
+        return "provider `merge_referrals_delta`"
+    return _LABELS[contender]
+
+
 def _mib(value: float) -> str:
     return f"{value / 2**20:,.0f}"
 
@@ -69,8 +75,20 @@ def checks(results: dict[str, Any]) -> list[str]:
     return failed
 
 
+def _checked(results: dict[str, Any]) -> list[str]:
+    """The targets whose provider loads (first and replay) were measured."""
+    return [
+        target
+        for target, by_contender in results["targets"].items()
+        if _ok(by_contender.get("provider", {}).get("first"))
+        and _ok(by_contender.get("provider", {}).get("replay"))
+    ]
+
+
 def _error(figure: dict[str, Any] | None) -> str:
-    text = "missing" if figure is None else str(figure.get("error", "")).replace("|", "/")
+    if figure is None:
+        return "not measured (run interrupted)"
+    text = str(figure.get("error", "")).replace("|", "/")
     return text if text.startswith("n/a") else f"fails: {text[:140]}"
 
 
@@ -92,7 +110,7 @@ def _w1_rows(results: dict[str, Any]) -> list[str]:
     for target, by_contender in results["targets"].items():
         for contender, figures in by_contender.items():
             first, replay = figures.get("first"), figures.get("replay")
-            head = f"| {_TARGET_LABELS[target]} | {_LABELS[contender]} "
+            head = f"| {_TARGET_LABELS[target]} | {_label(target, contender)} "
             if not _ok(first):
                 rows.append(head + f"| {_error(first)} | | | | | | | | | |")
                 continue
@@ -166,7 +184,9 @@ def _memory_rows(results: dict[str, Any]) -> list[str]:
     for target, by_contender in results["targets"].items():
         for contender, figures in by_contender.items():
             small, large, ratio, _ = _memory(figures)
-            rows.append(f"| {_TARGET_LABELS[target]} | {_LABELS[contender]} | {small} | {large} | {ratio} |")
+            rows.append(
+                f"| {_TARGET_LABELS[target]} | {_label(target, contender)} | {small} | {large} | {ratio} |"
+            )
     return rows
 
 
@@ -217,7 +237,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         *_goal_rows(results),
         "",
-        "Checks of the provider: "
+        f"Checks of the provider on {', '.join(_checked(results)) or 'no target'}: "
         + ("all hold (first load holds every referral; the replay wrote 0 rows and left the count; "
            "the older file changed nothing)." if not failed else "**failed**: " + "; ".join(failed)),
         "",
