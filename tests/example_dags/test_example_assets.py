@@ -32,7 +32,10 @@ def _events(uri: str) -> list[dict[str, Any]]:
 
 
 def _alias(name: str) -> tuple[list[str], list[list[str]]]:
-    """``(uris of the assets the alias resolved to, per event of those: its source aliases)``."""
+    """``(uris of the assets the alias resolved to, per event of those: its source aliases)``.
+
+    Only those assets' events: other tests of this worker share the database and its aliases.
+    """
     from airflow.models.asset import AssetAliasModel, AssetEvent
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -41,7 +44,11 @@ def _alias(name: str) -> tuple[list[str], list[list[str]]]:
         alias = session.scalars(select(AssetAliasModel).where(AssetAliasModel.name == name)).one()
         uris = sorted(asset.uri for asset in alias.assets)
         events = session.scalars(select(AssetEvent).order_by(AssetEvent.id)).all()
-        sources = [[a.name for a in event.source_aliases] for event in events if event.source_aliases]
+        sources = [
+            [a.name for a in event.source_aliases]
+            for event in events
+            if event.source_aliases and event.asset.uri in uris
+        ]
         return uris, sources
 
 

@@ -151,6 +151,9 @@ def test_asset_event_hook_lineage_and_openlineage_name_the_object_without_the_co
     assert op.outlets == [Asset(uri)]
     assert run_context["outlet_events"][Asset(uri)].extra == {
         "count": manifest["count"],
+        "received": manifest["received"],
+        "duplicates_removed": manifest["received"] - manifest["count"],
+        "pages": manifest["pages"],
         "window_start": f"{start:%Y-%m-%dT%H:%M:%SZ}",
         "window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}",
         "format": "parquet",
