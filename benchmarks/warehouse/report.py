@@ -89,7 +89,7 @@ def _error(figure: dict[str, Any] | None) -> str:
     if figure is None:
         return "not measured (run interrupted)"
     text = str(figure.get("error", "")).replace("|", "/")
-    return text if text.startswith("n/a") else f"fails: {text[:140]}"
+    return text if text.startswith(("n/a", "stopped")) else f"fails: {text[:140]}"
 
 
 def _cpu_text(figure: dict[str, Any]) -> str:
@@ -137,7 +137,10 @@ def _ratio(provider: dict[str, Any] | None, peer: dict[str, Any] | None) -> str:
     if provider is None or "error" in provider:
         return "provider fails"
     if peer is None or "error" in peer:
-        return "n/a" if str((peer or {}).get("error", "")).startswith("n/a") else "peer fails"
+        error = str((peer or {}).get("error", ""))
+        if error.startswith("stopped"):
+            return "peer did not finish"
+        return "n/a" if error.startswith("n/a") else "peer fails"
     wall = peer["seconds"] / provider["seconds"]
     mine, theirs = cpu(provider), cpu(peer)
     if mine is None or theirs is None or mine <= 0:
