@@ -136,8 +136,10 @@ def cpu(figure: dict[str, Any]) -> float | None:
 def _ratio(provider: dict[str, Any] | None, peer: dict[str, Any] | None) -> str:
     if provider is None or "error" in provider:
         return "provider fails"
-    if peer is None or "error" in peer:
-        error = str((peer or {}).get("error", ""))
+    if peer is None:
+        return "not measured"
+    if "error" in peer:
+        error = str(peer["error"])
         if error.startswith("stopped"):
             return "peer did not finish"
         return "n/a" if error.startswith("n/a") else "peer fails"
