@@ -114,7 +114,7 @@ def stage_table_sql(dialect: Dialect, key_type: str, temporary: str = "TEMPORARY
 
 # The text format of PostgreSQL's COPY and MariaDB's LOAD DATA: backslash first, then the
 # characters that would end a field or a row; NULL is \N.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
 def _field(value: Any) -> str:
@@ -122,7 +122,13 @@ def _field(value: Any) -> str:
         return "\\N"
     if isinstance(value, float):
         return repr(value)
-    return str(value).translate(_ESCAPES)
+    text = str(value)
+    # str.replace and ``in`` scan in C; raw_json (~3 KB, every one with a backslash) made a
+    # per-character translate most of a PostgreSQL load's time.
+    for char, escape in _ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
+    return text
 
 
 def tab_separated(rows: Sequence[tuple[Any, ...]]) -> str:
