@@ -12,7 +12,6 @@ fail one of two concurrent merges of the same rows with a conflict.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -78,11 +77,17 @@ class DuckDBTarget(StagedTarget):
 
     def stage(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """The chunk as a JSONL file of staged rows, read by DuckDB's ``read_json``."""
+        import orjson
+
         path = self._folder / "chunk.jsonl"
-        with path.open("w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(dict(zip(STAGE_COLUMNS, row, strict=True)), ensure_ascii=False))
-                out.write("\n")
+        # orjson: json.dumps of the rows was a fifth of a load's time. The rows are flat (text,
+        # a float, an int), which orjson writes as json did (but a NaN dealValue as null).
+        path.write_bytes(
+            b"".join(
+                orjson.dumps(dict(zip(STAGE_COLUMNS, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+                for row in rows
+            )
+        )
         cursor.execute(_READ, [str(path)])
 
     def apply(self, cursor: Any) -> int:
