@@ -82,12 +82,11 @@ class DuckDBTarget(StagedTarget):
         path = self._folder / "chunk.jsonl"
         # orjson: json.dumps of the rows was a fifth of a load's time. The rows are flat (text,
         # a float, an int), which orjson writes as json did (but a NaN dealValue as null).
-        path.write_bytes(
-            b"".join(
-                orjson.dumps(dict(zip(STAGE_COLUMNS, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
-                for row in rows
-            )
-        )
+        with path.open("wb") as out:
+            for row in rows:
+                out.write(
+                    orjson.dumps(dict(zip(STAGE_COLUMNS, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+                )
         cursor.execute(_READ, [str(path)])
 
     def apply(self, cursor: Any) -> int:
