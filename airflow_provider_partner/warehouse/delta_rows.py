@@ -195,6 +195,18 @@ class StagedRows:
         )
         return pc.is_in(rows, value_set=joined.column("row").filter(newer).combine_chunks())
 
+    def none_held(self, mask: Any, current: Any) -> bool:
+        """
+        Whether no row of ``mask`` has an ``id`` that ``current`` holds (the rows are all inserts).
+
+        :param mask: the rows (:meth:`newer_than`).
+        :param current: a ``pyarrow.Table`` of the table's ``id`` column (and others).
+        """
+        import pyarrow.compute as pc
+
+        held = current.column("id").combine_chunks()
+        return not pc.any(pc.is_in(self.ids.filter(mask), value_set=held)).as_py()
+
     def reader(self, mask: Any = None) -> Any:
         """
         A fresh ``pyarrow.RecordBatchReader`` over the winners (each call reads the file again).
@@ -205,7 +217,9 @@ class StagedRows:
 
         keep = self.keep if mask is None else mask
 
-        source = pa.ipc.open_file(pa.memory_map(self.path))
+        # Read, not memory-mapped: a mapped file's pages count in the process's RSS as the
+        # merge reads them (the whole spill by the end), read buffers are freed batch by batch.
+        source = pa.ipc.open_file(pa.OSFile(self.path))
         schema = source.schema
 
         def batches() -> Iterator[Any]:

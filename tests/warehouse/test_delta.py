@@ -111,10 +111,11 @@ def test_three_days_load_exactly_and_a_rerun_changes_nothing(
     read = [len(path.read_text().splitlines()) for path in files]
     assert [r["read"] for r in results] == read
     assert [r["rows"] for r in results][-1] == len(expected)
-    # Version 0 creates the table, each day is one MERGE commit.
+    # Version 0 creates the table, each day is one commit: an append (WRITE), its ids all new.
     assert [r["version"] for r in results] == [1, 2, 3]
     history = delta_place.table().history()
-    assert [h["operation"] for h in history] == ["MERGE", "MERGE", "MERGE", "CREATE TABLE"]
+    assert [h["operation"] for h in history] == ["WRITE", "WRITE", "WRITE", "CREATE TABLE"]
+    assert [h["operationParameters"]["mode"] for h in history[:3]] == ["Append"] * 3
     types = {field.name: str(field.type) for field in delta_place.table().to_pyarrow_table().schema}
     stamp = "timestamp[us, tz=UTC]"
     assert types == {
@@ -228,15 +229,20 @@ def test_concurrent_loads_lose_nothing(
     assert {rid: row["updated_date_time_exact"] for rid, row in rows.items()} == {
         rid: r["updatedDateTime"] for rid, r in expected.items()
     }
+    # No id twice: two appends of one file's new ids at once cannot both commit.
+    assert delta_place.table().count() == len(expected)
     # Each change was made once: by whichever load of a file committed first.
     history = delta_place.table().history()
-    merges = [h for h in history if h["operation"] == "MERGE"]
-    changed = sum(
-        int(h["operationMetrics"]["num_target_rows_inserted"])
-        + int(h["operationMetrics"]["num_target_rows_updated"])
-        for h in merges
-    )
+    changed = sum(_rows_changed(h) for h in history if h["operation"] in ("MERGE", "WRITE"))
     assert changed == sum(r["changed"] for r in results) + len(newest(files[:1]))
+
+
+def _rows_changed(commit: dict[str, Any]) -> int:
+    """Rows a load's commit inserted or replaced: a MERGE's, or an append's (WRITE) rows."""
+    metrics = commit["operationMetrics"]
+    if commit["operation"] == "WRITE":
+        return int(metrics["num_added_rows"])
+    return int(metrics["num_target_rows_inserted"]) + int(metrics["num_target_rows_updated"])
 
 
 def test_a_stale_snapshot_cannot_overwrite_a_commit(delta_place: DeltaPlace, tmp_path: Path) -> None:
@@ -454,3 +460,28 @@ def test_an_azure_connection_without_an_account_is_refused(monkeypatch: pytest.M
     with pytest.raises(ValueError, match=r"connection 'lake' names no storage account") as raised:
         delta_location("abfs://lake@container/t")
     assert "k3y" not in str(raised.value)
+
+
+def test_the_merge_writes_bounded_snappy_row_groups(
+    tmp_path: Path, referrals: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The writer holds a row group's rows until it is full: bounded groups keep a first load's
+    # memory flat (docs/delta-lake.md). 50 rows stand in for the 8,192 of a real load.
+    import pyarrow.parquet as pq
+
+    from airflow_provider_partner.warehouse import delta
+
+    monkeypatch.setattr(delta, "_ROW_GROUP_ROWS", 50)
+    source = tmp_path / "all.jsonl"
+    source.write_bytes(jsonl(referrals))
+    table = tmp_path / "t"
+    result = merge_referrals_delta(source, table)
+    assert result["changed"] == result["rows"] == len(newest([source]))
+    groups = [
+        pq.ParquetFile(path).metadata.row_group(index)
+        for path in sorted(table.glob("*.parquet"))
+        for index in range(pq.ParquetFile(path).metadata.num_row_groups)
+    ]
+    assert sum(group.num_rows for group in groups) == result["rows"]
+    assert max(group.num_rows for group in groups) == 50
+    assert {group.column(0).compression for group in groups} == {"SNAPPY"}
