@@ -49,11 +49,10 @@ def sub_microsecond_sql(row: str) -> str:
     return f"SUBSTR(RPAD(COALESCE({fraction}, '.'), 8, '0'), 8, 1)"
 
 
-#: Strictly newer, the staged row ``s`` against the table's ``t``. Byte-equal JSON (utf8mb4_bin)
-#: is the same version: a replay skips parsing both JSONs, most of its server time.
+#: Strictly newer, the staged row ``s`` against the table's ``t``.
 NEWER = (
     "s.updated_date_time > t.updated_date_time\n"
-    "    OR (s.updated_date_time = t.updated_date_time AND s.raw_json <> t.raw_json\n"
+    "    OR (s.updated_date_time = t.updated_date_time\n"
     f"        AND {sub_microsecond_sql('s')} > {sub_microsecond_sql('t')})"
 )
 
