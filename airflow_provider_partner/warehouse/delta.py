@@ -8,10 +8,10 @@ Public API (``docs/delta-lake.md``)::
     result = merge_referrals_delta(manifest["path"], "abfs://adls@lake/referrals")
     # {"read": 1480, "changed": 1312, "rows": 20931, "version": 12}
 
-- :func:`merge_referrals_delta`: one MERGE (one commit) of the operator's JSONL files into the
-  table, created if needed; an ``id``'s row is replaced only by a strictly newer
-  ``updatedDateTime``, compared exactly (7 fractional digits); commit conflicts with concurrent
-  writers are retried.
+- :func:`merge_referrals_delta`: one commit of the operator's JSONL files into the table,
+  created if needed (a MERGE, or an append when none of the ids is in the table yet); an
+  ``id``'s row is replaced only by a strictly newer ``updatedDateTime``, compared exactly (7
+  fractional digits); commit conflicts with concurrent writers are retried.
 - :func:`optimize_referrals_delta` (compaction) and :func:`vacuum_referrals_delta`: offered,
   never run by a load.
 
@@ -111,9 +111,10 @@ def merge_referrals_delta(
     Upsert by ``id``: a row is replaced only by a strictly newer ``updatedDateTime`` (compared
     at the API's 100 ns precision); an older or equal one changes nothing, so a rerun or an older
     file replayed leaves the table as it was and commits nothing. An ``id`` several times in the
-    input is merged once, its newest version. All files are one MERGE, one commit: a bad line
-    fails the load before anything is written. A commit that conflicts with a concurrent writer
-    is re-run on the new table version, up to ``max_attempts`` times.
+    input is merged once, its newest version. All files are one commit (a MERGE, or an append
+    when none of the ids is in the table yet): a bad line fails the load before anything is
+    written. A commit that conflicts with a concurrent writer (or another load) is re-run on the
+    new table version, up to ``max_attempts`` times.
 
     :param path_or_paths: one ``.jsonl``/``.jsonl.gz`` file or a list of them, merged in one
         commit: local paths, ``ObjectStoragePath`` objects or their URLs (``s3://conn@bucket/key``).
