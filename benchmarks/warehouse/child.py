@@ -4,7 +4,7 @@ One measured load in a fresh process: ``python -m benchmarks.warehouse.child '<s
 Prints one JSON line: the load's seconds (imports and hooks excluded), its CPU seconds here and
 in the database server's processes (a busy machine stretches the clock, much less the CPU
 time), the process's RSS when
-the load starts and its peak (``ru_maxrss``: the whole process, native memory of DuckDB, delta-rs
+the load starts and its peak (``VmHWM``: the whole process, native memory of DuckDB, delta-rs
 and the drivers included; a database server's memory is not), the rows the contender wrote (the
 provider's ``changed``), and the table's rows and edited rows counted afterwards. With
 ``"profile": "<file>"`` the load runs under pyinstrument and its text report is written there.
@@ -34,6 +34,19 @@ def _cpu() -> float:
     """CPU seconds of this process so far (user and system)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss() -> int:
+    """
+    This process's peak RSS in bytes: the kernel's high-water mark of its own memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries that across fork and exec, so a child of a parent that once
+    held 900 MiB (the generated inputs) reported 900 MiB whatever it loaded.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def server_cpu(pid: int | None) -> float:
@@ -68,7 +81,7 @@ def _step(spec: dict[str, Any], load: Any, prepared: Any, profile: str | None) -
     seconds = time.perf_counter() - started
     cpu, server_seconds = _cpu() - cpu_start, server_cpu(server) - server_start
     # The peak of the whole process so far: only the first step's is its own.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _peak_rss()
     if profiler is not None:
         profiler.stop()
         with open(profile, "w") as out:
