@@ -89,13 +89,6 @@ def _fresh_refresh_token(emu: EmulatorProcess) -> str:
     return str(issued["refresh_token"] if isinstance(issued, dict) else issued)
 
 
-class _QuietAirflow(Airflow):
-    """The deployment, its repr without the environment (which holds the connections' secrets)."""
-
-    def __repr__(self) -> str:
-        return f"Airflow(api_url={self.api_url!r}, home={str(self.home)!r})"
-
-
 @pytest.fixture(scope="module")
 def browser_airflow(
     system_venv: Path,
@@ -113,8 +106,6 @@ def browser_airflow(
         emu,
         refresh_token=_fresh_refresh_token(emu),
     ) as airflow:
-        # pytest prints a failed test's arguments: this one's repr must not show the env's secrets.
-        airflow.__class__ = _QuietAirflow
         ready = time.monotonic()
         yield airflow
         if request.session.testsfailed:
